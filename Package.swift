@@ -1,0 +1,40 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "swift-uio",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "UIO", targets: ["UIO"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibudev",
+            pkgConfig: "libudev",
+            providers: [.apt(["libudev-dev"])]
+        ),
+        .target(name: "CUIOShim"),
+        .target(
+            name: "UIO",
+            dependencies: [
+                "CLibudev",
+                "CUIOShim",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .systemLibrary(
+            name: "CUMockdev",
+            path: "Tests/CUMockdev",
+            pkgConfig: "umockdev-1.0",
+            providers: [.apt(["libumockdev-dev"])]
+        ),
+        .testTarget(
+            name: "UIOTests",
+            dependencies: ["UIO", "CUIOShim", "CUMockdev"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

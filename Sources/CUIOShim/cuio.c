@@ -1,0 +1,87 @@
+#define _GNU_SOURCE
+#include "cuio.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+pid_t cuio_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+void cuio_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+#define CUIO_MMIO(bits)                                                        \
+    uint##bits##_t cuio_mmio_read##bits(const void *address) {                 \
+        uint##bits##_t value = *(const volatile uint##bits##_t *)address;      \
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);                               \
+        return value;                                                          \
+    }                                                                          \
+    void cuio_mmio_write##bits(void *address, uint##bits##_t value) {          \
+        __atomic_thread_fence(__ATOMIC_RELEASE);                               \
+        *(volatile uint##bits##_t *)address = value;                           \
+    }
+CUIO_MMIO(8)
+CUIO_MMIO(16)
+CUIO_MMIO(32)
+CUIO_MMIO(64)
+
+int cuio_flock(int fd, int operation) { return flock(fd, operation) < 0 ? -errno : 0; }
+
+ssize_t cuio_read_count(int fd, uint32_t *count) {
+    ssize_t n = read(fd, count, sizeof *count);
+    return n < 0 ? -errno : n;
+}
+
+ssize_t cuio_write_control(int fd, uint32_t value) {
+    ssize_t n = write(fd, &value, sizeof value);
+    return n < 0 ? -errno : n;
+}
+
+int cuio_poll_pair(int interrupt_fd, int wake_fd, int64_t timeout_ns,
+                   short *interrupt_revents, short *wake_revents) {
+    struct pollfd fds[2] = {
+        {.fd = interrupt_fd, .events = POLLIN},
+        {.fd = wake_fd, .events = POLLIN},
+    };
+    struct timespec timeout = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
+    int n = ppoll(fds, wake_fd >= 0 ? 2 : 1, timeout_ns < 0 ? NULL : &timeout, NULL);
+    if (n < 0) return -errno;
+    *interrupt_revents = fds[0].revents;
+    *wake_revents = fds[1].revents;
+    return n;
+}
+
+int cuio_eventfd_create(void) {
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int cuio_eventfd_signal(int fd) { return eventfd_write(fd, 1) < 0 ? -errno : 0; }
+
+int cuio_eventfd_drain(int fd) {
+    eventfd_t value;
+    return eventfd_read(fd, &value) < 0 ? -errno : 0;
+}
+
+int cuio_mmap_shared(int fd, size_t length, off_t offset, void **address) {
+    void *p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+    if (p == MAP_FAILED) return -errno;
+    *address = p;
+    return 0;
+}
+
+int cuio_munmap(void *address, size_t length) { return munmap(address, length) < 0 ? -errno : 0; }
+
+size_t cuio_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }

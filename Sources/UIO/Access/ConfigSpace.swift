@@ -1,0 +1,123 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A PCI device's configuration space, through sysfs `device/config`.
+///
+/// Accesses are little-endian, naturally aligned and bounds-checked against the file's size
+/// (256 bytes, or 4096 for PCI Express). For uio_pci_generic, the command register's Interrupt
+/// Disable bit is how an interrupt is re-armed: the kernel sets it in its handler and the driver
+/// clears it when it is ready for the next one.
+public final class ConfigSpace: Sendable {
+    /// The command register (16 bits at 0x04).
+    public static let commandOffset = 0x04
+    /// The status register (16 bits at 0x06).
+    public static let statusOffset = 0x06
+    /// Command register bit 10: INTx emulation disabled.
+    public static let interruptDisableBit: UInt16 = 1 << 10
+    /// Status register bit 3: INTx asserted.
+    public static let interruptStatusBit: UInt16 = 1 << 3
+
+    /// `/sys/bus/pci/devices/…/config`.
+    public let path: String
+    /// The number of bytes the file offers.
+    public let size: Int
+    /// Whether the file opened for writing (root, or the project's udev rules).
+    public let isWritable: Bool
+    private let descriptor: SharedDescriptor
+
+    init(path: String, system: SystemCalls) throws(UIOError) {
+        var writable = true
+        var opened = system.open(path, O_RDWR)
+        if case .failure(let errno) = opened, errno == .permissionDenied || errno == .notPermitted {
+            writable = false
+            opened = system.open(path, O_RDONLY)
+        }
+        let fd = try opened.get(operation: "open", subject: path)
+        let descriptor = SharedDescriptor(fd: fd, path: path, system: system)
+        let size = try system.fileSize(fd).get(operation: "fstat", subject: path)
+        self.path = path
+        self.size = Int(size)
+        self.isWritable = writable
+        self.descriptor = descriptor
+    }
+
+    /// Releases the file; later accesses throw ``UIOError/Code/closed``. Closing twice is harmless.
+    public func close() { descriptor.close() }
+
+    public func read8(at offset: Int) throws(UIOError) -> UInt8 { try read(at: offset) }
+    public func read16(at offset: Int) throws(UIOError) -> UInt16 { try read(at: offset) }
+    public func read32(at offset: Int) throws(UIOError) -> UInt32 { try read(at: offset) }
+    public func write8(_ value: UInt8, at offset: Int) throws(UIOError) { try write(value, at: offset) }
+    public func write16(_ value: UInt16, at offset: Int) throws(UIOError) { try write(value, at: offset) }
+    public func write32(_ value: UInt32, at offset: Int) throws(UIOError) { try write(value, at: offset) }
+
+    /// The command register.
+    public func command() throws(UIOError) -> UInt16 { try read16(at: Self.commandOffset) }
+    /// The status register.
+    public func status() throws(UIOError) -> UInt16 { try read16(at: Self.statusOffset) }
+
+    /// Whether INTx is masked at the device (command bit 10).
+    public func isInterruptDisabled() throws(UIOError) -> Bool {
+        try command() & Self.interruptDisableBit != 0
+    }
+
+    /// Whether the device is asserting INTx (status bit 3).
+    public func isInterruptPending() throws(UIOError) -> Bool {
+        try status() & Self.interruptStatusBit != 0
+    }
+
+    /// Masks (`true`) or unmasks (`false`) INTx at the device.
+    ///
+    /// Writes only the command register's high byte (offset 5), which holds bit 10, so the
+    /// low byte (I/O, memory and bus-master enables) is never rewritten.
+    public func setInterruptDisabled(_ disabled: Bool) throws(UIOError) {
+        let highByteOffset = Self.commandOffset + 1
+        let mask = UInt8(truncatingIfNeeded: Self.interruptDisableBit >> 8)
+        let current = try read8(at: highByteOffset)
+        try write8(disabled ? current | mask : current & ~mask, at: highByteOffset)
+    }
+
+    private func read<T: FixedWidthInteger>(at offset: Int) throws(UIOError) -> T {
+        try check(offset, width: MemoryLayout<T>.size)
+        return try descriptor.withDescriptor { fd throws(UIOError) in
+            var value: T = 0
+            let count = try withUnsafeMutableBytes(of: &value) { buffer in
+                retryingOnInterrupt { descriptor.system.pread(fd, buffer, Int64(offset)) }
+            }.get(operation: "read", subject: path)
+            guard count == MemoryLayout<T>.size else { throw shortTransfer(offset, count: count, width: MemoryLayout<T>.size) }
+            return T(littleEndian: value)
+        }
+    }
+
+    private func write<T: FixedWidthInteger>(_ value: T, at offset: Int) throws(UIOError) {
+        try check(offset, width: MemoryLayout<T>.size)
+        guard isWritable else {
+            throw UIOError(.permissionDenied, subject: path, reason: "opened read-only: writing needs root or the project's udev rules",
+                           errno: .permissionDenied, advice: "install the rules in udev/ so the device's group may write config")
+        }
+        try descriptor.withDescriptor { fd throws(UIOError) in
+            var little = value.littleEndian
+            let count = try withUnsafeBytes(of: &little) { buffer in
+                retryingOnInterrupt { descriptor.system.pwrite(fd, buffer, Int64(offset)) }
+            }.get(operation: "write", subject: path)
+            guard count == MemoryLayout<T>.size else { throw shortTransfer(offset, count: count, width: MemoryLayout<T>.size) }
+        }
+    }
+
+    private func check(_ offset: Int, width: Int) throws(UIOError) {
+        guard offset >= 0, offset <= size - width else {
+            throw UIOError(.outOfBounds, subject: path,
+                           reason: "a \(width * 8)-bit access at offset \(offset) reaches past the config space's \(size) bytes")
+        }
+        guard offset % width == 0 else {
+            throw UIOError(.misaligned, subject: path, reason: "a \(width * 8)-bit access at offset \(offset) is not \(width)-byte aligned")
+        }
+    }
+
+    private func shortTransfer(_ offset: Int, count: Int, width: Int) -> UIOError {
+        UIOError(.permissionDenied, subject: path,
+                 reason: "only \(count) of \(width) bytes at offset \(offset) were transferred: unprivileged readers see the first 64 bytes only",
+                 advice: "run as root for the extended config space")
+    }
+}

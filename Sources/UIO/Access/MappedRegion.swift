@@ -1,0 +1,64 @@
+/// A device memory region mapped into this process: a UIO map or a PCI BAR.
+///
+/// Mirrors what the kernel's `uio_mmap` hands out. Every access is bounds- and
+/// alignment-checked and throws instead of touching memory outside the region. The mapping
+/// lives as long as the region object, so no access can race an unmap.
+public final class MappedRegion: @unchecked Sendable {
+    // @unchecked: the pointers never change after init and the memory stays mapped until
+    // deinit; concurrent volatile accesses are what device registers are for.
+
+    /// What was mapped, for messages: `/dev/uio0 map0`.
+    public let name: String
+    /// The usable length in bytes.
+    public let size: Int
+    /// The first byte of the device's registers (the map's `offset` into its first page).
+    private let base: UnsafeMutableRawPointer
+    private let mapping: UnsafeMutableRawPointer
+    private let mappingLength: Int
+    private let system: SystemCalls
+
+    /// Takes ownership of `mapping`; the registers are `offset` bytes into it.
+    init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls) {
+        precondition(offset >= 0 && size >= 0 && offset + size <= mappingLength)
+        self.name = name
+        self.mapping = mapping
+        self.mappingLength = mappingLength
+        self.base = mapping + offset
+        self.size = size
+        self.system = system
+    }
+
+    deinit { _ = system.munmap(mapping, mappingLength) }
+
+    /// Reads the register of type `T` at `offset` bytes.
+    @inline(__always)
+    public func read<T: RegisterValue>(_ type: T.Type = T.self, at offset: Int) throws(UIOError) -> T {
+        try check(offset, width: MemoryLayout<T>.size)
+        return T.volatileLoad(from: base + offset)
+    }
+
+    /// Writes `value` to the register at `offset` bytes.
+    @inline(__always)
+    public func write<T: RegisterValue>(_ value: T, at offset: Int) throws(UIOError) {
+        try check(offset, width: MemoryLayout<T>.size)
+        T.volatileStore(value, to: base + offset)
+    }
+
+    @inline(__always)
+    private func check(_ offset: Int, width: Int) throws(UIOError) {
+        guard offset >= 0, offset <= size &- width else { throw outOfBounds(offset, width: width) }
+        guard offset & (width &- 1) == 0 else { throw misaligned(offset, width: width) }
+    }
+
+    @inline(never)
+    private func outOfBounds(_ offset: Int, width: Int) -> UIOError {
+        UIOError(.outOfBounds, subject: name,
+                 reason: "a \(width * 8)-bit access at offset \(offset) reaches past the region's \(size) bytes")
+    }
+
+    @inline(never)
+    private func misaligned(_ offset: Int, width: Int) -> UIOError {
+        UIOError(.misaligned, subject: name,
+                 reason: "a \(width * 8)-bit access at offset \(offset) is not \(width)-byte aligned")
+    }
+}

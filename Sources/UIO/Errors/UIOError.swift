@@ -1,0 +1,105 @@
+import SystemPackage
+
+/// Everything that can go wrong in the device layer, as one typed error.
+///
+/// Each error names what it touched (a `/dev` node, a sysfs attribute, a map), carries the errno
+/// when the kernel gave one, and says what a person can do about it. Switch on ``code``; show
+/// ``description`` to people.
+public struct UIOError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What kind of failure this is.
+    public enum Code: Sendable, Hashable {
+        /// No UIO device matches what was asked for.
+        case deviceNotFound
+        /// The path names something that exists but is not a UIO device.
+        case notAUIODevice
+        /// The kernel refused access (EACCES, EPERM).
+        case permissionDenied
+        /// Another open file holds the exclusive claim on the device.
+        case deviceBusy
+        /// The device went away (EIO, EPOLLERR, ENODEV, or its node vanished after discovery).
+        case deviceRemoved
+        /// The device has no memory map, port region or PCI resource with that index.
+        case noSuchRegion
+        /// An access reaches outside a map or the config space.
+        case outOfBounds
+        /// An access is not aligned to its own width.
+        case misaligned
+        /// A sysfs attribute holds text that is not what the kernel writes there.
+        case malformedAttribute
+        /// The bound kernel driver has no irqcontrol and no other way to re-arm is known (ENOSYS).
+        case irqControlUnsupported
+        /// The operation needs a PCI parent and the device has none.
+        case notPCIDevice
+        /// The handle, region or interrupt line was closed.
+        case closed
+        /// Any other failed system call.
+        case systemCall
+    }
+
+    /// What kind of failure this is.
+    public let code: Code
+    /// The errno, when the failure came from the kernel.
+    public let errno: Errno?
+    /// The path, attribute or object involved (`/dev/uio0`, `…/uio0/maps/map1/size`).
+    public let subject: String
+    /// What happened, in a sentence fragment.
+    public let reason: String
+    /// What a person can do about it, when there is something to do.
+    public let advice: String?
+
+    public init(_ code: Code, subject: String, reason: String, errno: Errno? = nil, advice: String? = nil) {
+        self.code = code
+        self.subject = subject
+        self.reason = reason
+        self.errno = errno
+        self.advice = advice
+    }
+
+    public var description: String {
+        var text = "\(subject): \(reason)"
+        if let errno { text += " (\(errno))" }
+        if let advice { text += " — \(advice)" }
+        return text
+    }
+}
+
+extension UIOError {
+    /// Classifies a failed system call on `subject` by its errno.
+    ///
+    /// `operation` names the call ("open", "read", "mmap") for the message.
+    static func system(_ errno: Errno, operation: String, subject: String) -> UIOError {
+        switch errno {
+        case .permissionDenied, .notPermitted:
+            return UIOError(
+                .permissionDenied, subject: subject, reason: "\(operation): permission denied", errno: errno,
+                advice: "install the rules in udev/ and add your user to the group they name, or run as root")
+        case .noSuchFileOrDirectory, .operationNotSupportedByDevice, .noSuchAddressOrDevice:
+            return UIOError(
+                .deviceNotFound, subject: subject, reason: "\(operation): no such device", errno: errno,
+                advice: "check that the uio module is loaded and the device is bound (uioctl list)")
+        case .ioError:
+            return UIOError(
+                .deviceRemoved, subject: subject, reason: "\(operation): the device was removed", errno: errno,
+                advice: "the kernel unregistered it (unbind or hot-unplug); rediscover it before opening again")
+        case .resourceBusy, .wouldBlock:
+            return UIOError(
+                .deviceBusy, subject: subject, reason: "\(operation): the device is busy", errno: errno,
+                advice: "another process holds it; stop that process first")
+        case .badFileDescriptor:
+            return UIOError(.closed, subject: subject, reason: "\(operation): already closed", errno: errno)
+        default:
+            return UIOError(.systemCall, subject: subject, reason: "\(operation) failed", errno: errno)
+        }
+    }
+
+    static func closed(_ subject: String) -> UIOError {
+        UIOError(.closed, subject: subject, reason: "used after close")
+    }
+
+    static func malformed(_ attribute: String, value: String, expected: String) -> UIOError {
+        UIOError(
+            .malformedAttribute, subject: attribute,
+            reason: "holds \"\(value.prefix(64))\", not \(expected)",
+            advice: "the kernel writes \(expected) here; a mocked or damaged sysfs tree is likely")
+    }
+}

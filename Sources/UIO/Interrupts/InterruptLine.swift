@@ -1,0 +1,206 @@
+import SystemPackage
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A device's interrupt as the UIO core delivers it: `/dev/uioN`'s 4-byte read protocol.
+///
+/// The line has its own open file on the device (the kernel counts events per open file), an
+/// eventfd that wakes a blocked ``wait(timeout:)`` from any thread, and the re-arm method
+/// the bound kernel driver needs. The kernel paths, each handled once here:
+/// - `read` returns the total count once it differs from what this file last saw;
+/// - `poll` reports `POLLERR` and `read` fails with `EIO` once the device is unregistered:
+///   ``UIOError/Code/deviceRemoved``;
+/// - `write` without an irqcontrol fails with `ENOSYS`: for a PCI parent the line falls back to
+///   the Interrupt Disable bit, otherwise ``UIOError/Code/irqControlUnsupported``;
+/// - `EINTR` from either is retried.
+public final class InterruptLine: Sendable {
+    /// The device as discovery described it.
+    public let device: UIODevice
+    private let interruptFD: SharedDescriptor
+    private let wakeFD: SharedDescriptor
+    private let config: ConfigSpace?
+    private let method: Atomic<UInt8>
+    private let lastCount: Atomic<UInt32>
+
+    init(device: UIODevice, reArm: ReArmMethod?, system: SystemCalls) throws(UIOError) {
+        let chosen = reArm ?? ReArmMethod.detect(for: device)
+        let (fd, baseline) = try Self.openCounting(device, system: system)
+        let interruptFD = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
+        let wake = try system.eventfdCreate().get(operation: "eventfd", subject: device.devicePath)
+        let wakeFD = SharedDescriptor(fd: wake, path: device.devicePath + " (wake-up eventfd)", system: system)
+        var config: ConfigSpace?
+        if let parent = device.parent, parent.pci != nil {
+            do {
+                config = try ConfigSpace(path: parent.sysPath + "/config", system: system)
+            } catch where chosen != .pciInterruptDisableBit {
+                config = nil  // only needed as a fallback after ENOSYS
+            }
+        } else if chosen == .pciInterruptDisableBit {
+            throw UIOError(.notPCIDevice, subject: device.devicePath, reason: "re-arming through the Interrupt Disable bit needs a PCI parent")
+        }
+        self.device = device
+        self.interruptFD = interruptFD
+        self.wakeFD = wakeFD
+        self.config = config
+        self.method = Atomic(Self.encode(chosen))
+        self.lastCount = Atomic(baseline)
+    }
+
+    /// Opens the device and reads the count this open file starts from. The kernel takes the
+    /// file's baseline at open; sysfs `event` read on both sides of the open agrees with it
+    /// unless an interrupt raced the open, in which case the open is retried.
+    private static func openCounting(_ device: UIODevice, system: SystemCalls) throws(UIOError) -> (Int32, UInt32) {
+        var attempts = 0
+        while true {
+            let before = try SysfsFile.readEventCount(sysPath: device.sysPath, system: system)
+            let fd = try system.open(device.devicePath, O_RDWR).get(operation: "open", subject: device.devicePath)
+            let after: UInt32
+            do {
+                after = try SysfsFile.readEventCount(sysPath: device.sysPath, system: system)
+            } catch {
+                _ = system.close(fd)
+                throw error
+            }
+            attempts += 1
+            if before == after || attempts == 16 { return (fd, after) }
+            _ = system.close(fd)
+        }
+    }
+
+    /// The re-arm method in use (it changes once, from irqcontrol to the Interrupt Disable bit,
+    /// if the driver turns out to have no irqcontrol).
+    public var reArmMethod: ReArmMethod { Self.decode(method.load(ordering: .relaxed)) }
+
+    /// Blocks until an interrupt arrives, `timeout` runs out, or ``cancel()`` is called.
+    ///
+    /// Throws ``UIOError/Code/deviceRemoved`` once the device is gone and
+    /// ``UIOError/Code/closed`` after ``close()``.
+    public func wait(timeout: Duration? = nil) throws(UIOError) -> InterruptWait {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        return try interruptFD.withDescriptor { fd throws(UIOError) in
+            try wakeFD.withDescriptor { wake throws(UIOError) in
+                let system = interruptFD.system
+                while true {
+                    let remaining = deadline.map { Self.nanoseconds(until: $0) } ?? -1
+                    let outcome: SystemCalls.PollOutcome
+                    switch system.pollPair(fd, wake, remaining) {
+                    case .failure(.interrupted): continue
+                    case .failure(let errno): throw UIOError.system(errno, operation: "poll", subject: device.devicePath)
+                    case .success(nil): return .timedOut
+                    case .success(let ready?): outcome = ready
+                    }
+                    if outcome.wake & Int16(POLLIN) != 0 {
+                        _ = system.eventfdDrain(wake)
+                        return .cancelled
+                    }
+                    // uio_poll: EPOLLERR once the device is unregistered.
+                    if outcome.interrupt & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { throw removed(errno: nil) }
+                    guard outcome.interrupt & Int16(POLLIN) != 0 else { continue }
+                    // uio_read: the total count, or EIO once the device is unregistered.
+                    switch retryingOnInterrupt({ system.readCount(fd) }) {
+                    case .success(let count):
+                        let previous = lastCount.exchange(count, ordering: .relaxed)
+                        return .interrupt(InterruptEvent(count: count, newInterrupts: count &- previous))
+                    case .failure(.ioError): throw removed(errno: .ioError)
+                    case .failure(let errno): throw UIOError.system(errno, operation: "read", subject: device.devicePath)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Wakes the thread blocked in ``wait(timeout:)``; if none is waiting, the next wait returns
+    /// ``InterruptWait/cancelled`` at once. Safe from any thread; never closes the fd.
+    public func cancel() throws(UIOError) {
+        try wakeFD.withDescriptor { wake throws(UIOError) in
+            try wakeFD.system.eventfdSignal(wake).get(operation: "eventfd write", subject: wakeFD.path)
+        }
+    }
+
+    /// Enables the interrupt again after one was delivered, the way the bound driver needs.
+    public func rearm() throws(UIOError) { try enable() }
+
+    /// Unmasks the interrupt at the device: irqcontrol `write(1)`, or clear the Interrupt
+    /// Disable bit.
+    public func enable() throws(UIOError) { try control(enable: true) }
+
+    /// Masks the interrupt at the device: irqcontrol `write(0)`, or set the Interrupt Disable bit.
+    public func disable() throws(UIOError) { try control(enable: false) }
+
+    /// Wakes any waiter and releases the line's files once it has left. Closing twice is harmless.
+    public func close() {
+        if interruptFD.close() {
+            try? cancel()
+            wakeFD.close()
+            config?.close()
+        }
+    }
+
+    private func control(enable: Bool) throws(UIOError) {
+        switch reArmMethod {
+        case .none:
+            return
+        case .pciInterruptDisableBit:
+            try pciConfig().setInterruptDisabled(!enable)
+        case .irqControl:
+            let result = try interruptFD.withDescriptor { fd in
+                retryingOnInterrupt { interruptFD.system.writeControl(fd, enable ? 1 : 0) }
+            }
+            switch result {
+            case .success:
+                return
+            case .failure(.noFunction) where config != nil:
+                // uio_write: no irqcontrol. A PCI device can still be masked at the device.
+                method.store(Self.encode(.pciInterruptDisableBit), ordering: .relaxed)
+                try pciConfig().setInterruptDisabled(!enable)
+            case .failure(.noFunction):
+                throw UIOError(.irqControlUnsupported, subject: device.devicePath,
+                               reason: "the bound driver (\(device.parent?.driver ?? "unknown")) has no irqcontrol", errno: .noFunction,
+                               advice: "its interrupt cannot be masked from userspace; use a driver with irqcontrol, such as uio_pdrv_genirq")
+            case .failure(.ioError):
+                throw removed(errno: .ioError)
+            case .failure(let errno):
+                throw UIOError.system(errno, operation: "irqcontrol write", subject: device.devicePath)
+            }
+        }
+    }
+
+    private func pciConfig() throws(UIOError) -> ConfigSpace {
+        guard let config else {
+            throw UIOError(.notPCIDevice, subject: device.devicePath, reason: "has no PCI config space to mask the interrupt in")
+        }
+        return config
+    }
+
+    private func removed(errno: Errno?) -> UIOError {
+        UIOError(.deviceRemoved, subject: device.devicePath, reason: "the device was removed while waiting for an interrupt",
+                 errno: errno, advice: "the kernel unregistered it (unbind or hot-unplug); stop using it and rediscover")
+    }
+
+    private static func nanoseconds(until deadline: ContinuousClock.Instant) -> Int64 {
+        let left = ContinuousClock.now.duration(to: deadline)
+        if left <= .zero { return 0 }
+        let (seconds, attoseconds) = left.components
+        if seconds >= Int64.max / 1_000_000_000 - 1 { return Int64.max / 2 }
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    private static func encode(_ method: ReArmMethod) -> UInt8 {
+        switch method {
+        case .irqControl: 0
+        case .pciInterruptDisableBit: 1
+        case .none: 2
+        }
+    }
+
+    private static func decode(_ raw: UInt8) -> ReArmMethod {
+        switch raw {
+        case 0: .irqControl
+        case 1: .pciInterruptDisableBit
+        default: .none
+        }
+    }
+}

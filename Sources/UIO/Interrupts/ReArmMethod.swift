@@ -1,0 +1,18 @@
+/// How the interrupt is enabled again after the kernel masked it.
+///
+/// The UIO core leaves this to the bound kernel driver, and they differ:
+public enum ReArmMethod: Sendable, Hashable {
+    /// `write(fd, 1)` to the driver's irqcontrol (uio_pdrv_genirq, uio_dmem_genirq: they
+    /// disable the line in their handler).
+    case irqControl
+    /// Clear the PCI command register's Interrupt Disable bit through `device/config`
+    /// (uio_pci_generic: it has no irqcontrol, and masks INTx in its handler).
+    case pciInterruptDisableBit
+    /// Nothing to do: the kernel driver leaves the line enabled.
+    case none
+
+    /// The method the driver bound to `device` needs.
+    public static func detect(for device: UIODevice) -> ReArmMethod {
+        device.parent?.driver == "uio_pci_generic" ? .pciInterruptDisableBit : .irqControl
+    }
+}

@@ -1,0 +1,122 @@
+import CUIOShim
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The seam between the UIO layer and the kernel: one entry per system call.
+///
+/// Every syscall the layer makes goes through one of these closures. ``live`` calls the kernel;
+/// a test copies it and replaces single entries to force an errno (EINTR, EIO, EACCES, EBUSY,
+/// ENOSYS) without hardware, in the manner of apple/swift-system's mocking switch — but as a
+/// value, so parallel tests never share a global.
+struct SystemCalls: Sendable {
+    /// What `ppoll` reported for the interrupt fd and the wake-up fd.
+    struct PollOutcome: Sendable, Equatable {
+        var interrupt: Int16
+        var wake: Int16
+    }
+
+    var open: @Sendable (_ path: String, _ flags: Int32) -> Result<Int32, Errno>
+    var close: @Sendable (_ fd: Int32) -> Result<Void, Errno>
+    var flock: @Sendable (_ fd: Int32, _ operation: Int32) -> Result<Void, Errno>
+    var fileSize: @Sendable (_ fd: Int32) -> Result<Int64, Errno>
+    var pread: @Sendable (_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) -> Result<Int, Errno>
+    var pwrite: @Sendable (_ fd: Int32, _ buffer: UnsafeRawBufferPointer, _ offset: Int64) -> Result<Int, Errno>
+    /// `read(fd, &count, 4)` on /dev/uioN.
+    var readCount: @Sendable (_ fd: Int32) -> Result<UInt32, Errno>
+    /// `write(fd, &value, 4)` on /dev/uioN (the driver's irqcontrol).
+    var writeControl: @Sendable (_ fd: Int32, _ value: UInt32) -> Result<Void, Errno>
+    /// `ppoll` on the interrupt fd and the wake-up fd; `nil` when the timeout ran out.
+    var pollPair: @Sendable (_ interruptFD: Int32, _ wakeFD: Int32, _ timeoutNanoseconds: Int64) -> Result<PollOutcome?, Errno>
+    var eventfdCreate: @Sendable () -> Result<Int32, Errno>
+    var eventfdSignal: @Sendable (_ fd: Int32) -> Result<Void, Errno>
+    /// Resets the eventfd; succeeds (doing nothing) when it was already zero.
+    var eventfdDrain: @Sendable (_ fd: Int32) -> Result<Void, Errno>
+    var mmap: @Sendable (_ fd: Int32, _ length: Int, _ offset: Int64) -> Result<UnsafeMutableRawPointer, Errno>
+    var munmap: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
+}
+
+extension SystemCalls {
+    /// The kernel itself.
+    static let live = SystemCalls(
+        open: { path, flags in
+            let fd = Glibc.open(path, flags | O_CLOEXEC)
+            return fd >= 0 ? .success(fd) : .failure(Errno(rawValue: Glibc.errno))
+        },
+        close: { fd in
+            // Linux releases the fd even when close fails with EINTR: never retry.
+            Glibc.close(fd) == 0 ? .success(()) : .failure(Errno(rawValue: Glibc.errno))
+        },
+        flock: { fd, operation in
+            let r = cuio_flock(fd, operation)
+            return r == 0 ? .success(()) : .failure(Errno(rawValue: -r))
+        },
+        fileSize: { fd in
+            var info = stat()
+            return fstat(fd, &info) == 0 ? .success(Int64(info.st_size)) : .failure(Errno(rawValue: Glibc.errno))
+        },
+        pread: { fd, buffer, offset in
+            let n = Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            return n >= 0 ? .success(n) : .failure(Errno(rawValue: Glibc.errno))
+        },
+        pwrite: { fd, buffer, offset in
+            let n = Glibc.pwrite(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            return n >= 0 ? .success(n) : .failure(Errno(rawValue: Glibc.errno))
+        },
+        readCount: { fd in
+            var count: UInt32 = 0
+            let n = cuio_read_count(fd, &count)
+            if n < 0 { return .failure(Errno(rawValue: Int32(-n))) }
+            // The kernel answers exactly 4 bytes or an error; anything else is a broken device.
+            return n == 4 ? .success(count) : .failure(.ioError)
+        },
+        writeControl: { fd, value in
+            let n = cuio_write_control(fd, value)
+            if n < 0 { return .failure(Errno(rawValue: Int32(-n))) }
+            return n == 4 ? .success(()) : .failure(.ioError)
+        },
+        pollPair: { interruptFD, wakeFD, timeout in
+            var interrupt: Int16 = 0
+            var wake: Int16 = 0
+            let n = cuio_poll_pair(interruptFD, wakeFD, timeout, &interrupt, &wake)
+            if n < 0 { return .failure(Errno(rawValue: -n)) }
+            return .success(n == 0 ? nil : PollOutcome(interrupt: interrupt, wake: wake))
+        },
+        eventfdCreate: {
+            let fd = cuio_eventfd_create()
+            return fd >= 0 ? .success(fd) : .failure(Errno(rawValue: -fd))
+        },
+        eventfdSignal: { fd in
+            let r = cuio_eventfd_signal(fd)
+            return r == 0 ? .success(()) : .failure(Errno(rawValue: -r))
+        },
+        eventfdDrain: { fd in
+            let r = cuio_eventfd_drain(fd)
+            return r == 0 || r == -EAGAIN ? .success(()) : .failure(Errno(rawValue: -r))
+        },
+        mmap: { fd, length, offset in
+            var address: UnsafeMutableRawPointer?
+            let r = cuio_mmap_shared(fd, length, off_t(offset), &address)
+            guard r == 0, let address else { return .failure(Errno(rawValue: -r)) }
+            return .success(address)
+        },
+        munmap: { address, length in
+            let r = cuio_munmap(address, length)
+            return r == 0 ? .success(()) : .failure(Errno(rawValue: -r))
+        }
+    )
+}
+
+/// Runs `body` again while it fails with EINTR: a signal is not an error.
+@inline(__always)
+func retryingOnInterrupt<T>(_ body: () -> Result<T, Errno>) -> Result<T, Errno> {
+    while true {
+        let result = body()
+        if case .failure(.interrupted) = result { continue }
+        return result
+    }
+}
