@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "UIO", targets: ["UIO"]),
+        .library(name: "UIOTesting", targets: ["UIOTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
@@ -25,6 +26,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(name: "UIOTesting", dependencies: ["UIO", "CUIOShim", .product(name: "SystemPackage", package: "swift-system")]),
         .systemLibrary(
             name: "CUMockdev",
             path: "Tests/CUMockdev",
@@ -33,7 +35,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UIOTests",
-            dependencies: ["UIO", "CUIOShim", "CUMockdev"]
+            dependencies: ["UIO", "UIOTesting", "CUIOShim", "CUMockdev"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -84,4 +84,9 @@ int cuio_mmap_shared(int fd, size_t length, off_t offset, void **address) {
 
 int cuio_munmap(void *address, size_t length) { return munmap(address, length) < 0 ? -errno : 0; }
 
+int cuio_memfd_create(const char *name) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
 size_t cuio_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }

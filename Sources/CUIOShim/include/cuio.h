@@ -61,6 +61,9 @@ int cuio_eventfd_drain(int fd);
 int cuio_mmap_shared(int fd, size_t length, off_t offset, void **address);
 /// munmap. Returns 0 or -errno.
 int cuio_munmap(void *address, size_t length);
+/// memfd_create(name, MFD_CLOEXEC): anonymous memory as a file, for simulated devices.
+/// Returns the fd or -errno.
+int cuio_memfd_create(const char *name);
 /// The system's page size.
 size_t cuio_page_size(void);
 

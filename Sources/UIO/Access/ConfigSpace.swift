@@ -26,7 +26,8 @@ public final class ConfigSpace: Sendable {
     public let isWritable: Bool
     private let descriptor: SharedDescriptor
 
-    init(path: String, system: SystemCalls) throws(UIOError) {
+    @_spi(Simulation)
+    public init(path: String, system: SystemCalls) throws(UIOError) {
         var writable = true
         var opened = system.open(path, O_RDWR)
         if case .failure(let errno) = opened, errno == .permissionDenied || errno == .notPermitted {

@@ -18,7 +18,8 @@ public final class MappedRegion: @unchecked Sendable {
     private let system: SystemCalls
 
     /// Takes ownership of `mapping`; the registers are `offset` bytes into it.
-    init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls) {
+    @_spi(Simulation)
+    public init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls) {
         precondition(offset >= 0 && size >= 0 && offset + size <= mappingLength)
         self.name = name
         self.mapping = mapping

@@ -17,7 +17,8 @@ public final class UIOHandle: Sendable {
     let system: SystemCalls
 
     /// Opens `device`; with `exclusive`, also claims it (fails if another open file holds it).
-    init(device: UIODevice, exclusive: Bool, system: SystemCalls) throws(UIOError) {
+    @_spi(Simulation)
+    public init(device: UIODevice, exclusive: Bool, system: SystemCalls) throws(UIOError) {
         let path = device.devicePath
         let fd: Int32
         switch system.open(path, O_RDWR) {

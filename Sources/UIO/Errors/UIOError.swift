@@ -64,10 +64,11 @@ public struct UIOError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension UIOError {
-    /// Classifies a failed system call on `subject` by its errno.
+    /// Classifies a failed system call on `subject` by its errno: EACCES becomes
+    /// ``Code-swift.enum/permissionDenied``, EIO ``Code-swift.enum/deviceRemoved``, and so on.
     ///
     /// `operation` names the call ("open", "read", "mmap") for the message.
-    static func system(_ errno: Errno, operation: String, subject: String) -> UIOError {
+    public static func system(_ errno: Errno, operation: String, subject: String) -> UIOError {
         switch errno {
         case .permissionDenied, .notPermitted:
             return UIOError(

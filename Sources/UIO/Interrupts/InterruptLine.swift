@@ -25,27 +25,32 @@ public final class InterruptLine: Sendable {
     private let method: Atomic<UInt8>
     private let lastCount: Atomic<UInt32>
 
-    init(device: UIODevice, reArm: ReArmMethod?, system: SystemCalls) throws(UIOError) {
-        let chosen = reArm ?? ReArmMethod.detect(for: device)
-        let (fd, baseline) = try Self.openCounting(device, system: system)
-        let interruptFD = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
-        let wake = try system.eventfdCreate().get(operation: "eventfd", subject: device.devicePath)
-        let wakeFD = SharedDescriptor(fd: wake, path: device.devicePath + " (wake-up eventfd)", system: system)
+    convenience init(device: UIODevice, reArm: ReArmMethod?, system: SystemCalls) throws(UIOError) {
+        let method = reArm ?? ReArmMethod.detect(for: device)
         var config: ConfigSpace?
         if let parent = device.parent, parent.pci != nil {
             do {
                 config = try ConfigSpace(path: parent.sysPath + "/config", system: system)
-            } catch where chosen != .pciInterruptDisableBit {
+            } catch where method != .pciInterruptDisableBit {
                 config = nil  // only needed as a fallback after ENOSYS
             }
-        } else if chosen == .pciInterruptDisableBit {
+        } else if method == .pciInterruptDisableBit {
             throw UIOError(.notPCIDevice, subject: device.devicePath, reason: "re-arming through the Interrupt Disable bit needs a PCI parent")
         }
+        let (fd, baseline) = try Self.openCounting(device, system: system)
+        try self.init(device: device, fd: fd, baseline: baseline, reArm: method, config: config, system: system)
+    }
+
+    /// Takes ownership of `fd`, an open interrupt file whose count starts at `baseline`.
+    @_spi(Simulation)
+    public init(device: UIODevice, fd: Int32, baseline: UInt32, reArm: ReArmMethod, config: ConfigSpace?, system: SystemCalls) throws(UIOError) {
+        let interruptFD = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
+        let wake = try system.eventfdCreate().get(operation: "eventfd", subject: device.devicePath)
         self.device = device
         self.interruptFD = interruptFD
-        self.wakeFD = wakeFD
+        self.wakeFD = SharedDescriptor(fd: wake, path: device.devicePath + " (wake-up eventfd)", system: system)
         self.config = config
-        self.method = Atomic(Self.encode(chosen))
+        self.method = Atomic(Self.encode(reArm))
         self.lastCount = Atomic(baseline)
     }
 

@@ -13,36 +13,43 @@ import Musl
 /// a test copies it and replaces single entries to force an errno (EINTR, EIO, EACCES, EBUSY,
 /// ENOSYS) without hardware, in the manner of apple/swift-system's mocking switch — but as a
 /// value, so parallel tests never share a global.
-struct SystemCalls: Sendable {
+@_spi(Simulation)
+public struct SystemCalls: Sendable {
     /// What `ppoll` reported for the interrupt fd and the wake-up fd.
-    struct PollOutcome: Sendable, Equatable {
-        var interrupt: Int16
-        var wake: Int16
+    public struct PollOutcome: Sendable, Equatable {
+        public var interrupt: Int16
+        public var wake: Int16
+
+        public init(interrupt: Int16, wake: Int16) {
+            self.interrupt = interrupt
+            self.wake = wake
+        }
     }
 
-    var open: @Sendable (_ path: String, _ flags: Int32) -> Result<Int32, Errno>
-    var close: @Sendable (_ fd: Int32) -> Result<Void, Errno>
-    var flock: @Sendable (_ fd: Int32, _ operation: Int32) -> Result<Void, Errno>
-    var fileSize: @Sendable (_ fd: Int32) -> Result<Int64, Errno>
-    var pread: @Sendable (_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) -> Result<Int, Errno>
-    var pwrite: @Sendable (_ fd: Int32, _ buffer: UnsafeRawBufferPointer, _ offset: Int64) -> Result<Int, Errno>
+    public var open: @Sendable (_ path: String, _ flags: Int32) -> Result<Int32, Errno>
+    public var close: @Sendable (_ fd: Int32) -> Result<Void, Errno>
+    public var flock: @Sendable (_ fd: Int32, _ operation: Int32) -> Result<Void, Errno>
+    public var fileSize: @Sendable (_ fd: Int32) -> Result<Int64, Errno>
+    public var pread: @Sendable (_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) -> Result<Int, Errno>
+    public var pwrite: @Sendable (_ fd: Int32, _ buffer: UnsafeRawBufferPointer, _ offset: Int64) -> Result<Int, Errno>
     /// `read(fd, &count, 4)` on /dev/uioN.
-    var readCount: @Sendable (_ fd: Int32) -> Result<UInt32, Errno>
+    public var readCount: @Sendable (_ fd: Int32) -> Result<UInt32, Errno>
     /// `write(fd, &value, 4)` on /dev/uioN (the driver's irqcontrol).
-    var writeControl: @Sendable (_ fd: Int32, _ value: UInt32) -> Result<Void, Errno>
+    public var writeControl: @Sendable (_ fd: Int32, _ value: UInt32) -> Result<Void, Errno>
     /// `ppoll` on the interrupt fd and the wake-up fd; `nil` when the timeout ran out.
-    var pollPair: @Sendable (_ interruptFD: Int32, _ wakeFD: Int32, _ timeoutNanoseconds: Int64) -> Result<PollOutcome?, Errno>
-    var eventfdCreate: @Sendable () -> Result<Int32, Errno>
-    var eventfdSignal: @Sendable (_ fd: Int32) -> Result<Void, Errno>
+    public var pollPair: @Sendable (_ interruptFD: Int32, _ wakeFD: Int32, _ timeoutNanoseconds: Int64) -> Result<PollOutcome?, Errno>
+    public var eventfdCreate: @Sendable () -> Result<Int32, Errno>
+    public var eventfdSignal: @Sendable (_ fd: Int32) -> Result<Void, Errno>
     /// Resets the eventfd; succeeds (doing nothing) when it was already zero.
-    var eventfdDrain: @Sendable (_ fd: Int32) -> Result<Void, Errno>
-    var mmap: @Sendable (_ fd: Int32, _ length: Int, _ offset: Int64) -> Result<UnsafeMutableRawPointer, Errno>
-    var munmap: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
+    public var eventfdDrain: @Sendable (_ fd: Int32) -> Result<Void, Errno>
+    public var mmap: @Sendable (_ fd: Int32, _ length: Int, _ offset: Int64) -> Result<UnsafeMutableRawPointer, Errno>
+    public var munmap: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
 }
 
+@_spi(Simulation)
 extension SystemCalls {
     /// The kernel itself.
-    static let live = SystemCalls(
+    public static let live = SystemCalls(
         open: { path, flags in
             let fd = Glibc.open(path, flags | O_CLOEXEC)
             return fd >= 0 ? .success(fd) : .failure(Errno(rawValue: Glibc.errno))
