@@ -12,7 +12,7 @@ import Glibc
 /// `POLLERR` and `EIO` after removal, irqcontrol writes, a PCI config space whose Interrupt
 /// Disable bit masks INTx, and memory-backed maps. A test raises interrupts, removes the
 /// device, or makes the next system call of a kind fail with any errno.
-public final class SimulatedDevice: Sendable {
+public final class SimulatedDevice: HardwareResources {
     /// Which kernel driver the simulation behaves like.
     public enum KernelDriver: Sendable, Hashable {
         /// uio_pdrv_genirq: irqcontrol exists; the line is disabled on each interrupt until
@@ -104,8 +104,16 @@ public final class SimulatedDevice: Sendable {
 
     // MARK: - What a driver under test uses
 
+    /// Releases the simulated device: later opens and maps throw ``UIOError/Code/closed``.
+    public func close() { kernel.state.withLock { $0.closed = true } }
+
+    private func requireOpen() throws(UIOError) {
+        if kernel.state.withLock({ $0.closed }) { throw UIOError(.closed, subject: device.devicePath, reason: "used after close") }
+    }
+
     /// Opens the device's interrupt line, as ``UIOHandle/interruptLine(reArm:)`` does.
     public func interruptLine(reArm: ReArmMethod? = nil) throws(UIOError) -> InterruptLine {
+        try requireOpen()
         let method = reArm ?? ReArmMethod.detect(for: device)
         let config = device.parent?.pci == nil ? nil : try configSpace()
         let fd: Int32
@@ -120,6 +128,7 @@ public final class SimulatedDevice: Sendable {
 
     /// Opens the simulated PCI config space (only for ``KernelDriver/pciGeneric``).
     public func configSpace() throws(UIOError) -> ConfigSpace {
+        try requireOpen()
         guard let parent = device.parent, parent.pci != nil else {
             throw UIOError(.notPCIDevice, subject: device.devicePath, reason: "the simulated device is not PCI")
         }
@@ -128,6 +137,7 @@ public final class SimulatedDevice: Sendable {
 
     /// Maps memory map `index`; every mapping of one index shares the same memory.
     public func mapRegion(_ index: Int) throws(UIOError) -> MappedRegion {
+        try requireOpen()
         guard maps.indices.contains(index) else {
             throw UIOError(.noSuchRegion, subject: device.devicePath, reason: "has no map \(index); it has \(maps.count)")
         }

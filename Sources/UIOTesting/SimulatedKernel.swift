@@ -19,6 +19,7 @@ final class SimulatedKernel: Sendable {
         var lineEnabled = true
         var pending = false
         var removed = false
+        var closed = false
         var interruptFiles: Set<Int32> = []
         var configFiles: Set<Int32> = []
         var controlWrites: [UInt32] = []

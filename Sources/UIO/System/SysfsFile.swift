@@ -7,14 +7,22 @@ import Glibc
 /// Reads small sysfs files through the syscall seam (libudev caches attribute values; these
 /// reads must be fresh).
 enum SysfsFile {
-    static func read(_ path: String, system: SystemCalls) throws(UIOError) -> String {
+    /// Reads up to `limit` bytes: sysfs attributes are one page; `/proc/interrupts` is longer
+    /// and reports no size, so it is read until a read returns nothing.
+    static func read(_ path: String, system: SystemCalls, limit: Int = 4096) throws(UIOError) -> String {
         let fd = try system.open(path, O_RDONLY).get(operation: "open", subject: path)
         defer { _ = system.close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        let count = try bytes.withUnsafeMutableBytes { buffer in
-            retryingOnInterrupt { system.pread(fd, buffer, 0) }
-        }.get(operation: "read", subject: path)
-        return String(decoding: bytes[..<count], as: UTF8.self)
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < limit {
+            let offset = Int64(bytes.count)
+            let count = try chunk.withUnsafeMutableBytes { buffer in
+                retryingOnInterrupt { system.pread(fd, buffer, offset) }
+            }.get(operation: "read", subject: path)
+            if count == 0 { break }
+            bytes += chunk[..<count]
+        }
+        return String(decoding: bytes.prefix(limit), as: UTF8.self)
     }
 
     static func readEventCount(sysPath: String, system: SystemCalls) throws(UIOError) -> UInt32 {

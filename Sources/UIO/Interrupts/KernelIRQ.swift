@@ -1,0 +1,100 @@
+/// What the kernel says about an interrupt line in `/proc/interrupts` and `/proc/irq/N/`.
+public struct KernelIRQ: Sendable, Hashable {
+    /// How the line signals.
+    public enum Trigger: Sendable, Hashable {
+        /// Level-sensitive: asserted until acknowledged at the device (PCI INTx, `fasteoi`, `Level`).
+        case level
+        /// Edge-triggered (latched).
+        case edge
+        /// `/proc/interrupts` did not say.
+        case unknown
+    }
+
+    /// The interrupt number.
+    public let number: Int
+    /// The interrupt controller's name for it (`IO-APIC 11-fasteoi`, `GIC-0 34 Level`).
+    public let controller: String
+    /// How the line signals.
+    public let trigger: Trigger
+    /// The handlers registered on the line (`uio_pci_generic`, …); more than one means shared.
+    public let handlers: [String]
+    /// The CPUs the kernel may deliver it to (`/proc/irq/N/smp_affinity_list`).
+    public let affinity: [Int]
+
+    public init(number: Int, controller: String, trigger: Trigger, handlers: [String], affinity: [Int]) {
+        self.number = number
+        self.controller = controller
+        self.trigger = trigger
+        self.handlers = handlers
+        self.affinity = affinity
+    }
+
+    /// Reads line `number` from `/proc`; throws ``UIOError/Code/deviceNotFound`` if the kernel
+    /// lists no such line.
+    public static func read(_ number: Int) throws(UIOError) -> KernelIRQ {
+        try read(number, system: .live)
+    }
+
+    static func read(_ number: Int, system: SystemCalls) throws(UIOError) -> KernelIRQ {
+        let table = try SysfsFile.read("/proc/interrupts", system: system, limit: 1 << 20)
+        let affinityText = (try? SysfsFile.read("/proc/irq/\(number)/smp_affinity_list", system: system)) ?? ""
+        guard let irq = parse(interrupts: table, number: number, affinityList: affinityText) else {
+            throw UIOError(.deviceNotFound, subject: "/proc/interrupts", reason: "lists no interrupt \(number)",
+                           advice: "the line is registered only while a driver has it; is the device bound?")
+        }
+        return irq
+    }
+
+    /// Parses the `/proc/interrupts` row of `number` and an `smp_affinity_list` text.
+    /// Pure, so it is tested (and fuzzed) without a kernel.
+    public static func parse(interrupts table: String, number: Int, affinityList: String) -> KernelIRQ? {
+        let lines = table.split(separator: "\n")
+        guard let header = lines.first else { return nil }
+        let cpus = header.split(separator: " ").count
+        for line in lines.dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let label = fields.first, label == "\(number):" else { continue }
+            // "11:  0  35  IO-APIC  11-fasteoi  uio_pci_generic" — counts, then the controller
+            // description, then the handlers separated by ", ".
+            let rest = fields.dropFirst().dropFirst(cpus)
+            let words = rest.map(String.init)
+            let joined = words.joined(separator: " ")
+            let trigger: Trigger =
+                joined.localizedLowercaseContains("edge") ? .edge
+                : (joined.localizedLowercaseContains("level") || joined.localizedLowercaseContains("fasteoi")) ? .level
+                : .unknown
+            let (controller, handlers) = splitHandlers(words)
+            return KernelIRQ(number: number, controller: controller, trigger: trigger, handlers: handlers,
+                             affinity: parseCPUList(affinityList) ?? [])
+        }
+        return nil
+    }
+
+    /// `0-3,6` → [0, 1, 2, 3, 6]; `nil` for malformed text.
+    public static func parseCPUList(_ text: String) -> [Int]? {
+        var cpus: [Int] = []
+        let trimmed = text.split(separator: "\n").first.map(String.init) ?? ""
+        guard !trimmed.isEmpty else { return nil }
+        for part in trimmed.split(separator: ",") {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+            guard (1...2).contains(bounds.count), let low = Int(bounds[0]), low >= 0, low < 65_536 else { return nil }
+            let high = bounds.count == 2 ? Int(bounds[1]) : low
+            guard let high, high >= low, high < 65_536 else { return nil }
+            cpus.append(contentsOf: low...high)
+        }
+        return cpus
+    }
+
+    /// The handler names are the words after the controller's own: the last word and any
+    /// word before it that ends in a comma.
+    private static func splitHandlers(_ words: [String]) -> (String, [String]) {
+        guard var index = words.indices.last else { return ("", []) }
+        while index > words.startIndex, words[index - 1].hasSuffix(",") { index -= 1 }
+        let handlers = words[index...].map { $0.hasSuffix(",") ? String($0.dropLast()) : $0 }
+        return (words[..<index].joined(separator: " "), handlers)
+    }
+}
+
+extension String {
+    fileprivate func localizedLowercaseContains(_ word: String) -> Bool { lowercased().contains(word) }
+}
