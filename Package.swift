@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "UIO", targets: ["UIO"]),
+        .library(name: "UIODriver", targets: ["UIODriver"]),
         .library(name: "UIOTesting", targets: ["UIOTesting"]),
     ],
     dependencies: [
@@ -26,6 +27,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(name: "UIODriver", dependencies: ["UIO", "CUIOShim"]),
         .target(name: "UIOTesting", dependencies: ["UIO", "CUIOShim", .product(name: "SystemPackage", package: "swift-system")]),
         .systemLibrary(
             name: "CUMockdev",
@@ -35,7 +37,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UIOTests",
-            dependencies: ["UIO", "UIOTesting", "CUIOShim", "CUMockdev"]
+            dependencies: ["UIO", "UIODriver", "UIOTesting", "CUIOShim", "CUMockdev"]
         ),
     ],
     swiftLanguageModes: [.v6]

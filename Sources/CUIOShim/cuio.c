@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -11,6 +12,8 @@
 #include <unistd.h>
 
 pid_t cuio_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+void cuio_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 void cuio_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

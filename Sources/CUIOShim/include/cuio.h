@@ -15,6 +15,8 @@ extern "C" {
 // ---- threads -------------------------------------------------------------
 /// The kernel thread id of the calling thread (glibc's gettid() is not in every libc).
 pid_t cuio_gettid(void);
+/// Names the calling thread (the kernel keeps 15 characters): GNU-only, so not visible to Swift.
+void cuio_set_thread_name(const char *name);
 /// A spin-wait hint: PAUSE on x86, YIELD on Arm.
 void cuio_cpu_relax(void);
 

@@ -1,0 +1,229 @@
+import Synchronization
+import UIO
+
+/// A framework device object (`WDFDEVICE`) for one claimed UIO device.
+///
+/// Creating it is WDF's device add: create the interrupts (and queues) then, before
+/// ``start()``. ``start()`` runs prepare hardware and D0 entry and connects and enables the
+/// interrupts; ``stop()`` runs the same steps backwards and releases the device. If the device is
+/// removed while working, the ISR thread sees it and the device runs the surprise-removal
+/// sequence on a thread of its own.
+public final class Device: FrameworkObject, @unchecked Sendable {
+    // @unchecked: `lifecycle` is behind a mutex; `transition` serializes start, stop and removal.
+
+    /// Where the device is in its life.
+    public enum State: Sendable, Hashable {
+        /// Device add: interrupts and queues may be created.
+        case added
+        /// `EvtDevicePrepareHardware` is running: interrupts may still be created.
+        case preparingHardware
+        /// D0 entry, connecting and enabling interrupts.
+        case starting
+        /// Working (D0, interrupts enabled).
+        case working
+        /// Disabling interrupts, D0 exit, releasing hardware.
+        case stopping
+        /// Hardware released; the device is closed. Final.
+        case stopped
+    }
+
+    public var device: Device { self }
+    /// The claimed device's resources.
+    public let resources: any HardwareResources
+    /// The level the device's callbacks run at; decides its lock and what may be serialized.
+    public let executionLevel: ExecutionLevel
+    /// The Plug and Play and power callbacks.
+    public let callbacks: DeviceCallbacks
+
+    let synchronizationLock: DriverLock
+    private let transition: DriverLock
+    private let lifecycle = Mutex(Lifecycle())
+    private let stoppedSignal = Signal()
+    private var stoppedFlag = false
+
+    private struct Lifecycle {
+        var state = State.added
+        var interrupts: [any ConnectableInterrupt] = []
+        var queues: [Queue] = []
+        var removal: UIOError?
+    }
+
+    /// Device add for `resources` (a claimed ``UIOHandle``, or a simulated device in tests).
+    public init(resources: any HardwareResources, executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init()) {
+        self.resources = resources
+        self.executionLevel = executionLevel == .passive ? .passive : .dispatch
+        self.callbacks = callbacks
+        let path = resources.device.devicePath
+        self.synchronizationLock = DriverLock(kind: executionLevel == .passive ? .wait : .spin, name: "the device lock of \(path)")
+        self.transition = DriverLock(kind: .wait, name: "the start/stop sequence of \(path)")
+    }
+
+    /// Claims `uio` (exclusive open) and adds a device for it.
+    public convenience init(claiming uio: UIODevice, executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init()) throws(DriverError) {
+        let handle: UIOHandle
+        do { handle = try uio.open() } catch { throw DriverError.device(error, while: "claiming \(uio.devicePath)") }
+        self.init(resources: handle, executionLevel: executionLevel, callbacks: callbacks)
+    }
+
+    /// Where the device is in its life.
+    public var state: State { lifecycle.withLock { $0.state } }
+
+    /// Why the device went away, if it was surprise-removed (or failed) rather than stopped.
+    public var removalReason: UIOError? { lifecycle.withLock { $0.removal } }
+
+    // MARK: - Start and stop
+
+    /// Prepare hardware, D0 entry, connect and enable the interrupts. On failure everything
+    /// done so far is undone, the device is released, and the error says which step failed.
+    public func start() throws(DriverError) {
+        try transition.withLock("Device.start") { () throws(DriverError) in
+            let state = lifecycle.withLock { $0.state }
+            guard state == .added else {
+                throw DriverError(.invalidDeviceState, "start: the device is \(state), not freshly added")
+            }
+            setState(.preparingHardware)
+            do {
+                try callbacks.prepareHardware?(self, resources)
+            } catch {
+                tearDown(from: .preparingHardware)
+                throw DriverError(.callbackFailed, "EvtDevicePrepareHardware failed: \(error)", callbackError: error)
+            }
+            setState(.starting)
+            do {
+                try callbacks.d0Entry?(self)
+            } catch {
+                tearDown(from: .preparingHardware)
+                throw DriverError(.callbackFailed, "EvtDeviceD0Entry failed: \(error)", callbackError: error)
+            }
+            do throws(DriverError) {
+                for interrupt in interrupts { try interrupt.connect() }
+                for interrupt in interrupts { try interrupt.powerUp() }
+            } catch {
+                tearDown(from: .working)
+                throw error
+            }
+            setState(.working)
+        }
+    }
+
+    /// Disable the interrupts, D0 exit, release hardware and the device. Returns when no
+    /// callback of the device or its interrupts is running or can run again. Idempotent.
+    /// Must not be called from the device's own ISR, DPC or work item (it would wait for itself).
+    public func stop() {
+        if interrupts.contains(where: \.isServiceThread) {
+            fatalError("Device.stop() called from the device's own ISR thread would wait for itself; queue a work item, or stop from another thread")
+        }
+        transition.withLock("Device.stop") {
+            let state = lifecycle.withLock { $0.state }
+            switch state {
+            case .stopped: return
+            case .added: tearDown(from: .added)
+            default: tearDown(from: .working)
+            }
+        }
+    }
+
+    /// Blocks until the device has stopped (by ``stop()`` or after a surprise removal), or
+    /// `timeout` runs out. Returns whether it stopped.
+    @discardableResult
+    public func waitUntilStopped(timeout: Duration? = nil) -> Bool {
+        stoppedSignal.withLock {
+            while !stoppedFlag {
+                if let timeout {
+                    if !stoppedSignal.wait(timeout: timeout) { return stoppedFlag }
+                } else {
+                    stoppedSignal.wait()
+                }
+            }
+            return true
+        }
+    }
+
+    // MARK: - The device lock (WdfObjectAcquireLock)
+
+    /// `WdfObjectAcquireLock` on the device: the lock automatic serialization takes around the
+    /// DPCs and work items of interrupts parented to the device.
+    public func acquireLock() { synchronizationLock.acquire("WdfObjectAcquireLock") }
+
+    /// `WdfObjectReleaseLock` on the device.
+    public func releaseLock() { synchronizationLock.release("WdfObjectReleaseLock") }
+
+    /// Runs `body` holding the device lock.
+    public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        try synchronizationLock.withLock("WdfObjectAcquireLock", body)
+    }
+
+    // MARK: - Children
+
+    private var interrupts: [any ConnectableInterrupt] { lifecycle.withLock { $0.interrupts } }
+
+    /// Called by ``Interrupt/init(parent:config:context:)``.
+    func attach(_ interrupt: any ConnectableInterrupt) throws(DriverError) {
+        try lifecycle.withLock { (state: inout Lifecycle) throws(DriverError) in
+            guard state.state == .added || state.state == .preparingHardware else {
+                throw DriverError(.invalidDeviceState,
+                                  "interrupts are created in device add or EvtDevicePrepareHardware; the device is \(state.state)")
+            }
+            guard state.interrupts.isEmpty else {
+                throw DriverError(.insufficientResources,
+                                  "\(resources.device.devicePath) has one interrupt vector (UIO offers one per device) and it already has an interrupt object")
+            }
+            state.interrupts.append(interrupt)
+        }
+    }
+
+    /// Called by ``Queue/init(device:executionLevel:)``.
+    func attach(_ queue: Queue) throws(DriverError) {
+        try lifecycle.withLock { (state: inout Lifecycle) throws(DriverError) in
+            guard state.state != .stopped && state.state != .stopping else {
+                throw DriverError(.invalidDeviceState, "the device is \(state.state); queues are created while it lives")
+            }
+            state.queues.append(queue)
+        }
+    }
+
+    // MARK: - Removal
+
+    /// The ISR thread found the device gone (EIO, EPOLLERR) or failing: run the surprise-removal
+    /// sequence on a thread of its own, so the ISR thread can end.
+    func reportFailure(_ error: UIOError) {
+        let first = lifecycle.withLock { state in
+            guard state.removal == nil else { return false }
+            state.removal = error
+            return true
+        }
+        guard first else { return }
+        let started = (try? OSThread.detached(name: "uio\(resources.device.number)-remove") { [self] in
+            transition.withLock("surprise removal") {
+                guard lifecycle.withLock({ $0.state }) == .working else { return }
+                callbacks.surpriseRemoval?(self, error)
+                tearDown(from: .working)
+            }
+        }) != nil
+        if !started {
+            // No thread to be had: the driver still hears of it.
+            callbacks.surpriseRemoval?(self, error)
+        }
+    }
+
+    /// Undoes the start sequence from `reached` downwards; the transition lock is held.
+    private func tearDown(from reached: State) {
+        setState(.stopping)
+        if reached == .working {
+            for interrupt in interrupts { interrupt.powerDown() }
+            for interrupt in interrupts { interrupt.disconnect() }
+            callbacks.d0Exit?(self)
+        }
+        let queues = lifecycle.withLock { $0.queues }
+        for queue in queues { queue.stop() }
+        if reached != .added { callbacks.releaseHardware?(self) }
+        resources.close()
+        setState(.stopped)
+        stoppedSignal.withLock {
+            stoppedFlag = true
+            stoppedSignal.broadcast()
+        }
+    }
+
+    private func setState(_ state: State) { lifecycle.withLock { $0.state = state } }
+}

@@ -1,0 +1,57 @@
+/// `WDF_TRI_STATE`: yes, no, or let the framework decide.
+public enum TriState: Sendable, Hashable {
+    case useDefault
+    case yes
+    case no
+}
+
+/// How an interrupt object behaves (`WDF_INTERRUPT_CONFIG`).
+///
+/// `init(isr:dpc:)` is `WDF_INTERRUPT_CONFIG_INIT`; set the other fields afterwards.
+/// ``Interrupt/init(parent:config:context:)`` validates the combination with WDF's rules.
+public struct InterruptConfig<Context: Sendable>: Sendable {
+    /// `EvtInterruptIsr`: runs on the interrupt's ISR thread with the interrupt lock held.
+    /// Return `true` when the interrupt was the device's (recognized).
+    public typealias ServiceRoutine = @Sendable (_ interrupt: Interrupt<Context>, _ messageID: UInt32) -> Bool
+    /// `EvtInterruptDpc` / `EvtInterruptWorkItem`: runs on its own thread after
+    /// ``Interrupt/queueDPC()`` / ``Interrupt/queueWorkItem()``; the second argument is the
+    /// interrupt's parent (WDF's `AssociatedObject`).
+    public typealias DeferredRoutine = @Sendable (_ interrupt: Interrupt<Context>, _ associatedObject: any FrameworkObject) -> Void
+    /// `EvtInterruptEnable` / `EvtInterruptDisable`: runs with the interrupt lock held; enables
+    /// or disables the device's own interrupt sources. A thrown error fails the transition.
+    public typealias PowerRoutine = @Sendable (_ interrupt: Interrupt<Context>, _ device: Device) throws -> Void
+
+    /// `EvtInterruptIsr`. Required: creating an interrupt without one fails.
+    public var isr: ServiceRoutine?
+    /// `EvtInterruptDpc`. At most one of ``dpc`` and ``workItem``.
+    public var dpc: DeferredRoutine?
+    /// `EvtInterruptWorkItem`, run on a passive-level worker. At most one of ``dpc`` and ``workItem``.
+    public var workItem: DeferredRoutine?
+    /// `EvtInterruptEnable`.
+    public var enable: PowerRoutine?
+    /// `EvtInterruptDisable`.
+    public var disable: PowerRoutine?
+    /// `AutomaticSerialization`: run the DPC or work item holding the parent's lock, so it is
+    /// serialized with the parent's other callbacks (``Device/withLock(_:)``, ``Queue``).
+    public var automaticSerialization = false
+    /// `PassiveHandling`: the ISR may block; the interrupt lock is a wait lock.
+    public var passiveHandling = false
+    /// `SpinLock`: a spin lock to use as the interrupt lock (to share it between interrupts).
+    /// Not with ``passiveHandling``.
+    public var spinLock: SpinLock?
+    /// `WaitLock`: a wait lock to use as the interrupt lock. Only with ``passiveHandling``.
+    public var waitLock: WaitLock?
+    /// `ShareVector`: whether the line is shared with other devices. uio_pci_generic always
+    /// requests PCI INTx shared, so ``TriState/no`` is refused for it.
+    public var shareVector: TriState = .useDefault
+    /// `ReportInactiveOnPowerDown`: report the interrupt inactive when the device leaves D0.
+    public var reportInactiveOnPowerDown: TriState = .useDefault
+    /// `CanWakeDevice`: UIO has no wake interrupts, so `true` is refused as not supported.
+    public var canWakeDevice = false
+
+    /// `WDF_INTERRUPT_CONFIG_INIT(&config, isr, dpc)`.
+    public init(isr: ServiceRoutine?, dpc: DeferredRoutine? = nil) {
+        self.isr = isr
+        self.dpc = dpc
+    }
+}

@@ -1,0 +1,135 @@
+import CUIOShim
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The lock behind every framework lock: a spin lock or a wait lock that knows its owner.
+///
+/// Knowing the owner is what lets it enforce WDF's rules instead of deadlocking: acquiring a
+/// lock the thread already holds, or releasing one it does not hold, traps with a message that
+/// names the rule, as WDF's verifier breaks into the debugger.
+final class DriverLock: @unchecked Sendable {
+    // @unchecked: the pthread mutex is reached only through its pointer, allocated once, and
+    // freed in deinit when no thread can hold the lock.
+
+    enum Kind: Sendable, Hashable {
+        /// Spins with a cpu-relax hint, then yields: for short sections that never block.
+        case spin
+        /// Sleeps in the kernel while another thread holds it: for sections that may block.
+        case wait
+    }
+
+    let kind: Kind
+    /// What the lock protects, for trap messages: "the interrupt lock of /dev/uio0".
+    let name: String
+    /// The holder's pthread id, 0 when free.
+    private let owner = Atomic<UInt>(0)
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>?
+
+    /// Spins before the first yield; past this the holder is likely descheduled.
+    private static let spinsBeforeYield = 128
+
+    init(kind: Kind, name: String) {
+        self.kind = kind
+        self.name = name
+        if kind == .wait {
+            let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+            pthread_mutex_init(mutex, nil)
+            self.mutex = mutex
+        } else {
+            self.mutex = nil
+        }
+    }
+
+    deinit {
+        if let mutex {
+            pthread_mutex_destroy(mutex)
+            mutex.deallocate()
+        }
+    }
+
+    /// Whether the calling thread holds the lock.
+    var isHeldByCurrentThread: Bool { owner.load(ordering: .relaxed) == currentThread }
+
+    /// Whether any thread holds the lock (a snapshot).
+    var isHeld: Bool { owner.load(ordering: .relaxed) != 0 }
+
+    /// Takes the lock, waiting (spinning or sleeping) while another thread holds it.
+    /// `operation` names the call for the trap message: `WdfInterruptAcquireLock`.
+    @inline(__always)
+    func acquire(_ operation: StaticString) {
+        let me = currentThread
+        if owner.load(ordering: .relaxed) == me { recursion(operation) }
+        switch kind {
+        case .spin:
+            var spins = 0
+            while !owner.compareExchange(expected: 0, desired: me, successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
+                // Test before test-and-set: spin on a plain load so waiters share the cache line.
+                while owner.load(ordering: .relaxed) != 0 {
+                    if spins < Self.spinsBeforeYield {
+                        cuio_cpu_relax()
+                        spins += 1
+                    } else {
+                        sched_yield()
+                    }
+                }
+            }
+        case .wait:
+            pthread_mutex_lock(mutex!)
+            owner.store(me, ordering: .relaxed)
+        }
+    }
+
+    /// Takes the lock if it is free; never waits.
+    @inline(__always)
+    func tryAcquire(_ operation: StaticString) -> Bool {
+        let me = currentThread
+        if owner.load(ordering: .relaxed) == me { recursion(operation) }
+        switch kind {
+        case .spin:
+            return owner.compareExchange(expected: 0, desired: me, successOrdering: .acquiring, failureOrdering: .relaxed).exchanged
+        case .wait:
+            guard pthread_mutex_trylock(mutex!) == 0 else { return false }
+            owner.store(me, ordering: .relaxed)
+            return true
+        }
+    }
+
+    /// Gives the lock up; the calling thread must hold it.
+    @inline(__always)
+    func release(_ operation: StaticString) {
+        let me = currentThread
+        guard owner.load(ordering: .relaxed) == me else { notHeld(operation) }
+        switch kind {
+        case .spin:
+            owner.store(0, ordering: .releasing)
+        case .wait:
+            owner.store(0, ordering: .relaxed)
+            pthread_mutex_unlock(mutex!)
+        }
+    }
+
+    /// Runs `body` with the lock held.
+    @inline(__always)
+    func withLock<R, E: Error>(_ operation: StaticString, _ body: () throws(E) -> R) throws(E) -> R {
+        acquire(operation)
+        defer { release(operation) }
+        return try body()
+    }
+
+    private var currentThread: UInt { UInt(bitPattern: Int(bitPattern: pthread_self())) }
+
+    @inline(never)
+    private func recursion(_ operation: StaticString) -> Never {
+        fatalError("\(operation): \(name) is already held by this thread. Framework locks are not recursive: "
+                   + "do not acquire it again, nor inside this interrupt's own ISR, EvtInterruptEnable or EvtInterruptDisable, "
+                   + "which run with it held.")
+    }
+
+    @inline(never)
+    private func notHeld(_ operation: StaticString) -> Never {
+        fatalError("\(operation): \(name) is not held by this thread. Release only a lock you acquired.")
+    }
+}

@@ -1,0 +1,56 @@
+import CUIOShim
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A dedicated kernel-scheduled thread: what the ISR, DPC and work-item loops run on.
+///
+/// Never a Swift concurrency task: those loops block in `poll` or on a condition, and the
+/// cooperative pool must not be blocked.
+final class OSThread: Sendable {
+    private let thread: pthread_t
+
+    private final class Start {
+        let name: String
+        let body: @Sendable () -> Void
+        init(name: String, body: @escaping @Sendable () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+
+    /// Starts `body` on a new thread named `name` (the kernel keeps 15 characters of it).
+    init(name: String, _ body: @escaping @Sendable () -> Void) throws(DriverError) {
+        let start = Unmanaged.passRetained(Start(name: name, body: body))
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { argument in
+            let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+            cuio_set_thread_name(String(start.name.prefix(15)))
+            start.body()
+            return nil
+        }, start.toOpaque())
+        guard status == 0 else {
+            start.release()
+            throw DriverError(.insufficientResources, "could not start the thread \(name): pthread_create returned \(status)")
+        }
+        self.thread = thread
+    }
+
+    /// Starts `body` on a thread nobody waits for; it cleans up after itself when it ends.
+    @discardableResult
+    static func detached(name: String, _ body: @escaping @Sendable () -> Void) throws(DriverError) -> Bool {
+        let thread = try OSThread(name: name, body)
+        pthread_detach(thread.thread)
+        return true
+    }
+
+    /// Whether the calling thread is this one.
+    var isCurrent: Bool { pthread_equal(pthread_self(), thread) != 0 }
+
+    /// Waits for the thread to end. Call once.
+    func join() {
+        precondition(!isCurrent, "a thread cannot wait for itself to end")
+        pthread_join(thread, nil)
+    }
+}

@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mutex and a condition variable, allocated once: how worker threads sleep and are woken
+/// without allocating on the way.
+final class Signal: @unchecked Sendable {
+    // @unchecked: the pthread objects are reached only through pointers made in init and
+    // freed in deinit, when no thread can be using them.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Runs `body` with the mutex held.
+    @inline(__always)
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+
+    /// Sleeps until woken; the mutex must be held, and is held again on return.
+    @inline(__always)
+    func wait() { pthread_cond_wait(condition, mutex) }
+
+    /// Sleeps until woken or `timeout` passes; `false` when it passed. The mutex must be held.
+    func wait(timeout: Duration) -> Bool {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
+        var deadline = timespec(tv_sec: now.tv_sec + Int(seconds) + nanoseconds / 1_000_000_000,
+                                tv_nsec: nanoseconds % 1_000_000_000)
+        return pthread_cond_timedwait(condition, mutex, &deadline) == 0
+    }
+
+    /// Releases the mutex (which the caller holds) while `body` runs.
+    @inline(__always)
+    func unlockedDuring(_ body: () -> Void) {
+        pthread_mutex_unlock(mutex)
+        defer { pthread_mutex_lock(mutex) }
+        body()
+    }
+
+    /// Wakes every sleeper.
+    @inline(__always)
+    func broadcast() { pthread_cond_broadcast(condition) }
+}
