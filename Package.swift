@@ -37,7 +37,11 @@ let package = Package(
         ),
         .testTarget(
             name: "UIOTests",
-            dependencies: ["UIO", "UIODriver", "UIOTesting", "CUIOShim", "CUMockdev"]
+            dependencies: ["UIO", "UIOTesting", "CUIOShim", "CUMockdev"]
+        ),
+        .testTarget(
+            name: "UIODriverTests",
+            dependencies: ["UIO", "UIODriver", "UIOTesting"]
         ),
     ],
     swiftLanguageModes: [.v6]
