@@ -31,7 +31,7 @@ final class SimulatedKernel: Sendable {
     let configPath: String?
     /// The config space's backing memory file.
     private let configMemory: Int32?
-    let state = Mutex(State())
+    let state = Locked(State())
     private let live = SystemCalls.live
 
     init(driver: SimulatedDevice.KernelDriver, devicePath: String, configPath: String?) throws(UIOError) {

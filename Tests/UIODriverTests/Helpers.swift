@@ -1,13 +1,12 @@
 import Dispatch
 import Foundation
-import Synchronization
 import UIO
 import UIODriver
 import UIOTesting
 
 /// Calls recorded from any thread, in order.
 final class Recorder: Sendable {
-    private let entries = Mutex<[String]>([])
+    private let entries = Locked<[String]>([])
     func record(_ entry: String) { entries.withLock { $0.append(entry) } }
     var all: [String] { entries.withLock { $0 } }
     func count(of entry: String) -> Int { all.filter { $0 == entry }.count }

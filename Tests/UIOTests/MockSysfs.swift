@@ -1,6 +1,6 @@
 import CUMockdev
 import Foundation
-import Synchronization
+import UIO
 
 /// A umockdev testbed: real libudev reading a mocked sysfs and `/dev`.
 ///
@@ -85,7 +85,7 @@ final class MockSysfs: @unchecked Sendable {
 extension MockSysfs {
     /// umockdev never forgets a `/dev` node it made (adding `/dev/uio0` a second time in one
     /// process aborts), so each test takes device numbers no other test used.
-    private static let numbers = Mutex(0)
+    private static let numbers = Locked(0)
     static func freshNumber() -> Int { numbers.withLock { n in defer { n += 1 }; return n } }
 
     /// The PCI slot of an edu device numbered `number`.

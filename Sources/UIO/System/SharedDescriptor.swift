@@ -1,4 +1,4 @@
-import Synchronization
+
 
 /// A file descriptor that several threads use and any one of them may close.
 ///
@@ -17,7 +17,7 @@ final class SharedDescriptor: Sendable {
     /// What the fd is, for messages: `/dev/uio0`.
     let path: String
     let system: SystemCalls
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(fd: Int32, path: String, system: SystemCalls) {
         self.fd = fd

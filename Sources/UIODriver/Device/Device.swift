@@ -37,7 +37,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
 
     let synchronizationLock: DriverLock
     private let transition: DriverLock
-    private let lifecycle = Mutex(Lifecycle())
+    private let lifecycle = Locked(Lifecycle())
     private let stoppedSignal = Signal()
     private var stoppedFlag = false
 

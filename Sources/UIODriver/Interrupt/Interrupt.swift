@@ -30,9 +30,9 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     private var active = true
     private var event = InterruptEvent(count: 0, newInterrupts: 0)
     private let counters = InterruptCounters()
-    private let connection = Mutex(Connection())
+    private let connection = Locked(Connection())
     private let stopping = Atomic<Bool>(false)
-    private let subscribers = Mutex([Int: AsyncStream<InterruptEvent>.Continuation]())
+    private let subscribers = Locked([Int: AsyncStream<InterruptEvent>.Continuation]())
     private let subscriberCount = Atomic<Int>(0)
 
     private struct Connection {
