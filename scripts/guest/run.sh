@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Runs a command in a Linux guest that has real UIO: Debian's kernel under QEMU, QEMU's edu PCI
+# devices bound to uio_pci_generic, and this machine's root shared read-only, so host-built
+# programs run unchanged at the same paths. Prints the command's output; exits with its status.
+#
+#   scripts/guest/run.sh [--edu N] [--timeout SECONDS] [--env NAME]... [--] COMMAND [ARG...]
+#
+# --edu N       N edu devices (default 1; 0 loads no UIO)
+# --timeout S   give up after S seconds (default 600): the guest's console log is printed
+# --env NAME    pass the host's variable NAME into the guest (repeatable)
+# Downloads (the kernel package) are cached in .cache/guest, which git ignores.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+top="$(cd "$here/../.." && pwd)"
+source "$top/scripts/ensure-packages.sh"
+
+edu=1
+timeout_seconds=600
+passed_env=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --edu) edu="$2"; shift 2 ;;
+        --timeout) timeout_seconds="$2"; shift 2 ;;
+        --env) passed_env+=("$2"); shift 2 ;;
+        --) shift; break ;;
+        -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+[ $# -gt 0 ] || { echo "usage: scripts/guest/run.sh [--edu N] [--timeout S] [--env NAME]... [--] COMMAND [ARG...]" >&2; exit 2; }
+
+ensure_packages qemu-system-x86 busybox-static cpio kmod
+
+cache="$top/.cache/guest"
+mkdir -p "$cache"
+
+# --- the kernel: Debian's generic amd64 flavour (it has uio, uio_pci_generic and 9p as modules)
+kernel_package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+if [ -z "$kernel_package" ]; then
+    apt-get update -qq
+    kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+fi
+version=${kernel_package#linux-image-}
+kernel_root="$cache/$version"
+if [ ! -f "$kernel_root/boot/vmlinuz-$version" ]; then
+    echo "==> fetching $kernel_package" >&2
+    rm -rf "$kernel_root" "$cache"/*.deb
+    (cd "$cache" && apt-get download -qq "$kernel_package" >/dev/null 2>&1)
+    # Unpacked, never installed: its maintainer scripts would run against this machine's /boot.
+    dpkg-deb -x "$cache/${kernel_package}"_*.deb "$kernel_root"
+    rm -f "$cache/${kernel_package}"_*.deb
+    depmod -b "$kernel_root" "$version"
+fi
+modules_dir="$kernel_root/lib/modules/$version"
+
+# --- the initramfs: static busybox, the 9p modules and init.sh; rebuilt when init.sh changes
+initramfs="$cache/initramfs-$version-$(sha256sum "$here/init.sh" | cut -c1-12).cpio.gz"
+if [ ! -f "$initramfs" ]; then
+    echo "==> building the initramfs" >&2
+    staging=$(mktemp -d)
+    mkdir -p "$staging"/{bin,dev,proc,sys,modules}
+    cp /bin/busybox "$staging/bin/busybox"
+    cp "$here/init.sh" "$staging/init"
+    chmod +x "$staging/init"
+    for module in virtio_pci 9pnet_virtio 9p; do
+        modprobe -d "$kernel_root" -S "$version" --show-depends "$module" | awk '$1 == "insmod" { print $2 }'
+    done | awk '!seen[$0]++' | while read -r path; do
+        cp "$path" "$staging/modules/"
+        basename "$path" >> "$staging/modules/order"
+    done
+    (cd "$staging" && find . | cpio -o -H newc --quiet | gzip -1) > "$initramfs.tmp"
+    mv "$initramfs.tmp" "$initramfs"
+    rm -rf "$staging"
+fi
+
+# --- the command, written where the guest will find it (a writable share at the same path)
+results=$(mktemp -d "$cache/run-XXXXXX")
+trap 'rm -rf "$results"' EXIT
+{
+    echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SWIFT_UIO_GUEST=1"
+    for name in "${passed_env[@]}"; do
+        [ -n "${!name+set}" ] && printf 'export %s=%q\n' "$name" "${!name}"
+    done
+    printf 'cd %q || exit 125\n' "$PWD"
+    printf 'exec'; printf ' %q' "$@"; printf '\n'
+} > "$results/command.sh"
+
+devices=()
+for _ in $(seq 1 "$edu"); do devices+=(-device edu); done
+
+started=$(date +%s%N)
+set +e
+timeout "$timeout_seconds" qemu-system-x86_64 \
+    -accel tcg,thread=multi -cpu max -m 2G -smp 2 -M pc \
+    -display none -no-reboot -serial stdio -monitor none \
+    -kernel "$kernel_root/boot/vmlinuz-$version" -initrd "$initramfs" \
+    -append "console=ttyS0 quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.edu=$edu" \
+    -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+    -fsdev local,id=results,path="$results",security_model=none,multidevs=remap \
+    -device virtio-9p-pci,fsdev=results,mount_tag=results \
+    "${devices[@]}" < /dev/null > "$results/console.log" 2>&1 &
+qemu=$!
+# The guest's console, less the kernel's own power-off line.
+tail -n +1 -f --pid=$qemu "$results/console.log" 2>/dev/null | tr -d '\r' | grep --line-buffered -v 'reboot: Power down$' || true
+wait $qemu
+qemu_status=$?
+set -e
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+elapsed="$((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)))"
+
+if [ -f "$results/status" ]; then
+    status=$(cat "$results/status")
+    echo "==> guest: command exited with $status after ${elapsed}s" >&2
+    exit "$status"
+fi
+if [ $qemu_status -eq 124 ]; then
+    echo "==> guest: timed out after ${timeout_seconds}s; the console log is above" >&2
+else
+    echo "==> guest: no exit status (QEMU exited with $qemu_status); the console log is above" >&2
+fi
+exit 1
