@@ -40,6 +40,10 @@ let package = Package(
             dependencies: ["UIO", "UIOTesting", "CUIOShim", "CUMockdev"]
         ),
         .testTarget(
+            name: "GuestTests",
+            dependencies: ["UIO", "UIODriver"]
+        ),
+        .testTarget(
             name: "UIODriverTests",
             dependencies: ["UIO", "UIODriver", "UIOTesting"]
         ),

@@ -21,6 +21,19 @@ struct UIOHandleTests {
                   devicePath: path, sysPath: "/nonexistent/uio9", parent: parent)
     }
 
+    @Test("close releases the claim even while a mapping keeps the file open")
+    func closeReleasesClaimDespiteMapping() throws {
+        let path = try Self.standIn()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let device = Self.device(at: path, maps: [MemoryMap(index: 0, name: nil, address: 0, size: 16, offset: 0)])
+        let first = try UIOHandle(device: device, exclusive: true, system: .live)
+        let region = try first.mapRegion(0)
+        first.close()
+        let second = try UIOHandle(device: device, exclusive: true, system: .live)
+        second.close()
+        #expect(try region.read(UInt8.self, at: 0x10) == 1)
+    }
+
     @Test("a second exclusive open is refused with deviceBusy until the first closes")
     func exclusiveClaim() throws {
         let path = try Self.standIn()
@@ -60,7 +73,10 @@ struct UIOHandleTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         var interrupted = SystemCalls.live
         let calls = Counter()
-        interrupted.flock = { fd, operation in calls.increment() < 2 ? .failure(.interrupted) : SystemCalls.live.flock(fd, operation) }
+        interrupted.flock = { fd, operation in
+            guard operation & LOCK_EX != 0 else { return SystemCalls.live.flock(fd, operation) }
+            return calls.increment() < 2 ? .failure(.interrupted) : SystemCalls.live.flock(fd, operation)
+        }
         try UIOHandle(device: Self.device(at: path), exclusive: true, system: interrupted).close()
         #expect(calls.value == 3)
         var failing = SystemCalls.live

@@ -70,13 +70,15 @@ public final class ConfigSpace: Sendable {
 
     /// Masks (`true`) or unmasks (`false`) INTx at the device.
     ///
-    /// Writes only the command register's high byte (offset 5), which holds bit 10, so the
-    /// low byte (I/O, memory and bus-master enables) is never rewritten.
+    /// A read-modify-write of the whole 16-bit command register. Writing only its high byte
+    /// (offset 5, where bit 10 lives) is not enough on QEMU: it re-evaluates the INTx line only
+    /// for a write that covers offset 4, so an interrupt the device raised while masked was never
+    /// delivered after unmasking (measured with the edu device: stuck after one interrupt with
+    /// the byte write, 1,000 of 1,000 delivered with the 16-bit write).
     public func setInterruptDisabled(_ disabled: Bool) throws(UIOError) {
-        let highByteOffset = Self.commandOffset + 1
-        let mask = UInt8(truncatingIfNeeded: Self.interruptDisableBit >> 8)
-        let current = try read8(at: highByteOffset)
-        try write8(disabled ? current | mask : current & ~mask, at: highByteOffset)
+        let current = try command()
+        let updated = disabled ? current | Self.interruptDisableBit : current & ~Self.interruptDisableBit
+        try write16(updated, at: Self.commandOffset)
     }
 
     private func read<T: FixedWidthInteger>(at offset: Int) throws(UIOError) -> T {

@@ -45,10 +45,20 @@ public final class UIOHandle: Sendable {
         self.device = device
         self.descriptor = descriptor
         self.system = system
+        self.exclusive = exclusive
     }
 
+    /// Whether the handle holds the claim.
+    private let exclusive: Bool
+
     /// Releases the claim and the fd. Closing twice is harmless.
-    public func close() { descriptor.close() }
+    ///
+    /// The claim is released explicitly: a mapped region keeps the open file alive (and with it
+    /// an `flock`) for as long as the mapping lives.
+    public func close() {
+        if exclusive { _ = try? descriptor.withDescriptor { fd in system.flock(fd, LOCK_UN) } }
+        descriptor.close()
+    }
 
     /// Whether ``close()`` was called.
     public var isClosed: Bool { descriptor.isClosed }

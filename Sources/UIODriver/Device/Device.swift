@@ -218,6 +218,11 @@ public final class Device: FrameworkObject, @unchecked Sendable {
         for queue in queues { queue.stop() }
         if reached != .added { callbacks.releaseHardware?(self) }
         resources.close()
+        // The children keep their device; the stopped device lets go of its children.
+        lifecycle.withLock { state in
+            state.interrupts.removeAll()
+            state.queues.removeAll()
+        }
         setState(.stopped)
         stoppedSignal.withLock {
             stoppedFlag = true
