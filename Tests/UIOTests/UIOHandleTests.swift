@@ -25,7 +25,7 @@ struct UIOHandleTests {
     func closeReleasesClaimDespiteMapping() throws {
         let path = try Self.standIn()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let device = Self.device(at: path, maps: [MemoryMap(index: 0, name: nil, address: 0, size: 16, offset: 0)])
+        let device = Self.device(at: path, maps: [MemoryMap(index: 0, name: nil, address: 0, size: 64, offset: 0)])
         let first = try UIOHandle(device: device, exclusive: true, system: .live)
         let region = try first.mapRegion(0)
         first.close()
