@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -28,6 +29,11 @@ let package = Package(
             ]
         ),
         .target(name: "UIODriver", dependencies: ["UIO", "CUIOShim"]),
+        .executableTarget(
+            name: "edu-driver",
+            dependencies: ["UIO", "UIODriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "examples/edu-driver"
+        ),
         .target(name: "UIOTesting", dependencies: ["UIO", "CUIOShim", .product(name: "SystemPackage", package: "swift-system")]),
         .systemLibrary(
             name: "CUMockdev",

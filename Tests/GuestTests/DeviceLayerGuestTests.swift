@@ -81,6 +81,22 @@ extension GuestSuites {
             #expect(try line.wait(timeout: .milliseconds(100)) == .timedOut)
         }
 
+        @Test("unbinding removes the UIO device; binding through driver_override brings it back")
+        func unbindAndBind() throws {
+            let edu = try #require(try Guest.eduDevices().last)
+            let slot = try #require(edu.parent?.sysName)
+            try PCIBinding.unbind(slot: slot)
+            #expect(try UIODevice.find(.slot(slot)).isEmpty)
+            let error = try #require(throws: UIOError.self) { try edu.open() }
+            #expect(error.code == .deviceRemoved)
+            let again = try PCIBinding.bind(slot: slot, to: "uio_pci_generic")
+            #expect(again.parent?.sysName == slot)
+            #expect(again.parent?.driver == "uio_pci_generic")
+            let handle = try again.open()
+            #expect(try handle.mapRegion(0).read(UInt32.self, at: Edu.identification) == 0x0100_00ed)
+            handle.close()
+        }
+
         @Test("irqcontrol on uio_pci_generic is ENOSYS, and the line falls back to the INTx bit")
         func irqControlFallback() throws {
             let edu = try #require(try Guest.eduDevices().first)

@@ -42,6 +42,8 @@ public struct SystemCalls: Sendable {
     public var eventfdSignal: @Sendable (_ fd: Int32) -> Result<Void, Errno>
     /// Resets the eventfd; succeeds (doing nothing) when it was already zero.
     public var eventfdDrain: @Sendable (_ fd: Int32) -> Result<Void, Errno>
+    /// `readlink`: the link's target.
+    public var readLink: @Sendable (_ path: String) -> Result<String, Errno>
     public var mmap: @Sendable (_ fd: Int32, _ length: Int, _ offset: Int64) -> Result<UnsafeMutableRawPointer, Errno>
     public var munmap: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
 }
@@ -104,6 +106,12 @@ extension SystemCalls {
         eventfdDrain: { fd in
             let r = cuio_eventfd_drain(fd)
             return r == 0 || r == -EAGAIN ? .success(()) : .failure(Errno(rawValue: -r))
+        },
+        readLink: { path in
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let count = Glibc.readlink(path, &buffer, buffer.count - 1)
+            guard count >= 0 else { return .failure(Errno(rawValue: Glibc.errno)) }
+            return .success(String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
         },
         mmap: { fd, length, offset in
             var address: UnsafeMutableRawPointer?

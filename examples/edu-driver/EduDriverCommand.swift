@@ -1,0 +1,109 @@
+// edu-driver: finds QEMU's edu device, drives it through the interrupt object, and shows it.
+//
+//   edu-driver [--device uio0|NAME|SLOT|VENDOR:DEVICE] [--bind SLOT]
+//              [--factorial N]... [--interrupts N] [--serve]
+//
+// Ctrl-C (SIGINT) or SIGTERM stops the device cleanly at any point.
+
+import ArgumentParser
+import Dispatch
+import UIO
+import UIODriver
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct EduDriverCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edu-driver",
+        abstract: "A uio_pci_generic driver for QEMU's edu device, on swift-uio's interrupt object.")
+
+    @Option(help: "Which UIO device: uioN, a name, a PCI slot or vendor:device.")
+    var device = "1234:11e8"
+
+    @Option(help: "Bind the PCI device in this slot to uio_pci_generic first (needs root).")
+    var bind: String?
+
+    @Option(name: .customLong("factorial"), help: "Compute n! on the device, interrupt on completion (repeatable).")
+    var factorials: [UInt32] = [5, 10, 12]
+
+    @Option(help: "Raise this many test interrupts, one at a time.")
+    var interrupts = 1000
+
+    @Flag(help: "Keep running after the demonstration, until SIGINT or SIGTERM.")
+    var serve = false
+
+    func run() throws {
+        let log: @Sendable (String) -> Void = { print("edu-driver: \($0)") }
+
+        // Find the device through libudev (binding it first if asked).
+        let uio: UIODevice
+        if let slot = bind {
+            uio = try PCIBinding.bind(slot: slot, to: "uio_pci_generic")
+            log("bound \(slot) to uio_pci_generic")
+        } else {
+            uio = try UIODevice.first(DeviceSelector(device))
+        }
+        let parent = uio.parent
+        log("found uio\(uio.number) \"\(uio.name)\" at \(parent?.sysName ?? "?")"
+            + (parent?.pci.map { " (\(hex($0.vendor)):\(hex($0.device)))" } ?? "") + ", irq \(parent?.irq.map(String.init) ?? "none")")
+
+        let driver = try EduDriver(uio: uio, log: log)
+        let stopping = StopOnSignals(device: driver.device, log: log)
+        try driver.device.start()
+
+        for n in factorials {
+            let (value, latency) = try driver.factorial(n)
+            log("\(n)! = \(value) (interrupt on completion; the DPC completed the request after \(microseconds(latency)) µs)")
+        }
+        if interrupts > 0 {
+            let elapsed = try driver.raiseTestInterrupts(interrupts)
+            log("raised \(interrupts) test interrupts one at a time: \(driver.testInterruptsHandled) handled by the DPC, "
+                + "\(microseconds(elapsed / interrupts)) µs per round trip")
+        }
+        if serve {
+            log("serving until SIGINT or SIGTERM")
+            driver.device.waitUntilStopped()
+        }
+        driver.device.stop()
+        stopping.cancel()
+
+        let statistics = driver.interrupt.statistics
+        let kernel = (try? uio.currentEventCount()).map { "\($0)" } ?? "?"
+        log("stopped: \(statistics.interrupts) interrupts (kernel count \(kernel)), \(statistics.wakeUps) ISR calls, "
+            + "\(statistics.coalesced) coalesced, \(statistics.recognized) recognized, \(statistics.unrecognized) not ours, "
+            + "\(statistics.dpcRuns) DPC runs")
+    }
+}
+
+/// Stops the device on SIGINT or SIGTERM; the main thread then finishes and prints.
+final class StopOnSignals {
+    private let sources: [any DispatchSourceSignal]
+
+    init(device: Device, log: @escaping @Sendable (String) -> Void) {
+        sources = [SIGINT, SIGTERM].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                log("signal \(signalNumber): stopping")
+                device.stop()
+                exit(128 + signalNumber)
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+}
+
+func hex(_ value: UInt16) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 4 - digits.count) + digits
+}
+
+func microseconds(_ duration: Duration) -> Int {
+    Int(duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)
+}
