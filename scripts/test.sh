@@ -1,21 +1,41 @@
 #!/usr/bin/env bash
-# Runs every test of swift-uio: the unit suites (discovery against a umockdev sysfs), then all
-# of them again under ThreadSanitizer. Installs what it needs on Debian 12.
+# Runs every test of swift-uio: the unit suites (discovery against a umockdev sysfs), the
+# integration suites in a guest with a real kernel and real edu devices, the edu example driver
+# in the guest, then the unit suites again under ThreadSanitizer. Installs what it needs on
+# Debian 12 (as root or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-packages.sh
 
 ensure_packages pkg-config libudev-dev umockdev libumockdev-dev
-
 tests=swift-uioPackageTests.xctest
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 
-echo "==> building the tests"
+# Fails unless the run's closing line counts at least one test and nothing was skipped:
+# a suite that quietly did not run is a failure.
+require_ran() {
+    local log="$1" what="$2"
+    grep -Eq 'Test run with [1-9][0-9]* tests? .*passed' "$log" || { echo "==> $what: no test ran" >&2; exit 1; }
+    if grep -q ' skipped' "$log"; then echo "==> $what: tests were skipped" >&2; grep ' skipped' "$log" >&2; exit 1; fi
+}
+
+echo "==> building"
 swift build --build-tests
 
 echo "==> unit tests, with libudev reading a umockdev sysfs"
-# The discovery suite fails instead of skipping when it is asked for and umockdev is not active.
-SWIFT_UIO_REQUIRE_UMOCKDEV=1 umockdev-wrapper ".build/debug/$tests" --testing-library swift-testing
+SWIFT_UIO_REQUIRE_UMOCKDEV=1 umockdev-wrapper ".build/debug/$tests" --testing-library swift-testing --skip GuestTests 2>&1 \
+    | tee "$logs/unit.log"
+require_ran "$logs/unit.log" "unit tests"
 
-echo "==> the suites again under ThreadSanitizer (discovery, which needs umockdev's preload, skips)"
+echo "==> integration tests in the guest: a real kernel, two edu devices on uio_pci_generic"
+scripts/guest/run.sh --edu 2 --env SWIFT_UIO_REQUIRE_GUEST -- \
+    ".build/debug/$tests" --testing-library swift-testing --filter GuestTests 2>&1 | tee "$logs/guest.log"
+require_ran "$logs/guest.log" "guest tests"
+
+echo "==> the edu example driver in the guest"
+scripts/guest/run.sh --edu 1 -- .build/debug/edu-driver --interrupts 200
+
+echo "==> the unit suites again under ThreadSanitizer"
 swift build --build-tests --sanitize=thread --scratch-path .build-tsan
-TSAN_OPTIONS="halt_on_error=1" ".build-tsan/debug/$tests" --testing-library swift-testing
+TSAN_OPTIONS="halt_on_error=1" ".build-tsan/debug/$tests" --testing-library swift-testing --skip GuestTests --skip Discovery

@@ -7,6 +7,7 @@
 
 import ArgumentParser
 import Dispatch
+import Synchronization
 import UIO
 import UIODriver
 
@@ -51,45 +52,57 @@ struct EduDriverCommand: ParsableCommand {
             + (parent?.pci.map { " (\(hex($0.vendor)):\(hex($0.device)))" } ?? "") + ", irq \(parent?.irq.map(String.init) ?? "none")")
 
         let driver = try EduDriver(uio: uio, log: log)
-        let stopping = StopOnSignals(device: driver.device, log: log)
+        let signals = StopOnSignals(device: driver.device, log: log)
         try driver.device.start()
 
-        for n in factorials {
-            let (value, latency) = try driver.factorial(n)
-            log("\(n)! = \(value) (interrupt on completion; the DPC completed the request after \(microseconds(latency)) µs)")
-        }
-        if interrupts > 0 {
-            let elapsed = try driver.raiseTestInterrupts(interrupts)
-            log("raised \(interrupts) test interrupts one at a time: \(driver.testInterruptsHandled) handled by the DPC, "
-                + "\(microseconds(elapsed / interrupts)) µs per round trip")
-        }
-        if serve {
-            log("serving until SIGINT or SIGTERM")
-            driver.device.waitUntilStopped()
+        do {
+            for n in factorials {
+                let (value, latency) = try driver.factorial(n)
+                log("\(n)! = \(value) (interrupt on completion; the DPC completed the request after \(microseconds(latency)) µs)")
+            }
+            if interrupts > 0 {
+                let elapsed = try driver.raiseTestInterrupts(interrupts)
+                log("raised \(interrupts) test interrupts one at a time: \(driver.testInterruptsHandled) handled by the DPC, "
+                    + "\(microseconds(elapsed / interrupts)) µs per round trip")
+            }
+            if serve {
+                log("serving until SIGINT or SIGTERM")
+                driver.device.waitUntilStopped()
+            }
+        } catch where signals.received != nil {
+            // Stopped by a signal in the middle of a request: not an error of the driver's.
         }
         driver.device.stop()
-        stopping.cancel()
+        signals.cancel()
 
         let statistics = driver.interrupt.statistics
         let kernel = (try? uio.currentEventCount()).map { "\($0)" } ?? "?"
         log("stopped: \(statistics.interrupts) interrupts (kernel count \(kernel)), \(statistics.wakeUps) ISR calls, "
             + "\(statistics.coalesced) coalesced, \(statistics.recognized) recognized, \(statistics.unrecognized) not ours, "
             + "\(statistics.dpcRuns) DPC runs")
+        if let signal = signals.received { throw ExitCode(128 + signal) }
     }
 }
 
-/// Stops the device on SIGINT or SIGTERM; the main thread then finishes and prints.
+/// Stops the device on SIGINT or SIGTERM; the main thread then finishes, prints and exits.
 final class StopOnSignals {
     private let sources: [any DispatchSourceSignal]
+    private let record = SignalRecord()
+
+    /// The signal that stopped the device, if one did.
+    var received: Int32? { record.signal.withLock { $0 } }
+
+    private final class SignalRecord: Sendable { let signal = Mutex<Int32?>(nil) }
 
     init(device: Device, log: @escaping @Sendable (String) -> Void) {
-        sources = [SIGINT, SIGTERM].map { signalNumber in
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        let record = self.record
+        sources = [SIGINT, SIGTERM].map { number in
+            Glibc.signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                log("signal \(signalNumber): stopping")
+                log("signal \(number): stopping")
+                record.signal.withLock { $0 = number }
                 device.stop()
-                exit(128 + signalNumber)
             }
             source.resume()
             return source
