@@ -18,11 +18,19 @@ results=$(arg results)
 modules=$(arg modules)
 edu_count=$(arg edu)
 
-mkdir -p /host
+top=$(arg top)
+
+mkdir -p /host /hosttmp
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose hostroot /host || fail "cannot mount the host's root"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results "/host$results" || fail "cannot mount the results folder"
+# The guest gets its own writable /tmp and /run; a project that lives under the host's /tmp
+# stays visible at its own path.
+mount --bind /host/tmp /hosttmp
 mount -t tmpfs tmpfs /host/tmp
 mount -t tmpfs tmpfs /host/run
+case "$top" in
+    /tmp/*) mkdir -p "/host$top" && mount --bind "/hosttmp/${top#/tmp/}" "/host$top" ;;
+esac
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results "/host$results" || fail "cannot mount the results folder"
 mount --bind /dev /host/dev
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys

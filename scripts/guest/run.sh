@@ -94,7 +94,7 @@ timeout "$timeout_seconds" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -m 2G -smp 2 -M pc \
     -display none -no-reboot -serial stdio -monitor none \
     -kernel "$kernel_root/boot/vmlinuz-$version" -initrd "$initramfs" \
-    -append "console=ttyS0 quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.edu=$edu" \
+    -append "console=ttyS0 quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.edu=$edu swiftuio.top=$top" \
     -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
     -fsdev local,id=results,path="$results",security_model=none,multidevs=remap \
