@@ -15,30 +15,7 @@ pid_t cuio_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 void cuio_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
-void cuio_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-    __asm__ __volatile__("yield" ::: "memory");
-#else
-    __asm__ __volatile__("" ::: "memory");
-#endif
-}
-
-#define CUIO_MMIO(bits)                                                        \
-    uint##bits##_t cuio_mmio_read##bits(const void *address) {                 \
-        uint##bits##_t value = *(const volatile uint##bits##_t *)address;      \
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);                               \
-        return value;                                                          \
-    }                                                                          \
-    void cuio_mmio_write##bits(void *address, uint##bits##_t value) {          \
-        __atomic_thread_fence(__ATOMIC_RELEASE);                               \
-        *(volatile uint##bits##_t *)address = value;                           \
-    }
-CUIO_MMIO(8)
-CUIO_MMIO(16)
-CUIO_MMIO(32)
-CUIO_MMIO(64)
+__thread char cuio_thread_marker;
 
 int cuio_flock(int fd, int operation) { return flock(fd, operation) < 0 ? -errno : 0; }
 

@@ -58,6 +58,18 @@ struct MappedRegionTests {
         #expect(error.code == .misaligned)
     }
 
+    @Test("a register is checked once when made, then reads and writes like the region")
+    func registers() throws {
+        let region = try SimulatedDevice(mapSizes: [64]).mapRegion(0)
+        let status = try region.register(UInt32.self, at: 0x24)
+        status.write(0xdead_beef)
+        #expect(status.read() == 0xdead_beef)
+        #expect(try region.read(UInt32.self, at: 0x24) == 0xdead_beef)
+        #expect(status.offset == 0x24)
+        #expect(throws: UIOError.self) { try region.register(UInt32.self, at: 62) }
+        #expect(throws: UIOError.self) { try region.register(UInt64.self, at: 4) }
+    }
+
     @Test("a map index the device does not have throws noSuchRegion")
     func noSuchMap() throws {
         let error = try #require(throws: UIOError.self) { try SimulatedDevice(mapSizes: [64]).mapRegion(1) }

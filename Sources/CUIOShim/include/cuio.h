@@ -17,21 +17,44 @@ extern "C" {
 pid_t cuio_gettid(void);
 /// Names the calling thread (the kernel keeps 15 characters): GNU-only, so not visible to Swift.
 void cuio_set_thread_name(const char *name);
-/// A spin-wait hint: PAUSE on x86, YIELD on Arm.
-void cuio_cpu_relax(void);
+
+/// A spin-wait hint: PAUSE on x86, YIELD on Arm. Inline, so a spin loop stays a loop.
+static inline void cuio_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/// A number that identifies the calling thread while it lives: the address of a thread-local
+/// byte. Cheaper than pthread_self(), a call into libc; the framework's locks compare it on
+/// every acquire and release to enforce non-recursion.
+extern __thread char cuio_thread_marker;
+static inline uintptr_t cuio_current_thread(void) { return (uintptr_t)&cuio_thread_marker; }
 
 // ---- MMIO ----------------------------------------------------------------
 // Volatile accesses, so the compiler neither merges, splits, reorders nor elides them.
 // Stores are preceded by a release fence (earlier memory writes reach memory before the
 // device sees the store) and loads followed by an acquire fence, as the kernel's writel/readl.
-uint8_t  cuio_mmio_read8(const void *address);
-uint16_t cuio_mmio_read16(const void *address);
-uint32_t cuio_mmio_read32(const void *address);
-uint64_t cuio_mmio_read64(const void *address);
-void cuio_mmio_write8(void *address, uint8_t value);
-void cuio_mmio_write16(void *address, uint16_t value);
-void cuio_mmio_write32(void *address, uint32_t value);
-void cuio_mmio_write64(void *address, uint64_t value);
+// Inline, so Swift code compiles each access to the instruction C would.
+#define CUIO_MMIO(bits)                                                                      \
+    static inline uint##bits##_t cuio_mmio_read##bits(const void *address) {                 \
+        uint##bits##_t value = *(const volatile uint##bits##_t *)address;                    \
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);                                             \
+        return value;                                                                        \
+    }                                                                                        \
+    static inline void cuio_mmio_write##bits(void *address, uint##bits##_t value) {          \
+        __atomic_thread_fence(__ATOMIC_RELEASE);                                             \
+        *(volatile uint##bits##_t *)address = value;                                         \
+    }
+CUIO_MMIO(8)
+CUIO_MMIO(16)
+CUIO_MMIO(32)
+CUIO_MMIO(64)
+#undef CUIO_MMIO
 
 // ---- files ---------------------------------------------------------------
 /// flock(fd, operation): Swift sees only the struct of the same name. Returns 0 or -errno.

@@ -12,7 +12,7 @@ public final class MappedRegion: @unchecked Sendable {
     /// The usable length in bytes.
     public let size: Int
     /// The first byte of the device's registers (the map's `offset` into its first page).
-    private let base: UnsafeMutableRawPointer
+    @usableFromInline let base: UnsafeMutableRawPointer
     private let mapping: UnsafeMutableRawPointer
     private let mappingLength: Int
     private let system: SystemCalls
@@ -32,33 +32,33 @@ public final class MappedRegion: @unchecked Sendable {
     deinit { _ = system.munmap(mapping, mappingLength) }
 
     /// Reads the register of type `T` at `offset` bytes.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func read<T: RegisterValue>(_ type: T.Type = T.self, at offset: Int) throws(UIOError) -> T {
         try check(offset, width: MemoryLayout<T>.size)
         return T.volatileLoad(from: base + offset)
     }
 
     /// Writes `value` to the register at `offset` bytes.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func write<T: RegisterValue>(_ value: T, at offset: Int) throws(UIOError) {
         try check(offset, width: MemoryLayout<T>.size)
         T.volatileStore(value, to: base + offset)
     }
 
-    @inline(__always)
-    private func check(_ offset: Int, width: Int) throws(UIOError) {
+    @inlinable @inline(__always)
+    func check(_ offset: Int, width: Int) throws(UIOError) {
         guard offset >= 0, offset <= size &- width else { throw outOfBounds(offset, width: width) }
         guard offset & (width &- 1) == 0 else { throw misaligned(offset, width: width) }
     }
 
-    @inline(never)
-    private func outOfBounds(_ offset: Int, width: Int) -> UIOError {
+    @usableFromInline @inline(never)
+    func outOfBounds(_ offset: Int, width: Int) -> UIOError {
         UIOError(.outOfBounds, subject: name,
                  reason: "a \(width * 8)-bit access at offset \(offset) reaches past the region's \(size) bytes")
     }
 
-    @inline(never)
-    private func misaligned(_ offset: Int, width: Int) -> UIOError {
+    @usableFromInline @inline(never)
+    func misaligned(_ offset: Int, width: Int) -> UIOError {
         UIOError(.misaligned, subject: name,
                  reason: "a \(width * 8)-bit access at offset \(offset) is not \(width)-byte aligned")
     }

@@ -23,7 +23,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// The configuration it was created with.
     public let config: InterruptConfig<Context>
 
-    let lock: DriverLock
+    @usableFromInline let lock: DriverLock
     private let serializationLock: DriverLock?
     private var context: Context
     private var enabled = false
@@ -112,13 +112,13 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// `WdfInterruptAcquireLock`: takes the interrupt lock, waiting while the ISR or another
     /// thread holds it. Traps if this thread holds it already (the lock is not recursive, and
     /// the ISR, enable and disable callbacks run with it held).
-    public func acquireLock() { lock.acquire("WdfInterruptAcquireLock") }
+    @inlinable public func acquireLock() { lock.acquire("WdfInterruptAcquireLock") }
 
     /// `WdfInterruptTryToAcquireLock`: takes the lock only if it is free; never waits.
-    public func tryToAcquireLock() -> Bool { lock.tryAcquire("WdfInterruptTryToAcquireLock") }
+    @inlinable public func tryToAcquireLock() -> Bool { lock.tryAcquire("WdfInterruptTryToAcquireLock") }
 
     /// `WdfInterruptReleaseLock`. Traps if this thread does not hold the lock.
-    public func releaseLock() { lock.release("WdfInterruptReleaseLock") }
+    @inlinable public func releaseLock() { lock.release("WdfInterruptReleaseLock") }
 
     /// `WdfInterruptSynchronize`: runs `body` with the interrupt lock held and the context at hand.
     public func synchronize<R, E: Error>(_ body: (inout Context) throws(E) -> R) throws(E) -> R {

@@ -10,10 +10,12 @@ import Glibc
 /// Knowing the owner is what lets it enforce WDF's rules instead of deadlocking: acquiring a
 /// lock the thread already holds, or releasing one it does not hold, traps with a message that
 /// names the rule, as WDF's verifier breaks into the debugger.
+@usableFromInline
 final class DriverLock: @unchecked Sendable {
     // @unchecked: the pthread mutex is reached only through its pointer, allocated once, and
     // freed in deinit when no thread can hold the lock.
 
+    @usableFromInline
     enum Kind: Sendable, Hashable {
         /// Spins with a cpu-relax hint, then yields: for short sections that never block.
         case spin
@@ -21,15 +23,12 @@ final class DriverLock: @unchecked Sendable {
         case wait
     }
 
-    let kind: Kind
+    @usableFromInline let kind: Kind
     /// What the lock protects, for trap messages: "the interrupt lock of /dev/uio0".
     let name: String
-    /// The holder's pthread id, 0 when free.
-    private let owner = Atomic<UInt>(0)
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>?
-
-    /// Spins before the first yield; past this the holder is likely descheduled.
-    private static let spinsBeforeYield = 128
+    /// The holder's thread (``cuio_current_thread()``), 0 when free.
+    @usableFromInline let owner = Atomic<UInt>(0)
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>?
 
     init(kind: Kind, name: String) {
         self.kind = kind
@@ -51,14 +50,14 @@ final class DriverLock: @unchecked Sendable {
     }
 
     /// Whether the calling thread holds the lock.
-    var isHeldByCurrentThread: Bool { owner.load(ordering: .relaxed) == currentThread }
+    @inlinable var isHeldByCurrentThread: Bool { owner.load(ordering: .relaxed) == currentThread }
 
     /// Whether any thread holds the lock (a snapshot).
     var isHeld: Bool { owner.load(ordering: .relaxed) != 0 }
 
     /// Takes the lock, waiting (spinning or sleeping) while another thread holds it.
     /// `operation` names the call for the trap message: `WdfInterruptAcquireLock`.
-    @inline(__always)
+    @inlinable @inline(__always)
     func acquire(_ operation: StaticString) {
         let me = currentThread
         if owner.load(ordering: .relaxed) == me { recursion(operation) }
@@ -68,7 +67,8 @@ final class DriverLock: @unchecked Sendable {
             while !owner.compareExchange(expected: 0, desired: me, successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
                 // Test before test-and-set: spin on a plain load so waiters share the cache line.
                 while owner.load(ordering: .relaxed) != 0 {
-                    if spins < Self.spinsBeforeYield {
+                    // Spin a while, then yield: past that the holder is likely descheduled.
+                    if spins < 128 {
                         cuio_cpu_relax()
                         spins += 1
                     } else {
@@ -83,7 +83,7 @@ final class DriverLock: @unchecked Sendable {
     }
 
     /// Takes the lock if it is free; never waits.
-    @inline(__always)
+    @inlinable @inline(__always)
     func tryAcquire(_ operation: StaticString) -> Bool {
         let me = currentThread
         if owner.load(ordering: .relaxed) == me { recursion(operation) }
@@ -98,7 +98,7 @@ final class DriverLock: @unchecked Sendable {
     }
 
     /// Gives the lock up; the calling thread must hold it.
-    @inline(__always)
+    @inlinable @inline(__always)
     func release(_ operation: StaticString) {
         let me = currentThread
         guard owner.load(ordering: .relaxed) == me else { notHeld(operation) }
@@ -112,24 +112,24 @@ final class DriverLock: @unchecked Sendable {
     }
 
     /// Runs `body` with the lock held.
-    @inline(__always)
+    @inlinable @inline(__always)
     func withLock<R, E: Error>(_ operation: StaticString, _ body: () throws(E) -> R) throws(E) -> R {
         acquire(operation)
         defer { release(operation) }
         return try body()
     }
 
-    private var currentThread: UInt { UInt(bitPattern: Int(bitPattern: pthread_self())) }
+    @inlinable var currentThread: UInt { UInt(cuio_current_thread()) }
 
-    @inline(never)
-    private func recursion(_ operation: StaticString) -> Never {
+    @usableFromInline @inline(never)
+    func recursion(_ operation: StaticString) -> Never {
         fatalError("\(operation): \(name) is already held by this thread. Framework locks are not recursive: "
                    + "do not acquire it again, nor inside this interrupt's own ISR, EvtInterruptEnable or EvtInterruptDisable, "
                    + "which run with it held.")
     }
 
-    @inline(never)
-    private func notHeld(_ operation: StaticString) -> Never {
+    @usableFromInline @inline(never)
+    func notHeld(_ operation: StaticString) -> Never {
         fatalError("\(operation): \(name) is not held by this thread. Release only a lock you acquired.")
     }
 }

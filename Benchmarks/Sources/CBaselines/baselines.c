@@ -1,0 +1,112 @@
+#define _GNU_SOURCE
+#include "baselines.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+struct baseline_spin { pthread_spinlock_t lock; };
+
+baseline_spin *baseline_spin_create(void) {
+    baseline_spin *lock = malloc(sizeof *lock);
+    pthread_spin_init(&lock->lock, PTHREAD_PROCESS_PRIVATE);
+    return lock;
+}
+void baseline_spin_destroy(baseline_spin *lock) { pthread_spin_destroy(&lock->lock); free(lock); }
+void baseline_spin_lock(baseline_spin *lock) { pthread_spin_lock(&lock->lock); }
+void baseline_spin_unlock(baseline_spin *lock) { pthread_spin_unlock(&lock->lock); }
+int baseline_spin_trylock(baseline_spin *lock) { return pthread_spin_trylock(&lock->lock) == 0; }
+
+struct baseline_event { pthread_mutex_t mutex; pthread_cond_t condition; int signalled; int stop; };
+
+baseline_event *baseline_event_create(void) {
+    baseline_event *event = calloc(1, sizeof *event);
+    pthread_mutex_init(&event->mutex, NULL);
+    pthread_cond_init(&event->condition, NULL);
+    return event;
+}
+void baseline_event_destroy(baseline_event *event) {
+    pthread_cond_destroy(&event->condition);
+    pthread_mutex_destroy(&event->mutex);
+    free(event);
+}
+void baseline_event_signal(baseline_event *event) {
+    pthread_mutex_lock(&event->mutex);
+    event->signalled = 1;
+    pthread_cond_signal(&event->condition);
+    pthread_mutex_unlock(&event->mutex);
+}
+void baseline_event_wait(baseline_event *event) {
+    pthread_mutex_lock(&event->mutex);
+    while (!event->signalled && !event->stop) pthread_cond_wait(&event->condition, &event->mutex);
+    event->signalled = 0;
+    pthread_mutex_unlock(&event->mutex);
+}
+
+struct baseline_echo { pthread_t thread; baseline_event *request, *response; };
+
+static void *echo_loop(void *argument) {
+    struct baseline_echo *echo = argument;
+    for (;;) {
+        baseline_event_wait(echo->request);
+        pthread_mutex_lock(&echo->request->mutex);
+        int stop = echo->request->stop;
+        pthread_mutex_unlock(&echo->request->mutex);
+        if (stop) return NULL;
+        baseline_event_signal(echo->response);
+    }
+}
+baseline_echo *baseline_echo_start(baseline_event *request, baseline_event *response) {
+    baseline_echo *echo = malloc(sizeof *echo);
+    echo->request = request;
+    echo->response = response;
+    pthread_create(&echo->thread, NULL, echo_loop, echo);
+    return echo;
+}
+void baseline_echo_stop(baseline_echo *echo) {
+    pthread_mutex_lock(&echo->request->mutex);
+    echo->request->stop = 1;
+    pthread_cond_signal(&echo->request->condition);
+    pthread_mutex_unlock(&echo->request->mutex);
+    pthread_join(echo->thread, NULL);
+    free(echo);
+}
+
+uint32_t baseline_mmio_read_loop(const void *address, size_t count) {
+    uint32_t sum = 0;
+    for (size_t i = 0; i < count; i++) {
+        sum += *(const volatile uint32_t *)address;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    }
+    return sum;
+}
+
+uint64_t baseline_now_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+int baseline_uio_round(int uio_fd, int config_fd, volatile uint32_t *bar, uint64_t *latency_ns) {
+    uint16_t command;
+    if (pread(config_fd, &command, 2, 4) != 2) return -errno;
+    command &= (uint16_t)~0x400;
+    if (pwrite(config_fd, &command, 2, 4) != 2) return -errno;
+    uint64_t start = baseline_now_ns();
+    bar[0x60 / 4] = 1;
+    uint32_t count;
+    if (read(uio_fd, &count, 4) != 4) return -errno;
+    *latency_ns = baseline_now_ns() - start;
+    bar[0x64 / 4] = bar[0x24 / 4];
+    return 0;
+}
+
+int baseline_pin_to_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -errno;
+}

@@ -1,0 +1,39 @@
+// Plain-C versions of what swift-uio does, measured in the same run as the Swift code.
+#ifndef BASELINES_H
+#define BASELINES_H
+#include <stddef.h>
+#include <stdint.h>
+
+// ---- locks: pthread_spin_lock ---------------------------------------------------------------
+typedef struct baseline_spin baseline_spin;
+baseline_spin *baseline_spin_create(void);
+void baseline_spin_destroy(baseline_spin *lock);
+void baseline_spin_lock(baseline_spin *lock);
+void baseline_spin_unlock(baseline_spin *lock);
+int baseline_spin_trylock(baseline_spin *lock);  // 1 when taken
+
+// ---- a one-shot event between threads: mutex + condition variable + flag ---------------------
+typedef struct baseline_event baseline_event;
+baseline_event *baseline_event_create(void);
+void baseline_event_destroy(baseline_event *event);
+void baseline_event_signal(baseline_event *event);
+void baseline_event_wait(baseline_event *event);  // waits for a signal and consumes it
+
+// A thread that answers each signal of `request` with a signal of `response`: the C hand-off.
+typedef struct baseline_echo baseline_echo;
+baseline_echo *baseline_echo_start(baseline_event *request, baseline_event *response);
+void baseline_echo_stop(baseline_echo *echo);
+
+// ---- MMIO: `count` volatile 32-bit loads at `address` ---------------------------------------
+uint32_t baseline_mmio_read_loop(const void *address, size_t count);
+
+// ---- the raw UIO loop the kernel's UIO documentation shows -----------------------------------
+// One round: clear INTx Disable in the command register (config fd), raise an interrupt on the
+// edu device (write 1 to 0x60), block in read() on the uio fd, take the time, acknowledge (0x64).
+// Returns 0 and the nanoseconds from the raise to read() returning, or -errno.
+int baseline_uio_round(int uio_fd, int config_fd, volatile uint32_t *bar, uint64_t *latency_ns);
+
+// ---- helpers -------------------------------------------------------------------------------
+uint64_t baseline_now_ns(void);           // CLOCK_MONOTONIC
+int baseline_pin_to_cpu(int cpu);         // the whole process, threads made later included
+#endif
