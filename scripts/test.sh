@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of swift-uio: the unit suites (discovery against a umockdev sysfs), the
 # integration suites in a guest with a real kernel and real edu devices, the edu example driver
-# in the guest, then the unit suites again under ThreadSanitizer. Installs what it needs on
+# in the guest, the unit suites again under ThreadSanitizer, and a short benchmark run. Installs what it needs on
 # Debian 12 (as root or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,3 +39,6 @@ scripts/guest/run.sh --edu 1 -- .build/debug/edu-driver --interrupts 200
 echo "==> the unit suites again under ThreadSanitizer"
 swift build --build-tests --sanitize=thread --scratch-path .build-tsan
 TSAN_OPTIONS="halt_on_error=1" ".build-tsan/debug/$tests" --testing-library swift-testing --skip GuestTests --skip Discovery
+
+echo "==> the benchmark suite, short (its figures are not asserted)"
+scripts/benchmark.sh --smoke

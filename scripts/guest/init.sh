@@ -31,6 +31,10 @@ case "$top" in
     /tmp/*) mkdir -p "/host$top" && mount --bind "/hosttmp/${top#/tmp/}" "/host$top" ;;
 esac
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results "/host$results" || fail "cannot mount the results folder"
+share=$(arg share)
+if [ -n "$share" ]; then
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 share "/host$share" || fail "cannot mount the shared folder $share"
+fi
 mount --bind /dev /host/dev
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys

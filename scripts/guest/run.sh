@@ -3,11 +3,12 @@
 # devices bound to uio_pci_generic, and this machine's root shared read-only, so host-built
 # programs run unchanged at the same paths. Prints the command's output; exits with its status.
 #
-#   scripts/guest/run.sh [--edu N] [--timeout SECONDS] [--env NAME]... [--] COMMAND [ARG...]
+#   scripts/guest/run.sh [--edu N] [--timeout SECONDS] [--env NAME]... [--share DIR] [--] COMMAND [ARG...]
 #
 # --edu N       N edu devices (default 1; 0 loads no UIO)
 # --timeout S   give up after S seconds (default 600): the guest's console log is printed
 # --env NAME    pass the host's variable NAME into the guest (repeatable)
+# --share DIR   make the host's folder DIR writable in the guest, at the same path
 # Downloads (the kernel package) are cached in .cache/guest, which git ignores.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -17,11 +18,13 @@ source "$top/scripts/ensure-packages.sh"
 edu=1
 timeout_seconds=600
 passed_env=()
+share=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --edu) edu="$2"; shift 2 ;;
         --timeout) timeout_seconds="$2"; shift 2 ;;
         --env) passed_env+=("$2"); shift 2 ;;
+        --share) share="$(cd "$2" && pwd)"; shift 2 ;;
         --) shift; break ;;
         -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
@@ -87,6 +90,9 @@ trap 'rm -rf "$results"' EXIT
 
 devices=()
 for _ in $(seq 1 "$edu"); do devices+=(-device edu); done
+if [ -n "$share" ]; then
+    devices+=(-fsdev "local,id=share,path=$share,security_model=none,multidevs=remap" -device virtio-9p-pci,fsdev=share,mount_tag=share)
+fi
 
 started=$(date +%s%N)
 set +e
@@ -94,7 +100,7 @@ timeout "$timeout_seconds" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -m 2G -smp 2 -M pc \
     -display none -no-reboot -serial stdio -monitor none \
     -kernel "$kernel_root/boot/vmlinuz-$version" -initrd "$initramfs" \
-    -append "console=ttyS0 quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.edu=$edu swiftuio.top=$top" \
+    -append "console=ttyS0 quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.edu=$edu swiftuio.top=$top swiftuio.share=$share" \
     -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
     -fsdev local,id=results,path="$results",security_model=none,multidevs=remap \

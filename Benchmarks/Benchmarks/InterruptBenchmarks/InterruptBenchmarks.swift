@@ -14,8 +14,17 @@ import UIOTesting
 /// Operations per iteration for the nanosecond-scale benchmarks.
 let innerLoop = 1000
 
+/// `UIO_BENCH_SMOKE=1`: a short run that proves the suite works; its figures mean little.
+let smoke = ProcessInfo.processInfo.environment["UIO_BENCH_SMOKE"] == "1"
+
+/// The run's length, shortened for a smoke run.
+func limits(seconds: Int, iterations: Int) -> (Duration, Int) {
+    smoke ? (.milliseconds(100), min(iterations, 50)) : (.seconds(seconds), iterations)
+}
+
 let benchmarks: @Sendable () -> Void = {
-    let quick = Benchmark.Configuration(metrics: [.wallClock, .cpuTotal], maxDuration: .seconds(2), maxIterations: 100_000)
+    let (quickTime, quickIterations) = limits(seconds: 2, iterations: 100_000)
+    let quick = Benchmark.Configuration(metrics: [.wallClock], maxDuration: quickTime, maxIterations: quickIterations)
 
     // MARK: The interrupt lock, uncontended
 
@@ -77,7 +86,8 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: The interrupt lock, two threads contending
 
-    let contended = Benchmark.Configuration(metrics: [.wallClock], maxDuration: .seconds(3), maxIterations: 200)
+    let (contendedTime, contendedIterations) = limits(seconds: 3, iterations: 200)
+    let contended = Benchmark.Configuration(metrics: [.wallClock], maxDuration: contendedTime, maxIterations: contendedIterations)
     Benchmark("lock: 2 threads x 10000 acquire+release, swift-uio", configuration: contended) { benchmark, interrupt in
         for _ in benchmark.scaledIterations {
             Contention.run { for _ in 0..<10_000 { interrupt.acquireLock(); interrupt.releaseLock() } }
@@ -100,7 +110,8 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: Hand-off from the ISR side to the DPC thread
 
-    let handoff = Benchmark.Configuration(metrics: [.wallClock], maxDuration: .seconds(3), maxIterations: 20_000)
+    let (handoffTime, handoffIterations) = limits(seconds: 3, iterations: 20_000)
+    let handoff = Benchmark.Configuration(metrics: [.wallClock], maxDuration: handoffTime, maxIterations: handoffIterations)
     Benchmark("hand-off: queueDPC -> DPC -> condvar back, swift-uio", configuration: handoff) { benchmark, fixture in
         for _ in benchmark.scaledIterations {
             fixture.interrupt.queueDPC()
@@ -117,8 +128,9 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: Allocations of one interrupt's trip: raise -> ISR -> DPC
 
+    let (allocationTime, allocationIterations) = limits(seconds: 3, iterations: 5_000)
     Benchmark("allocations: raise -> ISR -> DPC, steady state", configuration: .init(
-        metrics: [.mallocCountTotal, .wallClock], warmupIterations: 100, maxDuration: .seconds(3), maxIterations: 5_000
+        metrics: [.mallocCountTotal, .wallClock], warmupIterations: 100, maxDuration: allocationTime, maxIterations: allocationIterations
     )) { benchmark, fixture in
         for _ in benchmark.scaledIterations {
             fixture.simulated.raise()

@@ -104,9 +104,58 @@ int baseline_uio_round(int uio_fd, int config_fd, volatile uint32_t *bar, uint64
     return 0;
 }
 
+struct baseline_uio_handler {
+    pthread_t thread;
+    int uio_fd, config_fd, status;
+    volatile uint32_t *bar;
+    size_t count;
+    uint64_t *entered, *progress;
+};
+
+static int rearm_intx(int config_fd) {
+    uint16_t command;
+    if (pread(config_fd, &command, 2, 4) != 2) return -errno;
+    command &= (uint16_t)~0x400;
+    return pwrite(config_fd, &command, 2, 4) == 2 ? 0 : -errno;
+}
+
+static void *uio_handler_loop(void *argument) {
+    struct baseline_uio_handler *h = argument;
+    if ((h->status = rearm_intx(h->config_fd)) != 0) return NULL;
+    __atomic_store_n(h->progress, 0, __ATOMIC_RELEASE);
+    for (size_t i = 0; i < h->count; i++) {
+        uint32_t count;
+        if (read(h->uio_fd, &count, 4) != 4) { h->status = -errno; return NULL; }
+        h->entered[i] = baseline_now_ns();
+        h->bar[0x64 / 4] = h->bar[0x24 / 4];
+        if ((h->status = rearm_intx(h->config_fd)) != 0) return NULL;
+        __atomic_store_n(h->progress, i + 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+baseline_uio_handler *baseline_uio_handler_start(int uio_fd, int config_fd, volatile uint32_t *bar, size_t count,
+                                                 uint64_t *entered, uint64_t *progress) {
+    baseline_uio_handler *h = calloc(1, sizeof *h);
+    *h = (baseline_uio_handler){.uio_fd = uio_fd, .config_fd = config_fd, .bar = bar, .count = count,
+                                .entered = entered, .progress = progress};
+    *progress = UINT64_MAX;  // not ready until the first re-arm
+    pthread_create(&h->thread, NULL, uio_handler_loop, h);
+    return h;
+}
+
+int baseline_uio_handler_join(baseline_uio_handler *h) {
+    pthread_join(h->thread, NULL);
+    int status = h->status;
+    free(h);
+    return status;
+}
+
+uint64_t baseline_load_acquire(const uint64_t *value) { return __atomic_load_n(value, __ATOMIC_ACQUIRE); }
+
 int baseline_pin_to_cpu(int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -errno;
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 ? 0 : -errno;
 }

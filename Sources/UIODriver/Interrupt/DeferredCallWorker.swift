@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The thread a DPC (`EvtInterruptDpc`) or work item (`EvtInterruptWorkItem`) runs on, with
 /// WDF's queueing rules:
 /// - queueing an already queued, not yet started callback does nothing and returns `false`;
@@ -16,16 +14,12 @@ final class DeferredCallWorker: @unchecked Sendable {
     private var closed = false
     private var ending = false
     private var thread: OSThread?
-    private let runs = Atomic<UInt64>(0)
 
     /// Starts the thread; `callback` is called for each run.
     init(name: String, callback: @escaping @Sendable () -> Void) throws(DriverError) {
         // The thread keeps the worker alive until its loop ends in stop().
         thread = try OSThread(name: name) { self.loop(callback) }
     }
-
-    /// How many times the callback has run.
-    var runCount: UInt64 { runs.load(ordering: .relaxed) }
 
     /// Whether the calling thread is this worker's.
     var isCurrentThread: Bool { thread?.isCurrent ?? false }
@@ -65,7 +59,6 @@ final class DeferredCallWorker: @unchecked Sendable {
                     queued = false
                     running = true
                     signal.unlockedDuring(callback)
-                    runs.add(1, ordering: .relaxed)
                     running = false
                     signal.broadcast()
                 } else {

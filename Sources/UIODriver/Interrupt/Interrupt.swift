@@ -235,23 +235,19 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     }
 
     /// The counts of wake-ups, interrupts, recognized and unrecognized ISR calls, DPC runs.
+    /// Atomic loads only: cheap enough to poll.
     public var statistics: InterruptStatistics {
-        let workers = connection.withLock { ($0.dpc, $0.workItem) }
-        return InterruptStatistics(
-            wakeUps: counters.wakeUps.load(ordering: .relaxed),
+        InterruptStatistics(
+            wakeUps: counters.wakeUps.load(ordering: .acquiring),
             interrupts: counters.interrupts.load(ordering: .relaxed),
             coalesced: counters.coalesced.load(ordering: .relaxed),
             recognized: counters.recognized.load(ordering: .relaxed),
             unrecognized: counters.unrecognized.load(ordering: .relaxed),
-            dpcRuns: dpcRuns.load(ordering: .relaxed) + (workers.0?.runCount ?? 0),
-            workItemRuns: workItemRuns.load(ordering: .relaxed) + (workers.1?.runCount ?? 0),
+            dpcRuns: counters.dpcRuns.load(ordering: .relaxed),
+            workItemRuns: counters.workItemRuns.load(ordering: .relaxed),
             rearmFailures: counters.rearmFailures.load(ordering: .relaxed),
             lastCount: counters.lastCount.load(ordering: .relaxed))
     }
-
-    /// Runs of workers already stopped (a worker's own count goes with it).
-    private let dpcRuns = Atomic<UInt64>(0)
-    private let workItemRuns = Atomic<UInt64>(0)
 
     /// The interrupt events as an `AsyncSequence`, for Swift-concurrency code that wants to
     /// follow them. A convenience beside the ISR, never instead of it: the ISR has already run
@@ -296,16 +292,19 @@ extension Interrupt: ConnectableInterrupt {
         }
         let serialization = serializationLock
         let parent = self.parent
+        let counters = self.counters
         var dpc: DeferredCallWorker?
         var workItem: DeferredCallWorker?
         do throws(DriverError) {
             if let routine = config.dpc {
                 dpc = try DeferredCallWorker(name: "\(threadPrefix)-dpc") { [unowned self] in
+                    counters.dpcRuns.add(1, ordering: .relaxed)
                     Self.runSerialized(serialization, "automatic serialization (DPC)") { routine(self, parent) }
                 }
             }
             if let routine = config.workItem {
                 workItem = try DeferredCallWorker(name: "\(threadPrefix)-work") { [unowned self] in
+                    counters.workItemRuns.add(1, ordering: .relaxed)
                     Self.runSerialized(serialization, "automatic serialization (work item)") { routine(self, parent) }
                 }
             }
@@ -337,14 +336,8 @@ extension Interrupt: ConnectableInterrupt {
         try? line.cancel()
         if let thread = state.isrThread, !thread.isCurrent { thread.join() }
         // Let queued deferred work finish and refuse more: the second flush.
-        if let dpc = state.dpc {
-            dpc.stop()
-            dpcRuns.add(dpc.runCount, ordering: .relaxed)
-        }
-        if let workItem = state.workItem {
-            workItem.stop()
-            workItemRuns.add(workItem.runCount, ordering: .relaxed)
-        }
+        state.dpc?.stop()
+        state.workItem?.stop()
         line.close()
         let continuations = subscribers.withLock { subscribers in
             defer { subscribers.removeAll() }
@@ -393,7 +386,7 @@ extension Interrupt: ConnectableInterrupt {
                 do throws(UIOError) { try line.rearm() } catch { rearmError = error }
             }
             lock.release("the ISR")
-            counters.wakeUps.add(1, ordering: .relaxed)
+            counters.wakeUps.add(1, ordering: .releasing)
             counters.interrupts.add(UInt64(event.newInterrupts), ordering: .relaxed)
             counters.coalesced.add(UInt64(event.coalesced), ordering: .relaxed)
             if recognized {

@@ -12,9 +12,9 @@ public struct InterruptStatistics: Sendable, Hashable {
     public var recognized: UInt64
     /// ISR calls that returned `false`: someone else's interrupt on a shared line, or spurious.
     public var unrecognized: UInt64
-    /// DPC runs.
+    /// DPC runs started.
     public var dpcRuns: UInt64
-    /// Work-item runs.
+    /// Work-item runs started.
     public var workItemRuns: UInt64
     /// Re-arms that failed.
     public var rearmFailures: UInt64
@@ -30,5 +30,7 @@ final class InterruptCounters: Sendable {
     let recognized = Atomic<UInt64>(0)
     let unrecognized = Atomic<UInt64>(0)
     let rearmFailures = Atomic<UInt64>(0)
+    let dpcRuns = Atomic<UInt64>(0)
+    let workItemRuns = Atomic<UInt64>(0)
     let lastCount = Atomic<UInt32>(0)
 }

@@ -33,7 +33,15 @@ uint32_t baseline_mmio_read_loop(const void *address, size_t count);
 // Returns 0 and the nanoseconds from the raise to read() returning, or -errno.
 int baseline_uio_round(int uio_fd, int config_fd, volatile uint32_t *bar, uint64_t *latency_ns);
 
+// The same loop as a handler thread, for a raiser on another CPU: `count` times, block in
+// read(), store the time in entered[i], acknowledge, re-arm, then publish i + 1 in *progress.
+typedef struct baseline_uio_handler baseline_uio_handler;
+baseline_uio_handler *baseline_uio_handler_start(int uio_fd, int config_fd, volatile uint32_t *bar, size_t count,
+                                                 uint64_t *entered, uint64_t *progress);
+int baseline_uio_handler_join(baseline_uio_handler *handler);  // 0, or -errno of a failed call
+
 // ---- helpers -------------------------------------------------------------------------------
 uint64_t baseline_now_ns(void);           // CLOCK_MONOTONIC
-int baseline_pin_to_cpu(int cpu);         // the whole process, threads made later included
+int baseline_pin_to_cpu(int cpu);         // the calling thread; threads it makes later inherit it
+uint64_t baseline_load_acquire(const uint64_t *value);
 #endif

@@ -1,0 +1,149 @@
+/// Reads what the benchmarks wrote into one folder and prints the figures and their ratios
+/// against the baselines of the same run; writes them as `summary.csv` and `summary.json`.
+struct Report {
+    let directory: String
+
+    /// A comparison: a swift-uio benchmark, its baseline, and the target for their ratio.
+    struct Pair {
+        let title: String
+        let subject: String
+        let baseline: String
+        let target: Double
+        let biggerIsBetter: Bool
+    }
+
+    static let pairs = [
+        Pair(title: "lock: acquire+release, uncontended", subject: "lock: acquire+release, swift-uio spin lock (x1000)",
+             baseline: "lock: acquire+release, pthread_spin_lock (x1000)", target: 1.0, biggerIsBetter: false),
+        Pair(title: "lock: same, against Synchronization.Mutex", subject: "lock: acquire+release, swift-uio spin lock (x1000)",
+             baseline: "lock: acquire+release, Synchronization.Mutex (x1000)", target: .nan, biggerIsBetter: false),
+        Pair(title: "lock: tryToAcquireLock succeeds", subject: "lock: try success, swift-uio (x1000)",
+             baseline: "lock: try success, pthread_spin_trylock (x1000)", target: 1.0, biggerIsBetter: false),
+        Pair(title: "lock: tryToAcquireLock fails", subject: "lock: try failure, swift-uio (x1000)",
+             baseline: "lock: try failure, pthread_spin_trylock (x1000)", target: 1.0, biggerIsBetter: false),
+        Pair(title: "lock: 2 threads contending", subject: "lock: 2 threads x 10000 acquire+release, swift-uio",
+             baseline: "lock: 2 threads x 10000 acquire+release, pthread_spin_lock", target: .nan, biggerIsBetter: false),
+        Pair(title: "lock: 2 threads, against Mutex", subject: "lock: 2 threads x 10000 acquire+release, swift-uio",
+             baseline: "lock: 2 threads x 10000 acquire+release, Synchronization.Mutex", target: .nan, biggerIsBetter: false),
+        Pair(title: "ISR -> DPC hand-off (round trip)", subject: "hand-off: queueDPC -> DPC -> condvar back, swift-uio",
+             baseline: "hand-off: condvar -> thread -> condvar back, C", target: 1.2, biggerIsBetter: false),
+        Pair(title: "MMIO read, checked (MappedRegion.read)", subject: "mmio: 32-bit read, swift-uio MappedRegion (x1000)",
+             baseline: "mmio: 32-bit read, C volatile load (x1000)", target: .nan, biggerIsBetter: false),
+        Pair(title: "MMIO read, Register", subject: "mmio: 32-bit read, swift-uio Register (x1000)",
+             baseline: "mmio: 32-bit read, C volatile load (x1000)", target: 1.05, biggerIsBetter: false),
+    ]
+
+    func run() throws {
+        let wallClock = readPercentiles(metric: "wallClock")
+        let mallocs = readPercentiles(metric: "mallocCountTotal")
+        var csv = ["measurement,subject_p50,baseline_p50,ratio_p50,subject_p99,baseline_p99,ratio_p99,target,met"]
+        var json: [String] = []
+        var lines: [String] = []
+        func row(_ title: String, _ subject: (Double, Double, Double), _ baseline: (Double, Double, Double), unit: String,
+                 target: Double, biggerIsBetter: Bool = false) {
+            let r50 = subject.0 / baseline.0
+            let r99 = subject.1 / baseline.1
+            let checked = biggerIsBetter ? r50 : max(r50, 0)
+            let met = target.isNaN ? "-" : (biggerIsBetter ? (checked >= target ? "yes" : "no") : (checked <= target ? "yes" : "no"))
+            let targetText = target.isNaN ? "-" : (biggerIsBetter ? ">= " : "<= ") + format(target) + "x"
+            lines.append(pad(title, 44) + pad(format(subject.0) + " " + unit, 14) + pad(format(baseline.0) + " " + unit, 14)
+                         + pad(format(r50) + "x", 9) + pad(format(r99) + "x", 9) + pad(targetText, 10) + met)
+            csv.append("\"\(title)\",\(subject.0),\(baseline.0),\(r50),\(subject.1),\(baseline.1),\(r99),\(targetText),\(met)")
+            json.append("  {\"measurement\": \"\(title)\", \"subject_p50\": \(subject.0), \"baseline_p50\": \(baseline.0), "
+                        + "\"ratio_p50\": \(format(r50, decimals: 3)), \"subject_p99\": \(subject.1), \"baseline_p99\": \(baseline.1), "
+                        + "\"ratio_p99\": \(format(r99, decimals: 3)), \"target\": \"\(targetText)\", \"met\": \"\(met)\"}")
+        }
+        lines.append(pad("measurement (p50; ratio = swift-uio / baseline)", 44) + pad("swift-uio", 14) + pad("baseline", 14)
+                     + pad("p50", 9) + pad("p99", 9) + pad("target", 10) + "met")
+        for pair in Self.pairs {
+            guard let subject = wallClock[pair.subject.fileName], let baseline = wallClock[pair.baseline.fileName] else {
+                lines.append(pad(pair.title, 44) + "not measured in this run")
+                continue
+            }
+            let perOperation = pair.subject.contains("(x1000)") ? 1000.0 : 1.0
+            let divide = { (p: (Double, Double, Double)) in (p.0 / perOperation, p.1 / perOperation, p.2 / perOperation) }
+            row(pair.title, divide(subject), divide(baseline), unit: "ns", target: pair.target)
+        }
+        if let latency = readLatency() {
+            let (fw, raw) = (latency.framework.percentiles, latency.raw.percentiles)
+            row("interrupt round trip (guest), p50", (fw.0, fw.0, fw.0), (raw.0, raw.0, raw.0), unit: "us", target: 1.05)
+            row("interrupt round trip (guest), p99", (fw.1, fw.1, fw.1), (raw.1, raw.1, raw.1), unit: "us", target: 1.10)
+            row("interrupt round trip (guest), p99.9", (fw.2, fw.2, fw.2), (raw.2, raw.2, raw.2), unit: "us", target: .nan)
+            let rate = latency.framework.rate / latency.raw.rate
+            lines.append(pad("interrupts per second (guest)", 44) + pad(format(latency.framework.rate, decimals: 0), 14)
+                         + pad(format(latency.raw.rate, decimals: 0), 14) + pad(format(rate) + "x", 18) + pad(">= 0.95x", 10) + (rate >= 0.95 ? "yes" : "no"))
+            csv.append("\"interrupts per second (guest)\",\(latency.framework.rate),\(latency.raw.rate),\(rate),,,,>= 0.95x,\(rate >= 0.95 ? "yes" : "no")")
+            json.append("  {\"measurement\": \"interrupts per second (guest)\", \"subject\": \(latency.framework.rate), \"baseline\": \(latency.raw.rate), \"ratio\": \(format(rate, decimals: 3))}")
+        } else {
+            lines.append("interrupt round trip (guest): not measured in this run")
+        }
+        if let allocations = mallocs["allocations: raise -> ISR -> DPC, steady state".fileName] {
+            lines.append(pad("allocations per interrupt (raise -> ISR -> DPC)", 44) + pad(format(allocations.0, decimals: 0), 14)
+                         + pad("-", 14) + pad("", 18) + pad("0", 10) + (allocations.0 == 0 ? "yes" : "no"))
+            csv.append("\"allocations per interrupt\",\(allocations.0),,,\(allocations.1),,,0,\(allocations.0 == 0 ? "yes" : "no")")
+            json.append("  {\"measurement\": \"allocations per interrupt\", \"p50\": \(allocations.0), \"p99\": \(allocations.1)}")
+        }
+        if let scale = readFile("\(directory)/scale.json") {
+            lines.append("scale (simulated sources, fired together):")
+            for line in scale.split(separator: "\n") where line.contains("objects") { lines.append("  " + line.trimmingCharacters()) }
+        }
+        print(lines.joined(separator: "\n"))
+        try writeFile("\(directory)/summary.csv", csv.joined(separator: "\n") + "\n")
+        try writeFile("\(directory)/summary.json", "[\n" + json.joined(separator: ",\n") + "\n]\n")
+    }
+
+    /// Benchmark name → (p50, p99, p99.9) in nanoseconds (or counts), from ordo-one's TSV export.
+    private func readPercentiles(metric: String) -> [String: (Double, Double, Double)] {
+        var result: [String: (Double, Double, Double)] = [:]
+        let prefix = "Current_run.InterruptBenchmarks."
+        let suffix = ".\(metric).histogram.percentiles.tsv"
+        for file in listDirectory(directory) where file.hasPrefix(prefix) && file.hasSuffix(suffix) {
+            let name = String(file.dropFirst(prefix.count).dropLast(suffix.count))
+            guard let text = readFile("\(directory)/\(file)") else { continue }
+            let lines = text.split(separator: "\n")
+            guard let header = lines.first else { continue }
+            let scale: Double = header.contains("(μs)") ? 1000 : header.contains("(ms)") ? 1_000_000 : header.contains("(s)") ? 1e9 : 1
+            var values: [String: Double] = [:]
+            for line in lines.dropFirst() {
+                let fields = line.split(separator: "\t")
+                if fields.count == 2, let value = Double(fields[1]) { values[String(fields[0])] = value * scale }
+            }
+            if let p50 = values["50"], let p99 = values["99"] { result[name] = (p50, p99, values["99.9"] ?? p99) }
+        }
+        return result
+    }
+
+    struct LatencySide {
+        let percentiles: (Double, Double, Double)
+        let rate: Double
+    }
+
+    /// The guest's `latency.json`, in microseconds.
+    private func readLatency() -> (framework: LatencySide, raw: LatencySide)? {
+        guard let text = readFile("\(directory)/latency.json") else { return nil }
+        var sides: [LatencySide] = []
+        for line in text.split(separator: "\n") where line.contains("p50_ns") {
+            func number(_ key: String) -> Double {
+                guard let range = line.firstRange(of: "\"\(key)\": ") else { return .nan }
+                let rest = line[range.upperBound...].prefix { $0 != "," && $0 != "}" }
+                return Double(rest.trimmingCharacters()) ?? .nan
+            }
+            sides.append(LatencySide(percentiles: (number("p50_ns") / 1000, number("p99_ns") / 1000, number("p999_ns") / 1000),
+                                     rate: number("interrupts_per_second")))
+        }
+        return sides.count == 2 ? (sides[0], sides[1]) : nil
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+
+    /// How ordo-one names a benchmark's export file: spaces become underscores.
+    var fileName: String { String(map { $0 == " " ? "_" : $0 }) }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the benchmark suite and prints its figures as ratios against baselines measured in the
+# same run; writes JSON, CSV and a latency plot (PNG) to .benchmarks/<time>/ (ignored by git),
+# with .benchmarks/latest pointing at the newest.
+#
+#   scripts/benchmark.sh           the full suite (about 5 minutes)
+#   scripts/benchmark.sh --smoke   a short run that proves every part works (CI runs this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-packages.sh
+ensure_packages pkg-config libudev-dev gnuplot-nox
+
+rounds=10 per_round=1000 scale_seconds=2
+if [ "${1:-}" = "--smoke" ]; then
+    export UIO_BENCH_SMOKE=1
+    rounds=2 per_round=200 scale_seconds=0.2
+fi
+out="$PWD/.benchmarks/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
+ln -sfn "$out" .benchmarks/latest
+
+echo "==> building the benchmarks (release)"
+(cd Benchmarks && swift build -c release 2>&1 | tail -n 1)
+tool=Benchmarks/.build/release/uio-bench
+
+echo "==> host: locks, hand-off, allocations, MMIO (ordo-one/benchmark)"
+(cd Benchmarks && swift package --allow-writing-to-package-directory benchmark --target InterruptBenchmarks \
+    --no-progress --format histogramPercentiles --path "$out" > "$out/ordo-one.log" 2>&1) \
+    || { cat "$out/ordo-one.log"; exit 1; }
+
+echo "==> host: scale, simulated interrupt sources"
+"$tool" scale --out "$out" --objects 1,8,64 --seconds "$scale_seconds"
+
+echo "==> guest: interrupt round trip on edu, framework against the raw C loop"
+scripts/guest/run.sh --edu 1 --share "$out" -- "$tool" latency --out "$out" --rounds "$rounds" --per-round "$per_round"
+
+echo "==> report"
+"$tool" report --dir "$out" | tee "$out/summary.txt"
+
+gnuplot <<PLOT
+set terminal pngcairo size 900,560 noenhanced
+set output "$out/latency.png"
+set title "Interrupt round trip on QEMU's edu device (raise -> handler entered), TCG guest"
+set xlabel "percentile"
+set ylabel "microseconds"
+set logscale y
+set key top left
+set grid
+plot "$out/latency-percentiles.tsv" using 1:2 with lines linewidth 2 title "swift-uio ISR", \
+     "$out/latency-percentiles.tsv" using 1:3 with lines linewidth 2 title "raw C loop (read)"
+PLOT
+echo "==> wrote $out: summary.txt, summary.csv, summary.json, latency.png and the raw figures"
