@@ -158,3 +158,43 @@ struct DiscoveryTests {
         #expect(try edu.currentEventCount() == 9)
     }
 }
+
+/// The hotplug monitor with umockdev's synthetic uevents.
+extension DiscoveryTests {
+    @Test("the monitor reports add with the device, and remove without it")
+    func hotplugEvents() throws {
+        let monitor = try HotplugMonitor(source: .udev)
+        defer { monitor.close() }
+        let n = MockSysfs.freshNumber()
+        try sysfs.add(MockSysfs.eduRecord(number: n))
+        let sysPath = "/sys/devices/pci0000:00/\(MockSysfs.eduSlot(n))/uio/uio\(n)"
+        // umockdev announces an added device with an "add" uevent, as the kernel does.
+        let added = try #require(try monitor.next(timeout: .seconds(5)))
+        #expect(added.action == .add)
+        #expect(added.number == n)
+        #expect(added.sysPath == sysPath)
+        #expect(added.device?.name == "uio_pci_generic")
+        #expect(added.device?.parent?.pci?.vendor == 0x1234)
+        sysfs.uevent(sysPath, "remove")
+        let removed = try #require(try monitor.next(timeout: .seconds(5)))
+        #expect(removed.action == .remove)
+        #expect(removed.number == n)
+        #expect(removed.device == nil)
+    }
+
+    @Test("the monitor's next returns nil on timeout and on cancel; the events stream ends at close")
+    func hotplugEnds() async throws {
+        let monitor = try HotplugMonitor(source: .udev)
+        #expect(try monitor.next(timeout: .milliseconds(20)) == nil)
+        monitor.cancel()
+        #expect(try monitor.next() == nil)
+        let stream = monitor.events()
+        let n = MockSysfs.freshNumber()
+        try sysfs.add(MockSysfs.eduRecord(number: n))
+        var iterator = stream.makeAsyncIterator()
+        let first = await iterator.next()
+        #expect(first?.action == .add)
+        monitor.close()
+        #expect(await iterator.next() == nil)
+    }
+}

@@ -74,6 +74,9 @@ final class MockSysfs: @unchecked Sendable {
         }
     }
 
+    /// Sends a synthetic uevent for the device, as the kernel would.
+    func uevent(_ sysPath: String, _ action: String) { umockdev_testbed_uevent(testbed, sysPath, action) }
+
     /// Sets an attribute's text.
     func setAttribute(_ sysPath: String, _ name: String, _ value: String) {
         umockdev_testbed_set_attribute(testbed, sysPath, name, value)

@@ -72,6 +72,11 @@ final class UdevDevice {
     var subsystem: String? { string(udev_device_get_subsystem(handle)) }
     var driver: String? { string(udev_device_get_driver(handle)) }
     var devNode: String? { string(udev_device_get_devnode(handle)) }
+    /// The uevent's action, for a device a monitor received.
+    var action: String? { string(udev_device_get_action(handle)) }
+
+    /// A uevent property (`DEVNAME`, `MAJOR`, …).
+    func property(_ name: String) -> String? { string(udev_device_get_property_value(handle, name)) }
 
     /// The attribute's text, or `nil` when the device has no such attribute.
     func attribute(_ name: String) -> String? {

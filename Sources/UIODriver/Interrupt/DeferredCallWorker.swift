@@ -1,3 +1,5 @@
+import UIO
+
 /// The thread a DPC (`EvtInterruptDpc`) or work item (`EvtInterruptWorkItem`) runs on, with
 /// WDF's queueing rules:
 /// - queueing an already queued, not yet started callback does nothing and returns `false`;
@@ -18,7 +20,7 @@ final class DeferredCallWorker: @unchecked Sendable {
     /// Starts the thread; `callback` is called for each run.
     init(name: String, callback: @escaping @Sendable () -> Void) throws(DriverError) {
         // The thread keeps the worker alive until its loop ends in stop().
-        thread = try OSThread(name: name) { self.loop(callback) }
+        thread = try startThread(name: name) { self.loop(callback) }
     }
 
     /// Whether the calling thread is this worker's.

@@ -314,7 +314,7 @@ extension Interrupt: ConnectableInterrupt {
                 state.dpc = dpc
                 state.workItem = workItem
             }
-            let thread = try OSThread(name: "\(threadPrefix)-isr") { [self] in serviceLoop(line) }
+            let thread = try startThread(name: "\(threadPrefix)-isr") { [self] in serviceLoop(line) }
             connection.withLock { $0.isrThread = thread }
         } catch {
             dpc?.stop()

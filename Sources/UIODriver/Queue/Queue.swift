@@ -1,3 +1,5 @@
+import UIO
+
 /// A framework queue (`WDFQUEUE`) with sequential dispatch: submitted work runs one item at a
 /// time, in order, on the queue's own thread, holding the queue's lock.
 ///
@@ -27,7 +29,7 @@ public final class Queue: FrameworkObject, @unchecked Sendable {
         self.synchronizationLock = DriverLock(kind: level == .passive ? .wait : .spin,
                                               name: "the queue lock of \(device.resources.device.devicePath)")
         try device.attach(self)
-        thread = try OSThread(name: "uio\(device.resources.device.number)-queue") { self.loop() }
+        thread = try startThread(name: "uio\(device.resources.device.number)-queue") { self.loop() }
     }
 
     /// Adds `work` to the queue. `false` once the device is stopping.

@@ -1,4 +1,5 @@
 import CUIOShim
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +9,7 @@ import Glibc
 ///
 /// Never a Swift concurrency task: those loops block in `poll` or on a condition, and the
 /// cooperative pool must not be blocked.
-final class OSThread: Sendable {
+package final class OSThread: Sendable {
     private let thread: pthread_t
 
     private final class Start {
@@ -21,7 +22,7 @@ final class OSThread: Sendable {
     }
 
     /// Starts `body` on a new thread named `name` (the kernel keeps 15 characters of it).
-    init(name: String, _ body: @escaping @Sendable () -> Void) throws(DriverError) {
+    package init(name: String, _ body: @escaping @Sendable () -> Void) throws(UIOError) {
         let start = Unmanaged.passRetained(Start(name: name, body: body))
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { argument in
@@ -32,24 +33,25 @@ final class OSThread: Sendable {
         }, start.toOpaque())
         guard status == 0 else {
             start.release()
-            throw DriverError(.insufficientResources, "could not start the thread \(name): pthread_create returned \(status)")
+            throw UIOError(.systemCall, subject: name, reason: "could not start the thread: pthread_create failed",
+                           errno: Errno(rawValue: status), advice: "the process may have reached its thread limit (ulimit -u)")
         }
         self.thread = thread
     }
 
     /// Starts `body` on a thread nobody waits for; it cleans up after itself when it ends.
     @discardableResult
-    static func detached(name: String, _ body: @escaping @Sendable () -> Void) throws(DriverError) -> Bool {
+    package static func detached(name: String, _ body: @escaping @Sendable () -> Void) throws(UIOError) -> Bool {
         let thread = try OSThread(name: name, body)
         pthread_detach(thread.thread)
         return true
     }
 
     /// Whether the calling thread is this one.
-    var isCurrent: Bool { pthread_equal(pthread_self(), thread) != 0 }
+    package var isCurrent: Bool { pthread_equal(pthread_self(), thread) != 0 }
 
     /// Waits for the thread to end. Call once.
-    func join() {
+    package func join() {
         precondition(!isCurrent, "a thread cannot wait for itself to end")
         pthread_join(thread, nil)
     }

@@ -4,13 +4,13 @@ import Glibc
 
 /// A mutex and a condition variable, allocated once: how worker threads sleep and are woken
 /// without allocating on the way.
-final class Signal: @unchecked Sendable {
+package final class Signal: @unchecked Sendable {
     // @unchecked: the pthread objects are reached only through pointers made in init and
     // freed in deinit, when no thread can be using them.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    package init() {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }
@@ -24,7 +24,7 @@ final class Signal: @unchecked Sendable {
 
     /// Runs `body` with the mutex held.
     @inline(__always)
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
@@ -32,10 +32,10 @@ final class Signal: @unchecked Sendable {
 
     /// Sleeps until woken; the mutex must be held, and is held again on return.
     @inline(__always)
-    func wait() { pthread_cond_wait(condition, mutex) }
+    package func wait() { pthread_cond_wait(condition, mutex) }
 
     /// Sleeps until woken or `timeout` passes; `false` when it passed. The mutex must be held.
-    func wait(timeout: Duration) -> Bool {
+    package func wait(timeout: Duration) -> Bool {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let (seconds, attoseconds) = timeout.components
@@ -47,7 +47,7 @@ final class Signal: @unchecked Sendable {
 
     /// Releases the mutex (which the caller holds) while `body` runs.
     @inline(__always)
-    func unlockedDuring(_ body: () -> Void) {
+    package func unlockedDuring(_ body: () -> Void) {
         pthread_mutex_unlock(mutex)
         defer { pthread_mutex_lock(mutex) }
         body()
@@ -55,5 +55,5 @@ final class Signal: @unchecked Sendable {
 
     /// Wakes every sleeper.
     @inline(__always)
-    func broadcast() { pthread_cond_broadcast(condition) }
+    package func broadcast() { pthread_cond_broadcast(condition) }
 }

@@ -1,0 +1,164 @@
+import CLibudev
+import CUIOShim
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Follows UIO devices as they come and go, through a libudev monitor.
+///
+/// Three ways to read it: ``next(timeout:)`` blocks on the calling thread; ``events()`` is an
+/// `AsyncSequence` fed by a thread of its own; ``start(_:)`` calls a handler on such a thread.
+/// One reader at a time. ``close()`` ends every form.
+public final class HotplugMonitor: @unchecked Sendable {
+    // @unchecked: the libudev objects are used only inside `reader`'s lock (one reader at a
+    // time, as libudev requires); `wake` is an eventfd, safe from any thread.
+
+    /// Where the events come from.
+    public enum Source: Sendable, Hashable {
+        /// After udevd processed them (rules applied, symlinks made): what a driver normally wants.
+        case udev
+        /// Straight from the kernel, for systems without udevd (containers, initramfs, guests).
+        case kernel
+        /// `udev` when udevd is running (its control socket exists), `kernel` otherwise.
+        case automatic
+    }
+
+    /// The source in use.
+    public let source: Source
+    private let udev: Udev
+    private let monitor: OpaquePointer
+    private let wake: Int32
+    private let reader = Locked(())
+    private let closed = Locked(false)
+    private let system: SystemCalls
+
+    public convenience init(source: Source = .automatic) throws(UIOError) {
+        try self.init(source: source, system: .live)
+    }
+
+    init(source: Source, system: SystemCalls) throws(UIOError) {
+        let resolved: Source = switch source {
+        case .automatic: access("/run/udev/control", F_OK) == 0 ? .udev : .kernel
+        default: source
+        }
+        let udev = try Udev()
+        guard let monitor = udev_monitor_new_from_netlink(udev.context, resolved == .udev ? "udev" : "kernel") else {
+            throw UIOError(.systemCall, subject: "libudev monitor", reason: "cannot open the uevent netlink socket",
+                           errno: Errno(rawValue: Glibc.errno), advice: "is this a container without netlink access?")
+        }
+        udev_monitor_filter_add_match_subsystem_devtype(monitor, "uio", nil)
+        let status = udev_monitor_enable_receiving(monitor)
+        guard status >= 0 else {
+            udev_monitor_unref(monitor)
+            throw UIOError(.systemCall, subject: "libudev monitor", reason: "cannot receive uevents", errno: Errno(rawValue: -status))
+        }
+        let wake: Int32
+        switch system.eventfdCreate() {
+        case .success(let fd): wake = fd
+        case .failure(let errno):
+            udev_monitor_unref(monitor)
+            throw UIOError.system(errno, operation: "eventfd", subject: "libudev monitor")
+        }
+        self.source = resolved
+        self.udev = udev
+        self.monitor = monitor
+        self.wake = wake
+        self.system = system
+    }
+
+    deinit {
+        udev_monitor_unref(monitor)
+        _ = system.close(wake)
+    }
+
+    /// The next event, or `nil` when `timeout` passes, ``cancel()`` is called or the monitor closes.
+    public func next(timeout: Duration? = nil) throws(UIOError) -> HotplugEvent? {
+        try reader.withLock { _ throws(UIOError) -> HotplugEvent? in
+            let deadline = timeout.map { ContinuousClock.now + $0 }
+            let fd = udev_monitor_get_fd(monitor)
+            while true {
+                if closed.withLock({ $0 }) { return nil }
+                let remaining: Int64 = deadline.map { deadline in
+                    let left = ContinuousClock.now.duration(to: deadline)
+                    return left <= .zero ? 0 : left.components.seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000
+                } ?? -1
+                let outcome: SystemCalls.PollOutcome
+                switch system.pollPair(fd, wake, remaining) {
+                case .failure(.interrupted): continue
+                case .failure(let errno): throw UIOError.system(errno, operation: "poll", subject: "libudev monitor")
+                case .success(nil): return nil
+                case .success(let ready?): outcome = ready
+                }
+                if outcome.wake & Int16(POLLIN) != 0 {
+                    _ = system.eventfdDrain(wake)
+                    return nil
+                }
+                // A message that is not for us (or malformed) yields no device: wait for the next.
+                guard let received = udev_monitor_receive_device(monitor) else { continue }
+                return Self.event(from: UdevDevice(owning: received))
+            }
+        }
+    }
+
+    /// Wakes a reader blocked in ``next(timeout:)`` (which returns `nil`). Safe from any thread.
+    public func cancel() { _ = system.eventfdSignal(wake) }
+
+    /// Ends every reader, now and later. Idempotent.
+    public func close() {
+        closed.withLock { $0 = true }
+        cancel()
+    }
+
+    /// The events as an `AsyncSequence`, read by a thread of the monitor's own until the stream
+    /// is dropped or the monitor closes.
+    public func events() -> AsyncStream<HotplugEvent> {
+        let (stream, continuation) = AsyncStream<HotplugEvent>.makeStream()
+        let ended = Locked(false)
+        continuation.onTermination = { [weak self] _ in
+            ended.withLock { $0 = true }
+            self?.cancel()
+        }
+        do {
+            _ = try OSThread.detached(name: "uio-hotplug") { [self] in
+                while !ended.withLock({ $0 }) && !closed.withLock({ $0 }) {
+                    do throws(UIOError) {
+                        if let event = try next() { continuation.yield(event) }
+                    } catch {
+                        break  // the monitor's socket failed: the stream ends
+                    }
+                }
+                continuation.finish()
+            }
+        } catch {
+            continuation.finish()
+        }
+        return stream
+    }
+
+    /// Calls `handler` for each event on a thread of the monitor's own, until ``close()``.
+    public func start(_ handler: @escaping @Sendable (HotplugEvent) -> Void) throws(UIOError) {
+        _ = try OSThread.detached(name: "uio-hotplug") { [self] in
+            while !closed.withLock({ $0 }) {
+                do throws(UIOError) {
+                    if let event = try next() { handler(event) }
+                } catch {
+                    return  // the monitor's socket failed: no more events will come
+                }
+            }
+        }
+    }
+
+    static func event(from device: UdevDevice) -> HotplugEvent {
+        let action = HotplugEvent.Action(device.action ?? "")
+        let sysName = device.sysName
+        let number = sysName.hasPrefix("uio") ? Int(sysName.dropFirst(3)) : nil
+        let devicePath = device.property("DEVNAME").map { $0.hasPrefix("/") ? $0 : "/dev/" + $0 } ?? device.devNode
+        var described: UIODevice?
+        if action != .remove {
+            described = try? UIODevice(reading: device)
+        }
+        return HotplugEvent(action: action, number: number, sysPath: device.sysPath, devicePath: devicePath, device: described)
+    }
+}
