@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "UIO", targets: ["UIO"]),
         .library(name: "UIODriver", targets: ["UIODriver"]),
         .library(name: "UIOTesting", targets: ["UIOTesting"]),
+        .executable(name: "uioctl", targets: ["uioctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
@@ -29,6 +30,11 @@ let package = Package(
             ]
         ),
         .target(name: "UIODriver", dependencies: ["UIO", "CUIOShim"]),
+        .target(name: "UIOControl", dependencies: ["UIO"]),
+        .executableTarget(
+            name: "uioctl",
+            dependencies: ["UIO", "UIOControl", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "edu-driver",
             dependencies: ["UIO", "UIODriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -43,7 +49,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UIOTests",
-            dependencies: ["UIO", "UIOTesting", "CUIOShim", "CUMockdev"]
+            dependencies: ["UIO", "UIOControl", "UIOTesting", "CUIOShim", "CUMockdev"]
         ),
         .testTarget(
             name: "GuestTests",

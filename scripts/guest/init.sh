@@ -48,7 +48,7 @@ if [ "${edu_count:-0}" -gt 0 ]; then
     [ "$(ls /sys/class/uio | wc -l)" -eq "$edu_count" ] || fail "expected $edu_count uio devices, found: $(ls /sys/class/uio)"
 fi
 
-chroot /host /bin/sh "$results/command.sh"
+chroot /host /bin/bash "$results/command.sh"
 echo $? > "/host$results/status"
 sync
 poweroff -f

@@ -2,7 +2,7 @@
 ///
 /// Mirrors the kernel's `struct uio_mem`. Map `index` is selected by `mmap` at offset
 /// `index × page size`; the device's registers start `offset` bytes into that mapping.
-public struct MemoryMap: Sendable, Hashable {
+public struct MemoryMap: Sendable, Hashable, Codable {
     /// K in `mapK`.
     public let index: Int
     /// The map's name, when the driver gave one.
@@ -24,7 +24,7 @@ public struct MemoryMap: Sendable, Hashable {
 }
 
 /// One port I/O region of a UIO device: `/sys/class/uio/uioN/portio/portK` (`struct uio_port`).
-public struct PortRegion: Sendable, Hashable {
+public struct PortRegion: Sendable, Hashable, Codable {
     /// K in `portK`.
     public let index: Int
     /// The region's name, when the driver gave one.
@@ -46,7 +46,7 @@ public struct PortRegion: Sendable, Hashable {
 }
 
 /// The identity of a PCI parent, read from its sysfs attributes.
-public struct PCIIdentity: Sendable, Hashable {
+public struct PCIIdentity: Sendable, Hashable, Codable {
     public let vendor: UInt16
     public let device: UInt16
     public let subsystemVendor: UInt16?
@@ -67,7 +67,7 @@ public struct PCIIdentity: Sendable, Hashable {
 }
 
 /// The device a UIO device belongs to: `/sys/class/uio/uioN/device`.
-public struct ParentDevice: Sendable, Hashable {
+public struct ParentDevice: Sendable, Hashable, Codable {
     /// `pci`, `platform`, …
     public let subsystem: String
     /// The parent's sysfs name: the PCI slot, or the platform device's name.

@@ -2,7 +2,7 @@
 ///
 /// Mirrors the kernel's `struct uio_info` as sysfs shows it. A value: it describes the device
 /// at the moment it was read. ``open()`` claims the device for this process.
-public struct UIODevice: Sendable, Hashable, Identifiable {
+public struct UIODevice: Sendable, Hashable, Identifiable, Codable {
     /// N in `uioN`.
     public let number: Int
     /// The driver-given name (`uio_pci_generic`, or a device tree's `linux,uio-name`).

@@ -1,7 +1,7 @@
 /// What the kernel says about an interrupt line in `/proc/interrupts` and `/proc/irq/N/`.
-public struct KernelIRQ: Sendable, Hashable {
+public struct KernelIRQ: Sendable, Hashable, Codable {
     /// How the line signals.
-    public enum Trigger: Sendable, Hashable {
+    public enum Trigger: String, Sendable, Hashable, Codable {
         /// Level-sensitive: asserted until acknowledged at the device (PCI INTx, `fasteoi`, `Level`).
         case level
         /// Edge-triggered (latched).

@@ -1,0 +1,170 @@
+// uioctl: list, inspect, watch, bind and monitor UIO devices.
+
+import ArgumentParser
+import Dispatch
+import UIO
+import UIOControl
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct UIOCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "uioctl",
+        abstract: "List, inspect, watch, bind and monitor Linux UIO devices.",
+        subcommands: [List.self, Info.self, Watch.self, Bind.self, Unbind.self, Monitor.self])
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A table of every UIO device.")
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let devices = try UIODevice.all()
+        if json {
+            print(try DeviceListing.json(devices))
+        } else if devices.isEmpty {
+            print("no UIO devices (load uio and a UIO driver, and bind a device: uioctl bind SLOT)")
+        } else {
+            print(DeviceListing.table(devices))
+        }
+    }
+}
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Everything known about one device.")
+    @Argument(help: "uioN, a name, a PCI slot, vendor:device, or a /dev or /sys path.") var device: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let found = try UIODevice.first(DeviceSelector(device))
+        let irq = found.parent?.irq.flatMap { try? KernelIRQ.read($0) }
+        if json {
+            print(try DeviceListing.json(DeviceInfo(device: found, irq: irq)))
+        } else {
+            print(DeviceListing.report(found, irq: irq))
+        }
+    }
+
+    struct DeviceInfo: Encodable {
+        let device: UIODevice
+        let irq: KernelIRQ?
+    }
+}
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Live interrupt count and rate, without claiming the device, until Ctrl-C.")
+    @Argument(help: "uioN, a name, a PCI slot or vendor:device.") var device: String
+    @Option(help: "Seconds between lines.") var interval: Double = 1
+    @Option(help: "Stop after this many seconds.") var seconds: Double?
+    @Flag(help: "Print JSON lines.") var json = false
+
+    func run() throws {
+        let watch = InterruptWatch(device: try UIODevice.first(DeviceSelector(device)))
+        let line = try watch.openLine()
+        let interrupt = SignalCancellation { try? line.cancel() }
+        defer { interrupt.restore() }
+        if !json { print("watching uio\(watch.device.number) (\(watch.device.name)); Ctrl-C stops") }
+        try watch.run(line: line, interval: .milliseconds(Int(interval * 1000)), duration: seconds.map { .milliseconds(Int($0 * 1000)) }) { sample in
+            if json {
+                print((try? DeviceListing.json(sample).split(separator: "\n").joined(separator: " ")) ?? "")
+            } else {
+                print("\(String(format2(sample.elapsed)))s  count \(sample.count)  +\(sample.interrupts)  \(Int(sample.rate.rounded())) /s")
+            }
+        }
+        line.close()
+    }
+}
+
+struct Bind: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Bind a PCI device to a UIO driver (driver_override, drivers_probe).")
+    @Argument(help: "The PCI slot, e.g. 0000:00:04.0.") var slot: String
+    @Option(help: "The UIO driver.") var driver = "uio_pci_generic"
+
+    func run() throws {
+        let device = try PCIBinding.bind(slot: slot, to: driver)
+        print("\(slot) bound to \(driver): uio\(device.number) (\(device.devicePath))")
+    }
+}
+
+struct Unbind: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Unbind a PCI device from its driver and clear its driver_override.")
+    @Argument(help: "The PCI slot, e.g. 0000:00:04.0.") var slot: String
+
+    func run() throws {
+        try PCIBinding.unbind(slot: slot)
+        print("\(slot) unbound")
+    }
+}
+
+struct Monitor: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "UIO devices coming and going, as they happen, until Ctrl-C.")
+    @Flag(help: "Print JSON lines.") var json = false
+    @Option(help: "Stop after this many events.") var count: Int?
+    @Option(help: "Read uevents from udev (after its rules ran), the kernel, or whichever is there.")
+    var source: SourceOption = .automatic
+
+    enum SourceOption: String, ExpressibleByArgument { case udev, kernel, automatic }
+
+    func run() throws {
+        let monitor = try HotplugMonitor(source: source == .udev ? .udev : source == .kernel ? .kernel : .automatic)
+        let interrupt = SignalCancellation { monitor.cancel() }
+        defer { interrupt.restore() }
+        if !json { print("monitoring UIO devices (\(monitor.source == .udev ? "udev" : "kernel") events); Ctrl-C stops") }
+        var seen = 0
+        while count.map({ seen < $0 }) ?? true, let event = try monitor.next() {
+            seen += 1
+            if json {
+                print(try DeviceListing.json(MonitorLine(event)).split(separator: "\n").joined(separator: " "))
+            } else {
+                let what = event.device.map { " \($0.name) at \(DeviceListing.parentDescription($0.parent))" } ?? ""
+                print("\(event.action) uio\(event.number.map(String.init) ?? "?") \(event.devicePath ?? "")\(what)")
+            }
+            fflush(nil)  // a pipe reader sees each event as it happens
+        }
+        monitor.close()
+    }
+
+    struct MonitorLine: Encodable {
+        let action: String
+        let number: Int?
+        let sysPath: String
+        let devicePath: String?
+        let device: UIODevice?
+        init(_ event: HotplugEvent) {
+            action = event.action.description
+            number = event.number
+            sysPath = event.sysPath
+            devicePath = event.devicePath
+            device = event.device
+        }
+    }
+}
+
+/// Runs `cancel` on SIGINT or SIGTERM, so a blocking command ends cleanly.
+final class SignalCancellation {
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ cancel: @escaping @Sendable () -> Void) {
+        sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler(handler: cancel)
+            source.resume()
+            return source
+        }
+    }
+
+    func restore() {
+        sources.forEach { $0.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+}
+
+func format2(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"
+}
