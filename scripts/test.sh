@@ -36,6 +36,9 @@ require_ran "$logs/guest.log" "guest tests"
 echo "==> the edu example driver in the guest"
 scripts/guest/run.sh --edu 1 -- .build/debug/edu-driver --interrupts 200
 
+echo "==> the udev rules in the guest, applied by systemd-udevd; the driver unprivileged"
+scripts/guest/run.sh --edu 1 -- scripts/guest/udev-check.sh
+
 echo "==> the unit suites again under ThreadSanitizer"
 swift build --build-tests --sanitize=thread --scratch-path .build-tsan
 TSAN_OPTIONS="halt_on_error=1" ".build-tsan/debug/$tests" --testing-library swift-testing --skip GuestTests --skip Discovery

@@ -103,6 +103,7 @@ struct Monitor: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "UIO devices coming and going, as they happen, until Ctrl-C.")
     @Flag(help: "Print JSON lines.") var json = false
     @Option(help: "Stop after this many events.") var count: Int?
+    @Option(help: "Stop after this many seconds.") var seconds: Double?
     @Option(help: "Read uevents from udev (after its rules ran), the kernel, or whichever is there.")
     var source: SourceOption = .automatic
 
@@ -113,8 +114,16 @@ struct Monitor: ParsableCommand {
         let interrupt = SignalCancellation { monitor.cancel() }
         defer { interrupt.restore() }
         if !json { print("monitoring UIO devices (\(monitor.source == .udev ? "udev" : "kernel") events); Ctrl-C stops") }
+        fflush(nil)
         var seen = 0
-        while count.map({ seen < $0 }) ?? true, let event = try monitor.next() {
+        let deadline = seconds.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
+        while count.map({ seen < $0 }) ?? true {
+            let left = deadline.map { ContinuousClock.now.duration(to: $0) }
+            if let left, left <= .zero { break }
+            guard let event = try monitor.next(timeout: left) else {
+                if left == nil { break }  // cancelled by a signal
+                continue
+            }
             seen += 1
             if json {
                 print(try DeviceListing.json(MonitorLine(event)).split(separator: "\n").joined(separator: " "))

@@ -56,6 +56,20 @@ if [ ! -f "$kernel_root/boot/vmlinuz-$version" ]; then
 fi
 modules_dir="$kernel_root/lib/modules/$version"
 
+# --- Debian's udev, unpacked (never installed), for tests of the project's udev rules in the guest
+udev_root="$cache/udev"
+if [ ! -x "$udev_root/lib/systemd/systemd-udevd" ]; then
+    echo "==> fetching udev" >&2
+    rm -rf "$udev_root" "$cache"/udev_*.deb
+    (cd "$cache" && apt-get download -qq udev >/dev/null 2>&1)
+    dpkg-deb -x "$cache"/udev_*.deb "$udev_root"
+    rm -f "$cache"/udev_*.deb
+    # The package links systemd-udevd to /bin/udevadm, which only an installed udev has.
+    ln -sfn ../../bin/udevadm "$udev_root/lib/systemd/systemd-udevd"
+fi
+export SWIFT_UIO_GUEST_UDEV="$udev_root"
+passed_env+=(SWIFT_UIO_GUEST_UDEV)
+
 # --- the initramfs: static busybox, the 9p modules and init.sh; rebuilt when init.sh changes
 initramfs="$cache/initramfs-$version-$(sha256sum "$here/init.sh" | cut -c1-12).cpio.gz"
 if [ ! -f "$initramfs" ]; then
