@@ -39,6 +39,10 @@ scripts/guest/run.sh --edu 1 -- .build/debug/edu-driver --interrupts 200
 echo "==> the udev rules in the guest, applied by systemd-udevd; the driver unprivileged"
 scripts/guest/run.sh --edu 1 -- scripts/guest/udev-check.sh
 
+echo "==> the documentation (DocC), warnings as errors"
+swift package generate-documentation --target UIO --target UIODriver --target UIOTesting --target UIOControl \
+    --warnings-as-errors 2>&1 | tail -n 5
+
 echo "==> the unit suites again under ThreadSanitizer"
 swift build --build-tests --sanitize=thread --scratch-path .build-tsan
 TSAN_OPTIONS="halt_on_error=1" ".build-tsan/debug/$tests" --testing-library swift-testing --skip GuestTests --skip Discovery

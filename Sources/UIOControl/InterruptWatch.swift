@@ -15,8 +15,10 @@ public struct InterruptWatch: Sendable {
         public let rate: Double
     }
 
+    /// The device watched.
     public let device: UIODevice
 
+    /// A watch of `device`.
     public init(device: UIODevice) { self.device = device }
 
     /// Reports a sample every `interval` until `shouldStop` says so or `duration` passes.

@@ -27,6 +27,7 @@ public final class SimulatedDevice: HardwareResources {
 
     /// A system call the simulation can be told to fail.
     public enum Call: Sendable, Hashable {
+        /// `open`, `poll` and `read`/`write` of interrupt files, and reads and writes of the config space.
         case open, poll, read, write, configRead, configWrite
     }
 
@@ -104,14 +105,14 @@ public final class SimulatedDevice: HardwareResources {
 
     // MARK: - What a driver under test uses
 
-    /// Releases the simulated device: later opens and maps throw ``UIOError/Code/closed``.
+    /// Releases the simulated device: later opens and maps throw `UIOError.Code.closed`.
     public func close() { kernel.state.withLock { $0.closed = true } }
 
     private func requireOpen() throws(UIOError) {
         if kernel.state.withLock({ $0.closed }) { throw UIOError(.closed, subject: device.devicePath, reason: "used after close") }
     }
 
-    /// Opens the device's interrupt line, as ``UIOHandle/interruptLine(reArm:)`` does.
+    /// Opens the device's interrupt line, as `UIOHandle.interruptLine(reArm:)` does.
     public func interruptLine(reArm: ReArmMethod? = nil) throws(UIOError) -> InterruptLine {
         try requireOpen()
         let method = reArm ?? ReArmMethod.detect(for: device)

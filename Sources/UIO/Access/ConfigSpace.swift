@@ -26,6 +26,7 @@ public final class ConfigSpace: Sendable {
     public let isWritable: Bool
     private let descriptor: SharedDescriptor
 
+    /// Opens the config space at `path` through `system` (for simulated devices).
     @_spi(Simulation)
     public init(path: String, system: SystemCalls) throws(UIOError) {
         var writable = true
@@ -46,11 +47,17 @@ public final class ConfigSpace: Sendable {
     /// Releases the file; later accesses throw ``UIOError/Code/closed``. Closing twice is harmless.
     public func close() { descriptor.close() }
 
+    /// The byte at `offset`.
     public func read8(at offset: Int) throws(UIOError) -> UInt8 { try read(at: offset) }
+    /// The 16-bit little-endian value at `offset` (2-byte aligned).
     public func read16(at offset: Int) throws(UIOError) -> UInt16 { try read(at: offset) }
+    /// The 32-bit little-endian value at `offset` (4-byte aligned).
     public func read32(at offset: Int) throws(UIOError) -> UInt32 { try read(at: offset) }
+    /// Writes the byte at `offset`.
     public func write8(_ value: UInt8, at offset: Int) throws(UIOError) { try write(value, at: offset) }
+    /// Writes a 16-bit little-endian value at `offset` (2-byte aligned).
     public func write16(_ value: UInt16, at offset: Int) throws(UIOError) { try write(value, at: offset) }
+    /// Writes a 32-bit little-endian value at `offset` (4-byte aligned).
     public func write32(_ value: UInt32, at offset: Int) throws(UIOError) { try write(value, at: offset) }
 
     /// The command register.

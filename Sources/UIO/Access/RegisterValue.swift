@@ -10,21 +10,25 @@ public protocol RegisterValue: FixedWidthInteger, UnsignedInteger, Sendable {
 }
 
 extension UInt8: RegisterValue {
+    /// A volatile load with acquire ordering.
     @inlinable @inline(__always) public static func volatileLoad(from address: UnsafeRawPointer) -> UInt8 { cuio_mmio_read8(address) }
     @inlinable @inline(__always) public static func volatileStore(_ value: UInt8, to address: UnsafeMutableRawPointer) { cuio_mmio_write8(address, value) }
 }
 
 extension UInt16: RegisterValue {
+    /// A volatile load with acquire ordering.
     @inlinable @inline(__always) public static func volatileLoad(from address: UnsafeRawPointer) -> UInt16 { cuio_mmio_read16(address) }
     @inlinable @inline(__always) public static func volatileStore(_ value: UInt16, to address: UnsafeMutableRawPointer) { cuio_mmio_write16(address, value) }
 }
 
 extension UInt32: RegisterValue {
+    /// A volatile load with acquire ordering.
     @inlinable @inline(__always) public static func volatileLoad(from address: UnsafeRawPointer) -> UInt32 { cuio_mmio_read32(address) }
     @inlinable @inline(__always) public static func volatileStore(_ value: UInt32, to address: UnsafeMutableRawPointer) { cuio_mmio_write32(address, value) }
 }
 
 extension UInt64: RegisterValue {
+    /// A volatile load with acquire ordering.
     @inlinable @inline(__always) public static func volatileLoad(from address: UnsafeRawPointer) -> UInt64 { cuio_mmio_read64(address) }
     @inlinable @inline(__always) public static func volatileStore(_ value: UInt64, to address: UnsafeMutableRawPointer) { cuio_mmio_write64(address, value) }
 }

@@ -14,6 +14,7 @@ public struct MemoryMap: Sendable, Hashable, Codable {
     /// Where the map starts inside its first page.
     public let offset: UInt64
 
+    /// A map as sysfs describes it.
     public init(index: Int, name: String?, address: UInt64, size: UInt64, offset: UInt64) {
         self.index = index
         self.name = name
@@ -36,6 +37,7 @@ public struct PortRegion: Sendable, Hashable, Codable {
     /// `port_x86`, `port_gpio`, `port_other` or `none`.
     public let portType: String
 
+    /// A port region as sysfs describes it.
     public init(index: Int, name: String?, start: UInt64, size: UInt64, portType: String) {
         self.index = index
         self.name = name
@@ -47,15 +49,20 @@ public struct PortRegion: Sendable, Hashable, Codable {
 
 /// The identity of a PCI parent, read from its sysfs attributes.
 public struct PCIIdentity: Sendable, Hashable, Codable {
+    /// The vendor id (`vendor`).
     public let vendor: UInt16
+    /// The device id (`device`).
     public let device: UInt16
+    /// The subsystem vendor id, when sysfs has one.
     public let subsystemVendor: UInt16?
+    /// The subsystem device id, when sysfs has one.
     public let subsystemDevice: UInt16?
     /// The 24-bit class code: base class, sub-class, programming interface.
     public let classCode: UInt32
     /// The slot, `domain:bus:device.function`, e.g. `0000:00:04.0`.
     public let slot: String
 
+    /// A PCI identity as sysfs describes it.
     public init(vendor: UInt16, device: UInt16, subsystemVendor: UInt16?, subsystemDevice: UInt16?, classCode: UInt32, slot: String) {
         self.vendor = vendor
         self.device = device
@@ -81,6 +88,7 @@ public struct ParentDevice: Sendable, Hashable, Codable {
     /// Vendor, device, class and slot for a PCI parent; `nil` otherwise.
     public let pci: PCIIdentity?
 
+    /// A parent as sysfs describes it.
     public init(subsystem: String, sysName: String, sysPath: String, driver: String?, irq: Int?, pci: PCIIdentity?) {
         self.subsystem = subsystem
         self.sysName = sysName

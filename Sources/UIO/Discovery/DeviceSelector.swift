@@ -36,6 +36,7 @@ public enum DeviceSelector: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The status and the reason, for people.
     public var description: String {
         switch self {
         case .any: "any UIO device"

@@ -2,7 +2,9 @@
 public struct HotplugEvent: Sendable, Hashable {
     /// The uevent's action.
     public enum Action: Sendable, Hashable, CustomStringConvertible {
+        /// The kernel's uevent actions.
         case add, remove, change, move, bind, unbind
+        /// An action this type does not name.
         case other(String)
 
         init(_ text: String) {
@@ -17,6 +19,7 @@ public struct HotplugEvent: Sendable, Hashable {
             }
         }
 
+        /// The status and the reason, for people.
         public var description: String {
             switch self {
             case .add: "add"
@@ -42,6 +45,7 @@ public struct HotplugEvent: Sendable, Hashable {
     /// `change`); `nil` for `remove`, or if it vanished before it could be read.
     public let device: UIODevice?
 
+    /// An event, as the monitor reports it.
     public init(action: Action, number: Int?, sysPath: String, devicePath: String?, device: UIODevice?) {
         self.action = action
         self.number = number

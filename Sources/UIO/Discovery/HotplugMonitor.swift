@@ -34,6 +34,7 @@ public final class HotplugMonitor: @unchecked Sendable {
     private let closed = Locked(false)
     private let system: SystemCalls
 
+    /// Opens a monitor of UIO uevents from `source`.
     public convenience init(source: Source = .automatic) throws(UIOError) {
         try self.init(source: source, system: .live)
     }

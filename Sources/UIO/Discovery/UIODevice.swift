@@ -1,7 +1,7 @@
 /// A UIO device as discovery found it: `/sys/class/uio/uioN` and its parent.
 ///
 /// Mirrors the kernel's `struct uio_info` as sysfs shows it. A value: it describes the device
-/// at the moment it was read. ``open()`` claims the device for this process.
+/// at the moment it was read. ``open(exclusive:)`` claims the device for this process.
 public struct UIODevice: Sendable, Hashable, Identifiable, Codable {
     /// N in `uioN`.
     public let number: Int
@@ -22,8 +22,10 @@ public struct UIODevice: Sendable, Hashable, Identifiable, Codable {
     /// The device the UIO device belongs to, when sysfs links one.
     public let parent: ParentDevice?
 
+    /// The device's number identifies it while it exists.
     public var id: Int { number }
 
+    /// Makes the value from its parts.
     public init(
         number: Int, name: String, version: String, eventCount: UInt32, maps: [MemoryMap],
         portRegions: [PortRegion], devicePath: String, sysPath: String, parent: ParentDevice?

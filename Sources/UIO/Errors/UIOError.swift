@@ -47,6 +47,7 @@ public struct UIOError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What a person can do about it, when there is something to do.
     public let advice: String?
 
+    /// An error of kind `code` about `subject`, saying what happened and what to do.
     public init(_ code: Code, subject: String, reason: String, errno: Errno? = nil, advice: String? = nil) {
         self.code = code
         self.subject = subject
@@ -55,6 +56,7 @@ public struct UIOError: Error, Sendable, Hashable, CustomStringConvertible {
         self.advice = advice
     }
 
+    /// The status and the reason, for people.
     public var description: String {
         var text = "\(subject): \(reason)"
         if let errno { text += " (\(errno))" }

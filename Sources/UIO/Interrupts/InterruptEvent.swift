@@ -11,6 +11,7 @@ public struct InterruptEvent: Sendable, Hashable {
     /// Interrupts that were collapsed into this wake-up and so not seen on their own.
     public var coalesced: UInt32 { newInterrupts > 0 ? newInterrupts - 1 : 0 }
 
+    /// An event with the kernel's total `count` and the `newInterrupts` since the last one.
     public init(count: UInt32, newInterrupts: UInt32) {
         self.count = count
         self.newInterrupts = newInterrupts

@@ -21,6 +21,7 @@ public struct KernelIRQ: Sendable, Hashable, Codable {
     /// The CPUs the kernel may deliver it to (`/proc/irq/N/smp_affinity_list`).
     public let affinity: [Int]
 
+    /// A description of interrupt line `number`.
     public init(number: Int, controller: String, trigger: Trigger, handlers: [String], affinity: [Int]) {
         self.number = number
         self.controller = controller

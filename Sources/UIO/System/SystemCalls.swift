@@ -17,20 +17,29 @@ import Musl
 public struct SystemCalls: Sendable {
     /// What `ppoll` reported for the interrupt fd and the wake-up fd.
     public struct PollOutcome: Sendable, Equatable {
+        /// `revents` of the interrupt fd.
         public var interrupt: Int16
+        /// `revents` of the wake-up eventfd.
         public var wake: Int16
 
+        /// What `ppoll` reported for each fd.
         public init(interrupt: Int16, wake: Int16) {
             self.interrupt = interrupt
             self.wake = wake
         }
     }
 
+    /// `open(path, flags | O_CLOEXEC)`.
     public var open: @Sendable (_ path: String, _ flags: Int32) -> Result<Int32, Errno>
+    /// `close(fd)`; never retried (Linux frees the fd even on `EINTR`).
     public var close: @Sendable (_ fd: Int32) -> Result<Void, Errno>
+    /// `flock(fd, operation)`.
     public var flock: @Sendable (_ fd: Int32, _ operation: Int32) -> Result<Void, Errno>
+    /// `fstat(fd).st_size`.
     public var fileSize: @Sendable (_ fd: Int32) -> Result<Int64, Errno>
+    /// `pread(fd, buffer, offset)`.
     public var pread: @Sendable (_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) -> Result<Int, Errno>
+    /// `pwrite(fd, buffer, offset)`.
     public var pwrite: @Sendable (_ fd: Int32, _ buffer: UnsafeRawBufferPointer, _ offset: Int64) -> Result<Int, Errno>
     /// `read(fd, &count, 4)` on /dev/uioN.
     public var readCount: @Sendable (_ fd: Int32) -> Result<UInt32, Errno>
@@ -38,13 +47,17 @@ public struct SystemCalls: Sendable {
     public var writeControl: @Sendable (_ fd: Int32, _ value: UInt32) -> Result<Void, Errno>
     /// `ppoll` on the interrupt fd and the wake-up fd; `nil` when the timeout ran out.
     public var pollPair: @Sendable (_ interruptFD: Int32, _ wakeFD: Int32, _ timeoutNanoseconds: Int64) -> Result<PollOutcome?, Errno>
+    /// A non-blocking, close-on-exec eventfd.
     public var eventfdCreate: @Sendable () -> Result<Int32, Errno>
+    /// Adds 1 to an eventfd.
     public var eventfdSignal: @Sendable (_ fd: Int32) -> Result<Void, Errno>
     /// Resets the eventfd; succeeds (doing nothing) when it was already zero.
     public var eventfdDrain: @Sendable (_ fd: Int32) -> Result<Void, Errno>
     /// `readlink`: the link's target.
     public var readLink: @Sendable (_ path: String) -> Result<String, Errno>
+    /// `mmap` shared and read-write.
     public var mmap: @Sendable (_ fd: Int32, _ length: Int, _ offset: Int64) -> Result<UnsafeMutableRawPointer, Errno>
+    /// `munmap`.
     public var munmap: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
 }
 

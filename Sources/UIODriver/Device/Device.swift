@@ -27,6 +27,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
         case stopped
     }
 
+    /// A device is its own device.
     public var device: Device { self }
     /// The claimed device's resources.
     public let resources: any HardwareResources
@@ -48,7 +49,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
         var removal: UIOError?
     }
 
-    /// Device add for `resources` (a claimed ``UIOHandle``, or a simulated device in tests).
+    /// Device add for `resources` (a claimed `UIOHandle`, or a simulated device in tests).
     public init(resources: any HardwareResources, executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init()) {
         self.resources = resources
         self.executionLevel = executionLevel == .passive ? .passive : .dispatch

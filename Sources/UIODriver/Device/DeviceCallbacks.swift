@@ -20,6 +20,7 @@ public struct DeviceCallbacks: Sendable {
     /// on a thread of its own; hardware access from here on fails with typed errors.
     public var surpriseRemoval: (@Sendable (_ device: Device, _ reason: UIOError) -> Void)?
 
+    /// Callbacks; any left out does nothing.
     public init(
         prepareHardware: (@Sendable (Device, any HardwareResources) throws -> Void)? = nil,
         d0Entry: (@Sendable (Device) throws -> Void)? = nil,

@@ -18,13 +18,21 @@ import UIO
 public struct DriverError: Error, Sendable, CustomStringConvertible {
     /// Which WDF status this is.
     public enum Status: Sendable, Hashable {
+        /// `STATUS_INVALID_PARAMETER`: the config breaks a rule.
         case invalidParameter
+        /// `STATUS_INVALID_DEVICE_STATE`: not allowed in the device's current state.
         case invalidDeviceState
+        /// `STATUS_INSUFFICIENT_RESOURCES`: no vector or thread to be had.
         case insufficientResources
+        /// `STATUS_WDF_PARENT_ASSIGNMENT_NOT_ALLOWED`: the parent is not a device or queue.
         case parentAssignmentNotAllowed
+        /// `STATUS_WDF_INCOMPATIBLE_EXECUTION_LEVEL`: the callback cannot be serialized at the parent's level.
         case incompatibleExecutionLevel
+        /// `STATUS_NOT_SUPPORTED`: UIO cannot do what was asked.
         case notSupported
+        /// The device layer failed; see ``DriverError/underlying``.
         case deviceError
+        /// A driver callback threw; see ``DriverError/callbackError``.
         case callbackFailed
     }
 
@@ -37,6 +45,7 @@ public struct DriverError: Error, Sendable, CustomStringConvertible {
     /// The error a driver callback threw, for ``Status/callbackFailed``.
     public let callbackError: (any Error)?
 
+    /// An error with WDF status `status`, a reason, and what caused it.
     public init(_ status: Status, _ reason: String, underlying: UIOError? = nil, callbackError: (any Error)? = nil) {
         self.status = status
         self.reason = reason
@@ -49,6 +58,7 @@ public struct DriverError: Error, Sendable, CustomStringConvertible {
         DriverError(.deviceError, "\(doing): \(error)", underlying: error)
     }
 
+    /// The status and the reason, for people.
     public var description: String {
         let name = switch status {
         case .invalidParameter: "STATUS_INVALID_PARAMETER"

@@ -1,7 +1,10 @@
 /// `WDF_TRI_STATE`: yes, no, or let the framework decide.
 public enum TriState: Sendable, Hashable {
+    /// Let the framework decide.
     case useDefault
+    /// Yes.
     case yes
+    /// No.
     case no
 }
 

@@ -14,15 +14,20 @@ public struct InterruptInfo: Sendable, Hashable {
 
     /// `KINTERRUPT_POLARITY`.
     public enum Polarity: Sendable, Hashable {
+        /// Asserted high.
         case activeHigh
+        /// Asserted low (PCI INTx).
         case activeLow
         case unknown
     }
 
     /// `CM_SHARE_DISPOSITION`.
     public enum ShareDisposition: Sendable, Hashable {
+        /// The line is the device's alone.
         case deviceExclusive
+        /// Other devices share the line.
         case shared
+        /// Not known.
         case undetermined
     }
 
@@ -43,6 +48,7 @@ public struct InterruptInfo: Sendable, Hashable {
     /// `Group`: always 0.
     public let group: UInt16
 
+    /// Information about a line; message-signaled is always false on UIO.
     public init(vector: Int?, mode: Mode, polarity: Polarity, shareDisposition: ShareDisposition, targetProcessors: [Int]) {
         self.vector = vector
         self.messageSignaled = false

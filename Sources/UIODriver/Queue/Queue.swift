@@ -9,6 +9,7 @@ import UIO
 public final class Queue: FrameworkObject, @unchecked Sendable {
     // @unchecked: `pending`, `closed`, `ending` and `busy` are touched only with `signal`'s mutex held.
 
+    /// The device the queue belongs to.
     public let device: Device
     /// The level the queue's work runs at; inherits the device's by default.
     public let executionLevel: ExecutionLevel
