@@ -1,5 +1,7 @@
+import Foundation
 import Testing
 import UIO
+import UIOControl
 
 /// Discovery through real libudev over a sysfs tree mocked by umockdev.
 @Suite("Discovery (umockdev)", .serialized, .enabled(if: MockSysfs.isActive || MockSysfs.isRequired, "needs umockdev-wrapper"))
@@ -196,5 +198,30 @@ extension DiscoveryTests {
         #expect(first?.action == .add)
         monitor.close()
         #expect(await iterator.next() == nil)
+    }
+}
+
+/// What `uioctl` prints, over the mocked tree.
+extension DiscoveryTests {
+    @Test("the device table and the report show what discovery found")
+    func listing() throws {
+        let pci = MockSysfs.freshNumber()
+        let platform = MockSysfs.freshNumber()
+        try sysfs.add(MockSysfs.eduRecord(number: pci))
+        try sysfs.add(MockSysfs.platformRecord(number: platform))
+        let devices = try UIODevice.all()
+        let table = DeviceListing.table(devices).split(separator: "\n").map(String.init)
+        #expect(table.count == 3)
+        #expect(table[0].hasPrefix("UIO"))
+        #expect(table[1].hasPrefix("uio\(pci)"))
+        #expect(table[1].contains("\(MockSysfs.eduSlot(pci)) (1234:11e8)"))
+        #expect(table[1].contains("1 MiB"))
+        #expect(table[2].contains("9010000.pl031"))
+        #expect(table[2].contains("4 KiB,128 B"))
+        let report = DeviceListing.report(devices[1], irq: nil)
+        #expect(report.contains("map1:     128 B at 0x09020000 offset 0x40"))
+        #expect(report.contains("port0:    8 ports at 0x03f8 (port_x86) \"ioport\""))
+        let decoded = try JSONDecoder().decode([UIODevice].self, from: Data(try DeviceListing.json(devices).utf8))
+        #expect(decoded == devices)
     }
 }
