@@ -5,30 +5,36 @@ import CUIOShim
 /// Loads and stores are volatile (never merged, split or elided) with the ordering of the
 /// kernel's `readl`/`writel`, done in C because Swift has no volatile access.
 public protocol RegisterValue: FixedWidthInteger, UnsignedInteger, Sendable {
+    /// Loads the value at `address`: volatile, then an acquire fence (the kernel's `readl`).
     static func volatileLoad(from address: UnsafeRawPointer) -> Self
+    /// Stores `value` at `address`: a release fence, then volatile (the kernel's `writel`).
     static func volatileStore(_ value: Self, to address: UnsafeMutableRawPointer)
 }
 
 extension UInt8: RegisterValue {
     /// A volatile load with acquire ordering.
     @inlinable @inline(__always) public static func volatileLoad(from address: UnsafeRawPointer) -> UInt8 { cuio_mmio_read8(address) }
+    /// A volatile store with release ordering.
     @inlinable @inline(__always) public static func volatileStore(_ value: UInt8, to address: UnsafeMutableRawPointer) { cuio_mmio_write8(address, value) }
 }
 
 extension UInt16: RegisterValue {
     /// A volatile load with acquire ordering.
     @inlinable @inline(__always) public static func volatileLoad(from address: UnsafeRawPointer) -> UInt16 { cuio_mmio_read16(address) }
+    /// A volatile store with release ordering.
     @inlinable @inline(__always) public static func volatileStore(_ value: UInt16, to address: UnsafeMutableRawPointer) { cuio_mmio_write16(address, value) }
 }
 
 extension UInt32: RegisterValue {
     /// A volatile load with acquire ordering.
     @inlinable @inline(__always) public static func volatileLoad(from address: UnsafeRawPointer) -> UInt32 { cuio_mmio_read32(address) }
+    /// A volatile store with release ordering.
     @inlinable @inline(__always) public static func volatileStore(_ value: UInt32, to address: UnsafeMutableRawPointer) { cuio_mmio_write32(address, value) }
 }
 
 extension UInt64: RegisterValue {
     /// A volatile load with acquire ordering.
     @inlinable @inline(__always) public static func volatileLoad(from address: UnsafeRawPointer) -> UInt64 { cuio_mmio_read64(address) }
+    /// A volatile store with release ordering.
     @inlinable @inline(__always) public static func volatileStore(_ value: UInt64, to address: UnsafeMutableRawPointer) { cuio_mmio_write64(address, value) }
 }

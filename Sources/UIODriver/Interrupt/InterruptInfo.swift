@@ -18,6 +18,7 @@ public struct InterruptInfo: Sendable, Hashable {
         case activeHigh
         /// Asserted low (PCI INTx).
         case activeLow
+        /// The kernel did not say.
         case unknown
     }
 
