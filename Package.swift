@@ -52,9 +52,10 @@ let package = Package(
             name: "UIOTests",
             dependencies: ["UIO", "UIOControl", "UIOTesting", "CUIOShim", "CUMockdev"]
         ),
+        .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .testTarget(
             name: "GuestTests",
-            dependencies: ["UIO", "UIODriver"]
+            dependencies: ["UIO", "UIODriver", "UIOTesting", "CTestSupport"]
         ),
         .testTarget(
             name: "UIODriverTests",

@@ -33,6 +33,8 @@ public final class SimulatedDevice: HardwareResources {
 
     /// The device as discovery would describe it.
     public let device: UIODevice
+    /// Whether the device is still there, shared by its regions and lines, as a handle's is.
+    public let liveness = DeviceLiveness()
     /// The seam the simulation answers through.
     @_spi(Simulation) public let system: SystemCalls
     private let kernel: SimulatedKernel
@@ -124,7 +126,8 @@ public final class SimulatedDevice: HardwareResources {
             config?.close()
             throw UIOError.system(errno, operation: "open", subject: device.devicePath)
         }
-        return try InterruptLine(device: device, fd: fd, baseline: eventCount, reArm: method, config: config, system: system)
+        return try InterruptLine(device: device, fd: fd, baseline: eventCount, reArm: method, config: config, system: system,
+                                 liveness: liveness)
     }
 
     /// Opens the simulated PCI config space (only for ``KernelDriver/pciGeneric``).
@@ -149,6 +152,6 @@ public final class SimulatedDevice: HardwareResources {
         case .failure(let errno): throw UIOError.system(errno, operation: "mmap", subject: device.devicePath)
         }
         return MappedRegion(name: "\(device.devicePath) map\(index)", mapping: address, mappingLength: size,
-                            offset: 0, size: size, system: system)
+                            offset: 0, size: size, system: system, liveness: liveness)
     }
 }

@@ -164,6 +164,40 @@ struct DeviceLifecycleTests {
         device.stop()
     }
 
+    @Test("after surprise removal, register access throws deviceRemoved instead of touching the memory")
+    func accessAfterRemoval() throws {
+        let simulated = try SimulatedDevice(kernelDriver: .genirq)
+        let region = try simulated.mapRegion(0)
+        let register = try region.register(UInt32.self, at: 0)
+        let device = Device(resources: simulated)
+        _ = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
+        try device.start()
+        #expect(try region.read(UInt32.self, at: 0) == 0)
+        simulated.remove()
+        #expect(device.waitUntilStopped(timeout: .seconds(10)))
+        let error = try #require(throws: UIOError.self) { try region.read(UInt32.self, at: 0) }
+        #expect(error.code == .deviceRemoved)
+        #expect(throws: UIOError.self) { try region.write(UInt32(1), at: 0) }
+        #expect(throws: UIOError.self) { try region.register(UInt32.self, at: 0) }
+        #expect(register.region.liveness.isRemoved, "a register made before can ask")
+    }
+
+    @Test("calls on a stopped interrupt: enable and disable are invalidDeviceState, queueing is refused")
+    func stoppedInterrupt() throws {
+        let device = Device(resources: try SimulatedDevice())
+        let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }, dpc: { _, _ in }), context: 0)
+        try device.start()
+        device.stop()
+        #expect(!interrupt.queueDPC())
+        #expect(!interrupt.queueWorkItem())
+        for call in [interrupt.enable, interrupt.disable, interrupt.reportActive, interrupt.reportInactive] {
+            let error = try #require(throws: DriverError.self) { try call() }
+            #expect(error.status == .invalidDeviceState)
+        }
+        let again = try #require(throws: DriverError.self) { try device.start() }
+        #expect(again.status == .invalidDeviceState)
+    }
+
     @Test("1,000 start/stop cycles under a stream of interrupts leave no interrupt file open")
     func repeatedStops() throws {
         for _ in 0..<1000 {

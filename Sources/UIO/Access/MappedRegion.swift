@@ -1,8 +1,9 @@
 /// A device memory region mapped into this process: a UIO map or a PCI BAR.
 ///
 /// Mirrors what the kernel's `uio_mmap` hands out. Every access is bounds- and
-/// alignment-checked and throws instead of touching memory outside the region. The mapping
-/// lives as long as the region object, so no access can race an unmap.
+/// alignment-checked and throws instead of touching memory outside the region, or the region of a
+/// device that is gone (``DeviceLiveness``). The mapping lives as long as the region object, so no
+/// access can race an unmap.
 public final class MappedRegion: @unchecked Sendable {
     // @unchecked: the pointers never change after init and the memory stays mapped until
     // deinit; concurrent volatile accesses are what device registers are for.
@@ -16,10 +17,13 @@ public final class MappedRegion: @unchecked Sendable {
     private let mapping: UnsafeMutableRawPointer
     private let mappingLength: Int
     private let system: SystemCalls
+    /// Whether the device behind the region is still there.
+    public let liveness: DeviceLiveness
 
     /// Takes ownership of `mapping`; the registers are `offset` bytes into it.
     @_spi(Simulation)
-    public init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls) {
+    public init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
+                liveness: DeviceLiveness = DeviceLiveness()) {
         precondition(offset >= 0 && size >= 0 && offset + size <= mappingLength)
         self.name = name
         self.mapping = mapping
@@ -27,6 +31,7 @@ public final class MappedRegion: @unchecked Sendable {
         self.base = mapping + offset
         self.size = size
         self.system = system
+        self.liveness = liveness
     }
 
     deinit { _ = system.munmap(mapping, mappingLength) }
@@ -49,12 +54,19 @@ public final class MappedRegion: @unchecked Sendable {
     func check(_ offset: Int, width: Int) throws(UIOError) {
         guard offset >= 0, offset <= size &- width else { throw outOfBounds(offset, width: width) }
         guard offset & (width &- 1) == 0 else { throw misaligned(offset, width: width) }
+        guard !liveness.isRemoved else { throw removed() }
     }
 
     @usableFromInline @inline(never)
     func outOfBounds(_ offset: Int, width: Int) -> UIOError {
         UIOError(.outOfBounds, subject: name,
                  reason: "a \(width * 8)-bit access at offset \(offset) reaches past the region's \(size) bytes")
+    }
+
+    @usableFromInline @inline(never)
+    func removed() -> UIOError {
+        UIOError(.deviceRemoved, subject: name, reason: "the device is gone; its registers are not touched",
+                 advice: "the kernel unregistered it (unbind or hot-unplug); stop using it and rediscover")
     }
 
     @usableFromInline @inline(never)

@@ -51,6 +51,9 @@ public final class UIOHandle: Sendable {
     /// Whether the handle holds the claim.
     private let exclusive: Bool
 
+    /// Whether the device is still there; shared with the regions and lines made from the handle.
+    public let liveness = DeviceLiveness()
+
     /// Releases the claim and the fd. Closing twice is harmless.
     ///
     /// The claim is released explicitly: a mapped region keeps the open file alive (and with it
@@ -83,7 +86,7 @@ public final class UIOHandle: Sendable {
             try system.mmap(fd, length, Int64(index * page)).get(operation: "mmap map\(index)", subject: device.devicePath)
         }
         return MappedRegion(name: "\(device.devicePath) map\(index)", mapping: address, mappingLength: length,
-                            offset: offset, size: size, system: system)
+                            offset: offset, size: size, system: system, liveness: liveness)
     }
 
     /// Maps PCI BAR `bar` through the parent's `resourceN` file (all of the BAR, even the parts
@@ -108,7 +111,8 @@ public final class UIOHandle: Sendable {
         guard size > 0 else { throw UIOError(.noSuchRegion, subject: path, reason: "BAR \(bar) is empty") }
         // mmap of an I/O-port BAR fails with EINVAL: only memory BARs map.
         let address = try system.mmap(fd, Int(size), 0).get(operation: "mmap", subject: path)
-        return MappedRegion(name: path, mapping: address, mappingLength: Int(size), offset: 0, size: Int(size), system: system)
+        return MappedRegion(name: path, mapping: address, mappingLength: Int(size), offset: 0, size: Int(size), system: system,
+                            liveness: liveness)
     }
 
     /// Opens the PCI parent's configuration space.
@@ -121,7 +125,7 @@ public final class UIOHandle: Sendable {
     /// unless `reArm` names one.
     public func interruptLine(reArm: ReArmMethod? = nil) throws(UIOError) -> InterruptLine {
         try requireOpen()
-        return try InterruptLine(device: device, reArm: reArm, system: system)
+        return try InterruptLine(device: device, reArm: reArm, system: system, liveness: liveness)
     }
 
     private func requireOpen() throws(UIOError) {

@@ -25,7 +25,7 @@ public final class InterruptLine: Sendable {
     private let method: Atomic<UInt8>
     private let lastCount: Atomic<UInt32>
 
-    convenience init(device: UIODevice, reArm: ReArmMethod?, system: SystemCalls) throws(UIOError) {
+    convenience init(device: UIODevice, reArm: ReArmMethod?, system: SystemCalls, liveness: DeviceLiveness) throws(UIOError) {
         let method = reArm ?? ReArmMethod.detect(for: device)
         var config: ConfigSpace?
         if let parent = device.parent, parent.pci != nil {
@@ -38,12 +38,13 @@ public final class InterruptLine: Sendable {
             throw UIOError(.notPCIDevice, subject: device.devicePath, reason: "re-arming through the Interrupt Disable bit needs a PCI parent")
         }
         let (fd, baseline) = try Self.openCounting(device, system: system)
-        try self.init(device: device, fd: fd, baseline: baseline, reArm: method, config: config, system: system)
+        try self.init(device: device, fd: fd, baseline: baseline, reArm: method, config: config, system: system, liveness: liveness)
     }
 
     /// Takes ownership of `fd`, an open interrupt file whose count starts at `baseline`.
     @_spi(Simulation)
-    public init(device: UIODevice, fd: Int32, baseline: UInt32, reArm: ReArmMethod, config: ConfigSpace?, system: SystemCalls) throws(UIOError) {
+    public init(device: UIODevice, fd: Int32, baseline: UInt32, reArm: ReArmMethod, config: ConfigSpace?, system: SystemCalls,
+                liveness: DeviceLiveness = DeviceLiveness()) throws(UIOError) {
         let interruptFD = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
         let wake = try system.eventfdCreate().get(operation: "eventfd", subject: device.devicePath)
         self.device = device
@@ -52,7 +53,11 @@ public final class InterruptLine: Sendable {
         self.config = config
         self.method = Atomic(Self.encode(reArm))
         self.lastCount = Atomic(baseline)
+        self.liveness = liveness
     }
+
+    /// Whether the device is still there; set when the kernel reports it gone.
+    public let liveness: DeviceLiveness
 
     /// Opens the device and reads the count this open file starts from. The kernel takes the
     /// file's baseline at open; sysfs `event` read on both sides of the open agrees with it
@@ -181,7 +186,8 @@ public final class InterruptLine: Sendable {
     }
 
     private func removed(errno: Errno?) -> UIOError {
-        UIOError(.deviceRemoved, subject: device.devicePath, reason: "the device was removed while waiting for an interrupt",
+        liveness.markRemoved()
+        return UIOError(.deviceRemoved, subject: device.devicePath, reason: "the device was removed while waiting for an interrupt",
                  errno: errno, advice: "the kernel unregistered it (unbind or hot-unplug); stop using it and rediscover")
     }
 

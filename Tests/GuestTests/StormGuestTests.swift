@@ -1,0 +1,120 @@
+import CTestSupport
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+import UIO
+import UIODriver
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension GuestSuites {
+    /// Interrupt storms on the real device, with and without signals hitting the ISR thread.
+    @Suite("Guest: storms and signals")
+    struct StormGuestTests {
+        init() throws { try #require(Guest.isActive, "not in the guest") }
+
+        /// A started edu device whose ISR acknowledges what the device raised.
+        func rig(_ uio: UIODevice) throws -> (Device, Interrupt<Int>, MappedRegion) {
+            let handle = try uio.open()
+            let bar = try handle.mapRegion(0)
+            let status = try bar.register(UInt32.self, at: Edu.interruptStatus)
+            let acknowledge = try bar.register(UInt32.self, at: Edu.acknowledgeInterrupt)
+            let device = Device(resources: handle)
+            let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in
+                let bits = status.read()
+                guard bits != 0 else { return false }
+                acknowledge.write(bits)
+                return true
+            }), context: 0)
+            try device.start()
+            return (device, interrupt, bar)
+        }
+
+        /// Raises `count` interrupts back to back, then waits for the line to go quiet.
+        func storm(_ bar: MappedRegion, count: Int) throws {
+            let raise = try bar.register(UInt32.self, at: Edu.raiseInterrupt)
+            let status = try bar.register(UInt32.self, at: Edu.interruptStatus)
+            for _ in 0..<count { raise.write(1) }
+            #expect(waitUntil(timeout: 30) { status.read() == 0 })
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+
+        @Test("10^5 interrupts back to back: the framework's count equals the kernel's event count")
+        func storm() throws {
+            let uio = try #require(try Guest.eduDevices().first)
+            let before = try uio.currentEventCount()
+            let (device, interrupt, bar) = try rig(uio)
+            try storm(bar, count: 100_000)
+            device.stop()
+            let kernel = try uio.currentEventCount() &- before
+            let statistics = interrupt.statistics
+            print("storm of 10^5 raises: kernel counted \(kernel), wake-ups \(statistics.wakeUps), coalesced \(statistics.coalesced)")
+            #expect(statistics.interrupts == UInt64(kernel))
+            #expect(statistics.wakeUps + statistics.coalesced == UInt64(kernel))
+            #expect(statistics.rearmFailures == 0)
+        }
+
+        @Test("a signal to the ISR thread every 100 µs during a storm: nothing lost, no spurious error")
+        func signals() throws {
+            // Without SA_RESTART, so ppoll and read really see EINTR.
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { _ in }
+            action.sa_flags = 0
+            sigemptyset(&action.sa_mask)
+            sigaction(SIGUSR2, &action, nil)
+
+            let uio = try #require(try Guest.eduDevices().first)
+            let before = try uio.currentEventCount()
+            let (device, interrupt, bar) = try rig(uio)
+            let tid = try #require(Self.threadID(named: "uio\(uio.number)-isr"), "the ISR thread is not to be found")
+            let signaller = SignalPump(tid: tid)
+            try storm(bar, count: 100_000)
+            let sent = signaller.stop()
+            #expect(device.state == .working, "a signal must not end the device: \(String(describing: device.removalReason))")
+            device.stop()
+            let kernel = try uio.currentEventCount() &- before
+            let statistics = interrupt.statistics
+            print("storm of 10^5 raises with \(sent) signals to the ISR thread: kernel counted \(kernel), wake-ups \(statistics.wakeUps), coalesced \(statistics.coalesced)")
+            #expect(sent > 100)
+            #expect(statistics.interrupts == UInt64(kernel))
+            #expect(statistics.rearmFailures == 0)
+        }
+
+        /// The kernel thread id of this process's thread named `name`.
+        static func threadID(named name: String) -> pid_t? {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            for task in tasks {
+                let comm = (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)) ?? ""
+                if comm.trimmingCharacters(in: .whitespacesAndNewlines) == name { return pid_t(task) }
+            }
+            return nil
+        }
+    }
+}
+
+/// A thread that sends SIGUSR2 to one thread every 100 µs until stopped.
+final class SignalPump: Sendable {
+    private let sent = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(tid: pid_t) {
+        Thread.detachNewThread { [self] in
+            while !stopping.load(ordering: .relaxed) {
+                if test_signal_thread(tid, SIGUSR2) == 0 { sent.add(1, ordering: .relaxed) }
+                usleep(100)
+            }
+            done.signal()
+        }
+    }
+
+    /// Stops sending; returns how many signals were sent.
+    func stop() -> Int {
+        stopping.store(true, ordering: .relaxed)
+        done.wait()
+        return sent.load(ordering: .relaxed)
+    }
+}
