@@ -28,8 +28,8 @@ SWIFT_UIO_REQUIRE_UMOCKDEV=1 umockdev-wrapper ".build/debug/$tests" --testing-li
     | tee "$logs/unit.log"
 require_ran "$logs/unit.log" "unit tests"
 
-echo "==> integration tests in the guest: a real kernel, two edu devices on uio_pci_generic"
-scripts/guest/run.sh --edu 2 --env SWIFT_UIO_REQUIRE_GUEST -- \
+echo "==> integration tests in the guest: a real kernel, two edu devices on uio_pci_generic, hot-plug through QEMU's monitor"
+scripts/guest/run.sh --edu 2 --hotplug --env SWIFT_UIO_REQUIRE_GUEST -- \
     ".build/debug/$tests" --testing-library swift-testing --filter GuestTests 2>&1 | tee "$logs/guest.log"
 require_ran "$logs/guest.log" "guest tests"
 

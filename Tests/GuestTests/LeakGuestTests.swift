@@ -48,8 +48,8 @@ extension GuestSuites {
             }
             let after = settled(before)
             print("leaks, 10,000 open/map/close cycles: before \(before); after \(after)")
-            #expect(after.fds == before.fds)
-            #expect(after.threads == before.threads)
+            #expect(after.fds <= before.fds)
+            #expect(after.threads <= before.threads)
             #expect(after.residentKiB - before.residentKiB < 2048, "resident memory grew by \(after.residentKiB - before.residentKiB) KiB")
         }
 
@@ -71,8 +71,8 @@ extension GuestSuites {
             }
             var after = settled(before)
             print("leaks, 10,000 create/start/stop cycles (simulated): before \(before); after \(after)")
-            #expect(after.fds == before.fds)
-            #expect(after.threads == before.threads)
+            #expect(after.fds <= before.fds)
+            #expect(after.threads <= before.threads)
             #expect(after.residentKiB - before.residentKiB < 4096, "resident memory grew by \(after.residentKiB - before.residentKiB) KiB")
 
             let edu = try #require(try Guest.eduDevices().first)
@@ -86,8 +86,8 @@ extension GuestSuites {
             }
             after = settled(before)
             print("leaks, 1,000 create/start/stop cycles (edu): before \(before); after \(after)")
-            #expect(after.fds == before.fds)
-            #expect(after.threads == before.threads)
+            #expect(after.fds <= before.fds)
+            #expect(after.threads <= before.threads)
         }
     }
 }

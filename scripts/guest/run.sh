@@ -9,6 +9,9 @@
 # --timeout S   give up after S seconds (default 600): the guest's console log is printed
 # --env NAME    pass the host's variable NAME into the guest (repeatable)
 # --share DIR   make the host's folder DIR writable in the guest, at the same path
+# --hotplug     name the edu devices edu0..eduN-1 and serve hot-plug requests: the guest writes
+#               a QEMU monitor command ("device_del edu1", "device_add edu,id=edu1") to a file
+#               NAME.request in $SWIFT_UIO_GUEST_HOTPLUG; the host runs it and writes NAME.done
 # Downloads (the kernel package) are cached in .cache/guest, which git ignores.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,12 +22,14 @@ edu=1
 timeout_seconds=600
 passed_env=()
 share=""
+hotplug=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --edu) edu="$2"; shift 2 ;;
         --timeout) timeout_seconds="$2"; shift 2 ;;
         --env) passed_env+=("$2"); shift 2 ;;
         --share) share="$(cd "$2" && pwd)"; shift 2 ;;
+        --hotplug) hotplug=1; shift ;;
         --) shift; break ;;
         -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
@@ -93,6 +98,19 @@ fi
 # --- the command, written where the guest will find it (a writable share at the same path)
 results=$(mktemp -d "$cache/run-XXXXXX")
 trap 'rm -rf "$results"' EXIT
+devices=()
+for index in $(seq 0 $((edu - 1))); do devices+=(-device "edu,id=edu$index"); done
+monitor=(-monitor none)
+if [ "$hotplug" -eq 1 ]; then
+    mkdir -p "$results/hotplug"
+    monitor=(-monitor "unix:$results/monitor.sock,server,nowait")
+    export SWIFT_UIO_GUEST_HOTPLUG="$results/hotplug"
+    passed_env+=(SWIFT_UIO_GUEST_HOTPLUG)
+fi
+if [ -n "$share" ]; then
+    devices+=(-fsdev "local,id=share,path=$share,security_model=none,multidevs=remap" -device virtio-9p-pci,fsdev=share,mount_tag=share)
+fi
+
 {
     echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SWIFT_UIO_GUEST=1"
     for name in "${passed_env[@]}"; do
@@ -102,17 +120,12 @@ trap 'rm -rf "$results"' EXIT
     printf 'exec'; printf ' %q' "$@"; printf '\n'
 } > "$results/command.sh"
 
-devices=()
-for _ in $(seq 1 "$edu"); do devices+=(-device edu); done
-if [ -n "$share" ]; then
-    devices+=(-fsdev "local,id=share,path=$share,security_model=none,multidevs=remap" -device virtio-9p-pci,fsdev=share,mount_tag=share)
-fi
 
 started=$(date +%s%N)
 set +e
 timeout "$timeout_seconds" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -m 2G -smp 2 -M pc \
-    -display none -no-reboot -serial stdio -monitor none \
+    -display none -no-reboot -serial stdio "${monitor[@]}" \
     -kernel "$kernel_root/boot/vmlinuz-$version" -initrd "$initramfs" \
     -append "console=ttyS0 quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.edu=$edu swiftuio.top=$top swiftuio.share=$share" \
     -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
@@ -121,6 +134,9 @@ timeout "$timeout_seconds" qemu-system-x86_64 \
     -device virtio-9p-pci,fsdev=results,mount_tag=results \
     "${devices[@]}" < /dev/null > "$results/console.log" 2>&1 &
 qemu=$!
+if [ "$hotplug" -eq 1 ]; then
+    "$here/hotplug-server.sh" "$results/monitor.sock" "$results/hotplug" "$qemu" &
+fi
 # The guest's console, less the kernel's own power-off line.
 tail -n +1 -f --pid=$qemu "$results/console.log" 2>/dev/null | tr -d '\r' | grep --line-buffered -v 'reboot: Power down$' || true
 wait $qemu
