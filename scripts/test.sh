@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of swift-uio: the unit suites (discovery against a umockdev sysfs), the
 # integration suites in a guest with a real kernel and real edu devices, the edu example driver
-# in the guest, the unit suites again under ThreadSanitizer, and a short benchmark run. Installs what it needs on
-# Debian 12 (as root or through sudo).
+# and the udev rules in the guest, the unit suites again under ThreadSanitizer and AddressSanitizer,
+# a short fuzzing run and a short benchmark run. Installs what it needs on Debian 12 (as root or
+# through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-packages.sh
@@ -46,6 +47,15 @@ swift package generate-documentation --target UIO --target UIODriver --target UI
 echo "==> the unit suites again under ThreadSanitizer"
 swift build --build-tests --sanitize=thread --scratch-path .build-tsan
 TSAN_OPTIONS="halt_on_error=1" ".build-tsan/debug/$tests" --testing-library swift-testing --skip GuestTests --skip Discovery
+
+echo "==> the unit suites under AddressSanitizer"
+swift build --build-tests --sanitize=address --scratch-path .build-asan
+ASAN_OPTIONS="detect_leaks=0" ".build-asan/debug/$tests" --testing-library swift-testing --skip GuestTests --skip Discovery \
+    2>&1 | tee "$logs/asan.log"
+require_ran "$logs/asan.log" "AddressSanitizer run"
+
+echo "==> fuzzing, short"
+scripts/fuzz.sh --smoke
 
 echo "==> the benchmark suite, short (its figures are not asserted)"
 scripts/benchmark.sh --smoke
