@@ -32,8 +32,8 @@ public enum DeviceListing {
             lines.append("  parent:   \(parentDescription(parent)), \(parent.subsystem), driver \(parent.driver ?? "none")")
             lines.append("            \(parent.sysPath)")
             if let pci = parent.pci {
-                let subsystem = pci.subsystemVendor.map { " subsystem \(hex4($0)):\(hex4(pci.subsystemDevice ?? 0))" } ?? ""
-                lines.append("  pci:      \(hex4(pci.vendor)):\(hex4(pci.device)) class 0x\(hex(UInt64(pci.classCode), digits: 6))\(subsystem)")
+                let subsystem = pci.subsystemVendor.map { " subsystem \(hexDigits($0, 4)):\(hexDigits(pci.subsystemDevice ?? 0, 4))" } ?? ""
+                lines.append("  pci:      \(hexDigits(pci.vendor, 4)):\(hexDigits(pci.device, 4)) class 0x\(hexDigits(UInt64(pci.classCode), 6))\(subsystem)")
             }
         }
         if let number = device.parent?.irq {
@@ -44,11 +44,11 @@ public enum DeviceListing {
             lines.append(text)
         }
         for map in device.maps {
-            lines.append("  map\(map.index):     \(byteCount(map.size)) at 0x\(hex(map.address, digits: 8)) offset 0x\(hex(map.offset, digits: 1))"
+            lines.append("  map\(map.index):     \(byteCount(map.size)) at 0x\(hexDigits(map.address, 8)) offset 0x\(hexDigits(map.offset, 1))"
                          + (map.name.map { " \"\($0)\"" } ?? ""))
         }
         for port in device.portRegions {
-            lines.append("  port\(port.index):    \(port.size) ports at 0x\(hex(port.start, digits: 4)) (\(port.portType))" + (port.name.map { " \"\($0)\"" } ?? ""))
+            lines.append("  port\(port.index):    \(port.size) ports at 0x\(hexDigits(port.start, 4)) (\(port.portType))" + (port.name.map { " \"\($0)\"" } ?? ""))
         }
         return lines.joined(separator: "\n")
     }
@@ -64,7 +64,7 @@ public enum DeviceListing {
     public static func parentDescription(_ parent: ParentDevice?) -> String {
         guard let parent else { return "-" }
         guard let pci = parent.pci else { return parent.sysName }
-        return "\(parent.sysName) (\(hex4(pci.vendor)):\(hex4(pci.device)))"
+        return "\(parent.sysName) (\(hexDigits(pci.vendor, 4)):\(hexDigits(pci.device, 4)))"
     }
 
     /// 4096 → `4 KiB`, 1048576 → `1 MiB`.
@@ -77,13 +77,6 @@ public enum DeviceListing {
             unit += 1
         }
         return "\(value) \(units[unit])"
-    }
-
-    static func hex4(_ value: UInt16) -> String { hex(UInt64(value), digits: 4) }
-
-    static func hex(_ value: UInt64, digits: Int) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 
     static func align(_ rows: [[String]]) -> String {

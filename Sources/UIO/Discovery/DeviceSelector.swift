@@ -42,8 +42,8 @@ public enum DeviceSelector: Sendable, Hashable, CustomStringConvertible {
         case .any: "any UIO device"
         case .number(let n): "uio\(n)"
         case .name(let name): "name \"\(name)\""
-        case .pci(let vendor, let device?): "PCI id \(hex4(vendor)):\(hex4(device))"
-        case .pci(let vendor, nil): "PCI vendor \(hex4(vendor))"
+        case .pci(let vendor, let device?): "PCI id \(hexDigits(vendor, 4)):\(hexDigits(device, 4))"
+        case .pci(let vendor, nil): "PCI vendor \(hexDigits(vendor, 4))"
         case .pciClass(let value, let mask): "PCI class 0x\(String(value, radix: 16)) (mask 0x\(String(mask, radix: 16)))"
         case .slot(let slot): "PCI slot \(slot)"
         case .sysPath(let path), .devicePath(let path): path
@@ -86,9 +86,4 @@ public enum DeviceSelector: Sendable, Hashable, CustomStringConvertible {
         guard parts[1].count == 4, let device = UInt16(parts[1], radix: 16) else { return nil }
         return (vendor, device)
     }
-}
-
-private func hex4(_ value: UInt16) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: 4 - digits.count) + digits
 }

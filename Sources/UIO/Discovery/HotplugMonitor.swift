@@ -81,10 +81,7 @@ public final class HotplugMonitor: @unchecked Sendable {
             let fd = udev_monitor_get_fd(monitor)
             while true {
                 if closed.withLock({ $0 }) { return nil }
-                let remaining: Int64 = deadline.map { deadline in
-                    let left = ContinuousClock.now.duration(to: deadline)
-                    return left <= .zero ? 0 : left.components.seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000
-                } ?? -1
+                let remaining = deadline.map(nanosecondsLeft(until:)) ?? -1
                 let outcome: SystemCalls.PollOutcome
                 switch system.pollPair(fd, wake, remaining) {
                 case .failure(.interrupted): continue

@@ -94,7 +94,7 @@ public final class InterruptLine: Sendable {
             try wakeFD.withDescriptor { wake throws(UIOError) in
                 let system = interruptFD.system
                 while true {
-                    let remaining = deadline.map { Self.nanoseconds(until: $0) } ?? -1
+                    let remaining = deadline.map(nanosecondsLeft(until:)) ?? -1
                     let outcome: SystemCalls.PollOutcome
                     switch system.pollPair(fd, wake, remaining) {
                     case .failure(.interrupted): continue
@@ -189,14 +189,6 @@ public final class InterruptLine: Sendable {
         liveness.markRemoved()
         return UIOError(.deviceRemoved, subject: device.devicePath, reason: "the device was removed while waiting for an interrupt",
                  errno: errno, advice: "the kernel unregistered it (unbind or hot-unplug); stop using it and rediscover")
-    }
-
-    private static func nanoseconds(until deadline: ContinuousClock.Instant) -> Int64 {
-        let left = ContinuousClock.now.duration(to: deadline)
-        if left <= .zero { return 0 }
-        let (seconds, attoseconds) = left.components
-        if seconds >= Int64.max / 1_000_000_000 - 1 { return Int64.max / 2 }
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
     private static func encode(_ method: ReArmMethod) -> UInt8 {
