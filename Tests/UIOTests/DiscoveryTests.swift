@@ -184,6 +184,21 @@ extension DiscoveryTests {
         #expect(removed.device == nil)
     }
 
+    @Test("the monitor's callback form calls the handler on its own thread until close")
+    func hotplugCallback() throws {
+        let monitor = try HotplugMonitor(source: .udev)
+        let received = Locked<[HotplugEvent]>([])
+        try monitor.start { event in received.withLock { $0.append(event) } }
+        let n = MockSysfs.freshNumber()
+        try sysfs.add(MockSysfs.eduRecord(number: n))
+        let deadline = ContinuousClock.now + .seconds(5)
+        while received.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline { usleep(1_000) }
+        monitor.close()
+        let events = received.withLock { $0 }
+        #expect(events.first?.action == .add)
+        #expect(events.first?.number == n)
+    }
+
     @Test("the monitor's next returns nil on timeout and on cancel; the events stream ends at close")
     func hotplugEnds() async throws {
         let monitor = try HotplugMonitor(source: .udev)
