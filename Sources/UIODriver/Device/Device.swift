@@ -62,7 +62,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
     /// Claims `uio` (exclusive open) and adds a device for it.
     public convenience init(claiming uio: UIODevice, executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init()) throws(DriverError) {
         let handle: UIOHandle
-        do { handle = try uio.open() } catch { throw DriverError.device(error, while: "claiming \(uio.devicePath)") }
+        do { handle = try uio.open() } catch { throw DriverError.device(error, while: "claiming the device") }
         self.init(resources: handle, executionLevel: executionLevel, callbacks: callbacks)
     }
 
