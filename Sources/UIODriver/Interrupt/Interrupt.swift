@@ -13,7 +13,7 @@ import UIO
 /// interrupt lock: reach it with ``synchronize(_:)`` or, where the lock is already held (ISR,
 /// enable, disable, between ``acquireLock()`` and ``releaseLock()``), ``withLockedContext(_:)``.
 public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sendable {
-    // @unchecked: `context`, `enabled`, `active` and `currentEvent` are touched only with the
+    // @unchecked: `context`, `enabled`, `active` and `event` are touched only with the
     // interrupt lock held; `connection` is behind its own mutex; the rest is immutable or atomic.
 
     /// The device the interrupt belongs to.
