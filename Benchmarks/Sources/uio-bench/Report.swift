@@ -9,28 +9,27 @@ struct Report {
         let subject: String
         let baseline: String
         let target: Double
-        let biggerIsBetter: Bool
     }
 
     static let pairs = [
         Pair(title: "lock: acquire+release, uncontended", subject: "lock: acquire+release, swift-uio spin lock (x1000)",
-             baseline: "lock: acquire+release, pthread_spin_lock (x1000)", target: 1.0, biggerIsBetter: false),
+             baseline: "lock: acquire+release, pthread_spin_lock (x1000)", target: 1.0),
         Pair(title: "lock: same, against Synchronization.Mutex", subject: "lock: acquire+release, swift-uio spin lock (x1000)",
-             baseline: "lock: acquire+release, Synchronization.Mutex (x1000)", target: .nan, biggerIsBetter: false),
+             baseline: "lock: acquire+release, Synchronization.Mutex (x1000)", target: .nan),
         Pair(title: "lock: tryToAcquireLock succeeds", subject: "lock: try success, swift-uio (x1000)",
-             baseline: "lock: try success, pthread_spin_trylock (x1000)", target: 1.0, biggerIsBetter: false),
+             baseline: "lock: try success, pthread_spin_trylock (x1000)", target: 1.0),
         Pair(title: "lock: tryToAcquireLock fails", subject: "lock: try failure, swift-uio (x1000)",
-             baseline: "lock: try failure, pthread_spin_trylock (x1000)", target: 1.0, biggerIsBetter: false),
+             baseline: "lock: try failure, pthread_spin_trylock (x1000)", target: 1.0),
         Pair(title: "lock: 2 threads contending", subject: "lock: 2 threads x 10000 acquire+release, swift-uio",
-             baseline: "lock: 2 threads x 10000 acquire+release, pthread_spin_lock", target: .nan, biggerIsBetter: false),
+             baseline: "lock: 2 threads x 10000 acquire+release, pthread_spin_lock", target: .nan),
         Pair(title: "lock: 2 threads, against Mutex", subject: "lock: 2 threads x 10000 acquire+release, swift-uio",
-             baseline: "lock: 2 threads x 10000 acquire+release, Synchronization.Mutex", target: .nan, biggerIsBetter: false),
+             baseline: "lock: 2 threads x 10000 acquire+release, Synchronization.Mutex", target: .nan),
         Pair(title: "ISR -> DPC hand-off (round trip)", subject: "hand-off: queueDPC -> DPC -> condvar back, swift-uio",
-             baseline: "hand-off: condvar -> thread -> condvar back, C", target: 1.2, biggerIsBetter: false),
+             baseline: "hand-off: condvar -> thread -> condvar back, C", target: 1.2),
         Pair(title: "MMIO read, checked (MappedRegion.read)", subject: "mmio: 32-bit read, swift-uio MappedRegion (x1000)",
-             baseline: "mmio: 32-bit read, C volatile load (x1000)", target: .nan, biggerIsBetter: false),
+             baseline: "mmio: 32-bit read, C volatile load (x1000)", target: .nan),
         Pair(title: "MMIO read, Register", subject: "mmio: 32-bit read, swift-uio Register (x1000)",
-             baseline: "mmio: 32-bit read, C volatile load (x1000)", target: 1.05, biggerIsBetter: false),
+             baseline: "mmio: 32-bit read, C volatile load (x1000)", target: 1.05),
     ]
 
     func run() throws {
@@ -40,12 +39,11 @@ struct Report {
         var json: [String] = []
         var lines: [String] = []
         func row(_ title: String, _ subject: (Double, Double, Double), _ baseline: (Double, Double, Double), unit: String,
-                 target: Double, biggerIsBetter: Bool = false) {
+                 target: Double) {
             let r50 = subject.0 / baseline.0
             let r99 = subject.1 / baseline.1
-            let checked = biggerIsBetter ? r50 : max(r50, 0)
-            let met = target.isNaN ? "-" : (biggerIsBetter ? (checked >= target ? "yes" : "no") : (checked <= target ? "yes" : "no"))
-            let targetText = target.isNaN ? "-" : (biggerIsBetter ? ">= " : "<= ") + format(target) + "x"
+            let met = target.isNaN ? "-" : (r50 <= target ? "yes" : "no")
+            let targetText = target.isNaN ? "-" : "<= " + format(target) + "x"
             lines.append(pad(title, 44) + pad(format(subject.0) + " " + unit, 14) + pad(format(baseline.0) + " " + unit, 14)
                          + pad(format(r50) + "x", 9) + pad(format(r99) + "x", 9) + pad(targetText, 10) + met)
             csv.append("\"\(title)\",\(subject.0),\(baseline.0),\(r50),\(subject.1),\(baseline.1),\(r99),\(targetText),\(met)")

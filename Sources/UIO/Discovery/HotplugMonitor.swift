@@ -119,7 +119,7 @@ public final class HotplugMonitor: @unchecked Sendable {
             self?.cancel()
         }
         do {
-            _ = try OSThread.detached(name: "uio-hotplug") { [self] in
+            try OSThread.detached(name: "uio-hotplug") { [self] in
                 while !ended.withLock({ $0 }) && !closed.withLock({ $0 }) {
                     do throws(UIOError) {
                         if let event = try next() { continuation.yield(event) }
@@ -137,7 +137,7 @@ public final class HotplugMonitor: @unchecked Sendable {
 
     /// Calls `handler` for each event on a thread of the monitor's own, until ``close()``.
     public func start(_ handler: @escaping @Sendable (HotplugEvent) -> Void) throws(UIOError) {
-        _ = try OSThread.detached(name: "uio-hotplug") { [self] in
+        try OSThread.detached(name: "uio-hotplug") { [self] in
             while !closed.withLock({ $0 }) {
                 do throws(UIOError) {
                     if let event = try next() { handler(event) }

@@ -40,11 +40,9 @@ package final class OSThread: Sendable {
     }
 
     /// Starts `body` on a thread nobody waits for; it cleans up after itself when it ends.
-    @discardableResult
-    package static func detached(name: String, _ body: @escaping @Sendable () -> Void) throws(UIOError) -> Bool {
+    package static func detached(name: String, _ body: @escaping @Sendable () -> Void) throws(UIOError) {
         let thread = try OSThread(name: name, body)
         pthread_detach(thread.thread)
-        return true
     }
 
     /// Whether the calling thread is this one.

@@ -187,23 +187,24 @@ public final class Device: FrameworkObject, @unchecked Sendable {
 
     /// The ISR thread found the device gone (EIO, EPOLLERR) or failing: run the surprise-removal
     /// sequence on a thread of its own, so the ISR thread can end.
-    func reportFailure(_ error: UIOError) {
+    func reportFailure(_ reason: UIOError) {
         let first = lifecycle.withLock { state in
             guard state.removal == nil else { return false }
-            state.removal = error
+            state.removal = reason
             return true
         }
         guard first else { return }
-        let started = (try? OSThread.detached(name: "uio\(resources.device.number)-remove") { [self] in
-            transition.withLock("surprise removal") {
-                guard lifecycle.withLock({ $0.state }) == .working else { return }
-                callbacks.surpriseRemoval?(self, error)
-                tearDown(from: .working)
+        do {
+            try OSThread.detached(name: "uio\(resources.device.number)-remove") { [self] in
+                transition.withLock("surprise removal") {
+                    guard lifecycle.withLock({ $0.state }) == .working else { return }
+                    callbacks.surpriseRemoval?(self, reason)
+                    tearDown(from: .working)
+                }
             }
-        }) != nil
-        if !started {
+        } catch {
             // No thread to be had: the driver still hears of it.
-            callbacks.surpriseRemoval?(self, error)
+            callbacks.surpriseRemoval?(self, reason)
         }
     }
 
