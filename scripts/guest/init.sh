@@ -1,6 +1,7 @@
 #!/bin/busybox sh
-# /init of the guest's initramfs: mount the host's root read-only over virtio-9p, load UIO, bind
-# every edu device to uio_pci_generic, run the command the host left in the results folder inside
+# /init of the guest's initramfs: mount the host's root read-only over virtio-9p, load UIO and
+# bind its devices (edu devices to uio_pci_generic, or device-tree generic-uio nodes to
+# uio_pdrv_genirq), let qemu-user run the host's x86_64 programs on another architecture, run the command the host left in the results folder inside
 # the host's root, write its exit status beside it, and power off.
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -16,7 +17,8 @@ for module in $(cat /modules/order); do insmod "/modules/$module" || fail "insmo
 arg() { sed -n "s/.*swiftuio\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 results=$(arg results)
 modules=$(arg modules)
-edu_count=$(arg edu)
+uio=$(arg uio)
+binfmt=$(arg binfmt)
 
 top=$(arg top)
 
@@ -39,13 +41,32 @@ mount --bind /dev /host/dev
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
 
-if [ "${edu_count:-0}" -gt 0 ]; then
-    insmod "/host$modules/kernel/drivers/uio/uio.ko" || fail "insmod uio failed"
-    insmod "/host$modules/kernel/drivers/uio/uio_pci_generic.ko" || fail "insmod uio_pci_generic failed"
-    echo "1234 11e8" > /sys/bus/pci/drivers/uio_pci_generic/new_id
+wait_for_uio() {
     n=0
-    while [ "$(ls /sys/class/uio 2>/dev/null | wc -l)" -lt "$edu_count" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-    [ "$(ls /sys/class/uio | wc -l)" -eq "$edu_count" ] || fail "expected $edu_count uio devices, found: $(ls /sys/class/uio)"
+    while [ "$(ls /sys/class/uio 2>/dev/null | wc -l)" -lt "$1" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+    [ "$(ls /sys/class/uio | wc -l)" -eq "$1" ] || fail "expected $1 uio devices, found: $(ls /sys/class/uio)"
+}
+case "$uio" in
+    pci:0) ;;
+    pci:*)
+        insmod "/host$modules/kernel/drivers/uio/uio.ko" || fail "insmod uio failed"
+        insmod "/host$modules/kernel/drivers/uio/uio_pci_generic.ko" || fail "insmod uio_pci_generic failed"
+        echo "1234 11e8" > /sys/bus/pci/drivers/uio_pci_generic/new_id
+        wait_for_uio "${uio#pci:}"
+        ;;
+    platform:*)
+        insmod "/host$modules/kernel/drivers/uio/uio.ko" || fail "insmod uio failed"
+        # of_id: the device-tree "compatible" the module claims (it has no match table of its own)
+        insmod "/host${uio#platform:}" of_id=generic-uio || fail "insmod uio_pdrv_genirq failed"
+        wait_for_uio 1
+        ;;
+esac
+
+if [ -n "$binfmt" ]; then
+    # F: the interpreter is opened now, so it also serves programs inside the chroot.
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    printf '%s' ':qemu-x86_64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00:\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:'"/host$binfmt"':F' \
+        > /proc/sys/fs/binfmt_misc/register || fail "cannot register qemu-x86_64 with binfmt_misc"
 fi
 
 chroot /host /bin/bash "$results/command.sh"

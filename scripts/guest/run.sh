@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs a command in a Linux guest that has real UIO: Debian's kernel under QEMU, QEMU's edu PCI
-# devices bound to uio_pci_generic, and this machine's root shared read-only, so host-built
-# programs run unchanged at the same paths. Prints the command's output; exits with its status.
+# Runs a command in a Linux guest that has real UIO: Debian's kernel under QEMU with real UIO
+# devices, and this machine's root shared read-only, so host-built programs run unchanged at the
+# same paths. Prints the command's output; exits with its status.
 #
-#   scripts/guest/run.sh [--edu N] [--timeout SECONDS] [--env NAME]... [--share DIR] [--] COMMAND [ARG...]
+#   scripts/guest/run.sh [--arch ARCH] [--edu N] [--timeout SECONDS] [--env NAME]... [--share DIR] [--] COMMAND [ARG...]
 #
+# --arch ARCH   x86_64 (default): QEMU's edu PCI devices bound to uio_pci_generic (x86_64.sh);
+#               aarch64: the virt board's PL031 RTC bound to uio_pdrv_genirq through the device
+#               tree, host programs run by qemu-user (aarch64.sh)
 # --edu N       N edu devices (default 1; 0 loads no UIO)
 # --timeout S   give up after S seconds (default 600): the guest's console log is printed
 # --env NAME    pass the host's variable NAME into the guest (repeatable)
@@ -12,12 +15,13 @@
 # --hotplug     name the edu devices edu0..eduN-1 and serve hot-plug requests: the guest writes
 #               a QEMU monitor command ("device_del edu1", "device_add edu,id=edu1") to a file
 #               NAME.request in $SWIFT_UIO_GUEST_HOTPLUG; the host runs it and writes NAME.done
-# Downloads (the kernel package) are cached in .cache/guest, which git ignores.
+# Downloads (kernel packages) and builds are cached in .cache/guest, which git ignores.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 source "$top/scripts/ensure-packages.sh"
 
+arch=x86_64
 edu=1
 timeout_seconds=600
 passed_env=()
@@ -25,6 +29,7 @@ share=""
 hotplug=0
 while [ $# -gt 0 ]; do
     case "$1" in
+        --arch) arch="$2"; shift 2 ;;
         --edu) edu="$2"; shift 2 ;;
         --timeout) timeout_seconds="$2"; shift 2 ;;
         --env) passed_env+=("$2"); shift 2 ;;
@@ -35,56 +40,31 @@ while [ $# -gt 0 ]; do
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: scripts/guest/run.sh [--edu N] [--timeout S] [--env NAME]... [--] COMMAND [ARG...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: scripts/guest/run.sh [--arch ARCH] [--edu N] [--timeout S] [--env NAME]... [--] COMMAND [ARG...]" >&2; exit 2; }
 
-ensure_packages qemu-system-x86 busybox-static cpio kmod
+case "$arch" in
+    x86_64) ;;
+    aarch64) if [ "$edu" != 1 ] || [ "$hotplug" = 1 ]; then echo "run.sh: --edu and --hotplug are for the x86_64 guest" >&2; exit 2; fi ;;
+    *) echo "run.sh: no guest for --arch $arch (x86_64 or aarch64)" >&2; exit 2 ;;
+esac
 
 cache="$top/.cache/guest"
 mkdir -p "$cache"
 
-# --- the kernel: Debian's generic amd64 flavour (it has uio, uio_pci_generic and 9p as modules)
-kernel_package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-if [ -z "$kernel_package" ]; then
-    apt-get update -qq
-    kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-fi
-version=${kernel_package#linux-image-}
-kernel_root="$cache/$version"
-if [ ! -f "$kernel_root/boot/vmlinuz-$version" ]; then
-    echo "==> fetching $kernel_package" >&2
-    rm -rf "$kernel_root" "$cache"/*.deb
-    (cd "$cache" && apt-get download -qq "$kernel_package" >/dev/null 2>&1)
-    # Unpacked, never installed: its maintainer scripts would run against this machine's /boot.
-    dpkg-deb -x "$cache/${kernel_package}"_*.deb "$kernel_root"
-    rm -f "$cache/${kernel_package}"_*.deb
-    depmod -b "$kernel_root" "$version"
-fi
-modules_dir="$kernel_root/lib/modules/$version"
-
-# --- Debian's udev, unpacked (never installed), for tests of the project's udev rules in the guest
-udev_root="$cache/udev"
-if [ ! -x "$udev_root/lib/systemd/systemd-udevd" ]; then
-    echo "==> fetching udev" >&2
-    rm -rf "$udev_root" "$cache"/udev_*.deb
-    (cd "$cache" && apt-get download -qq udev >/dev/null 2>&1)
-    dpkg-deb -x "$cache"/udev_*.deb "$udev_root"
-    rm -f "$cache"/udev_*.deb
-    # The package links systemd-udevd to /bin/udevadm, which only an installed udev has.
-    ln -sfn ../../bin/udevadm "$udev_root/lib/systemd/systemd-udevd"
-fi
-export SWIFT_UIO_GUEST_UDEV="$udev_root"
-passed_env+=(SWIFT_UIO_GUEST_UDEV)
-
-# --- the initramfs: static busybox, the 9p modules and init.sh; rebuilt when init.sh changes
-initramfs="$cache/initramfs-$version-$(sha256sum "$here/init.sh" | cut -c1-12).cpio.gz"
-if [ ! -f "$initramfs" ]; then
+# Packs static busybox, the named kernel modules (with what they depend on) and init.sh into
+# $initramfs; rebuilt when init.sh changes.
+build_initramfs() {
+    local busybox="$1"; shift
+    initramfs="$cache/initramfs-$version-$(sha256sum "$here/init.sh" | cut -c1-12).cpio.gz"
+    [ -f "$initramfs" ] && return 0
     echo "==> building the initramfs" >&2
+    local staging
     staging=$(mktemp -d)
     mkdir -p "$staging"/{bin,dev,proc,sys,modules}
-    cp /bin/busybox "$staging/bin/busybox"
+    cp "$busybox" "$staging/bin/busybox"
     cp "$here/init.sh" "$staging/init"
     chmod +x "$staging/init"
-    for module in virtio_pci 9pnet_virtio 9p; do
+    for module in "$@"; do
         modprobe -d "$kernel_root" -S "$version" --show-depends "$module" | awk '$1 == "insmod" { print $2 }'
     done | awk '!seen[$0]++' | while read -r path; do
         cp "$path" "$staging/modules/"
@@ -93,13 +73,16 @@ if [ ! -f "$initramfs" ]; then
     (cd "$staging" && find . | cpio -o -H newc --quiet | gzip -1) > "$initramfs.tmp"
     mv "$initramfs.tmp" "$initramfs"
     rm -rf "$staging"
-fi
+}
+
+devices=()
+binfmt=""
+source "$here/$arch.sh"
+modules_dir="$kernel_root/lib/modules/$version"
 
 # --- the command, written where the guest will find it (a writable share at the same path)
 results=$(mktemp -d "$cache/run-XXXXXX")
 trap 'rm -rf "$results"' EXIT
-devices=()
-for index in $(seq 0 $((edu - 1))); do devices+=(-device "edu,id=edu$index"); done
 monitor=(-monitor none)
 if [ "$hotplug" -eq 1 ]; then
     mkdir -p "$results/hotplug"
@@ -123,11 +106,10 @@ fi
 
 started=$(date +%s%N)
 set +e
-timeout "$timeout_seconds" qemu-system-x86_64 \
-    -accel tcg,thread=multi -cpu max -m 2G -smp 2 -M pc \
+timeout "$timeout_seconds" "${qemu_command[@]}" \
     -display none -no-reboot -serial stdio "${monitor[@]}" \
-    -kernel "$kernel_root/boot/vmlinuz-$version" -initrd "$initramfs" \
-    -append "console=ttyS0 quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.edu=$edu swiftuio.top=$top swiftuio.share=$share" \
+    -initrd "$initramfs" \
+    -append "console=$console quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.uio=$uio_spec swiftuio.binfmt=$binfmt swiftuio.top=$top swiftuio.share=$share" \
     -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
     -fsdev local,id=results,path="$results",security_model=none,multidevs=remap \

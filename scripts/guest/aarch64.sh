@@ -1,0 +1,77 @@
+# Sourced by run.sh: the aarch64 guest. Debian's arm64 kernel on QEMU's virt board, whose PL031
+# RTC the device tree re-declares "generic-uio", bound to uio_pdrv_genirq (built here from
+# Debian's kernel source: Debian does not ship it). Host-built x86_64 programs run through
+# qemu-user, registered with binfmt_misc.
+ensure_packages qemu-system-arm device-tree-compiler gcc-aarch64-linux-gnu make busybox-static cpio kmod
+
+arm64="$cache/arm64"
+# apt for arm64, its state kept apart from this machine's own
+arm64_options=(-o APT::Architecture=arm64 -o APT::Architectures=arm64
+    -o Dir::State::Lists="$arm64/apt/lists" -o Dir::Cache="$arm64/apt/cache"
+    -o Dir::State::Status="$arm64/apt/status")
+arm64_apt() { apt-get -qq "${arm64_options[@]}" "$@"; }
+if [ ! -d "$arm64/apt/lists" ] || ! ls "$arm64/apt/lists" | grep -q Packages; then
+    mkdir -p "$arm64/apt/lists/partial" "$arm64/apt/cache/archives/partial"
+    touch "$arm64/apt/status"
+    arm64_apt update
+fi
+version=$(apt-cache "${arm64_options[@]}" depends linux-image-arm64 | awk '/Depends: linux-image-[0-9]/ { sub("linux-image-", "", $2); print $2; exit }')
+[ -n "$version" ] || { echo "==> no arm64 kernel package found" >&2; exit 1; }
+kernel_root="$arm64/$version"
+module="$kernel_root/extra/uio_pdrv_genirq.ko"
+kernel_source="${version%%-*}" # 6.1.0 → 6.1
+kernel_source="linux-source-${kernel_source%.*}"
+
+if [ ! -f "$module" ]; then
+    echo "==> fetching the arm64 kernel, its headers and Debian's kernel source" >&2
+    rm -rf "$kernel_root"
+    mkdir -p "$arm64/debs" "$kernel_root/extra"
+    headers_common=$(apt-cache "${arm64_options[@]}" show "linux-headers-$version" | sed -n 's/^Depends:.*\(linux-headers-[0-9.-]*-common\).*/\1/p')
+    kbuild=$(apt-cache "${arm64_options[@]}" show "linux-headers-$version" | sed -n 's/^Depends:.*\(linux-kbuild-[0-9.]*\).*/\1/p')
+    (cd "$arm64/debs" && rm -f ./*.deb \
+        && arm64_apt download "linux-image-$version" "linux-headers-$version" "$headers_common" busybox-static qemu-user-static \
+        && apt-get download -qq "$kbuild" "$kernel_source") 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true
+    for deb in "$arm64/debs"/*.deb; do
+        case "$deb" in *linux-source*) continue ;; esac
+        # Unpacked, never installed: their maintainer scripts would act on this machine.
+        dpkg-deb -x "$deb" "$kernel_root"
+    done
+    depmod -b "$kernel_root" "$version"
+
+    echo "==> building uio_pdrv_genirq for arm64" >&2
+    build=$(mktemp -d)
+    dpkg-deb --fsys-tarfile "$arm64/debs/${kernel_source}"_*.deb | tar -xO "./usr/src/$kernel_source.tar.xz" \
+        | tar -xJO "$kernel_source/drivers/uio/uio_pdrv_genirq.c" > "$build/uio_pdrv_genirq.c"
+    echo 'obj-m := uio_pdrv_genirq.o' > "$build/Kbuild"
+    headers="$kernel_root/usr/src/linux-headers-$version"
+    # The headers' Makefile includes the -common tree by its installed, absolute path.
+    sed -i "s|^include /usr/src/|include $kernel_root/usr/src/|" "$headers/Makefile"
+    make -s -C "$headers" M="$build" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- modules 2>&1 \
+        | grep -v 'Skipping BTF generation' >&2 || true
+    [ -f "$build/uio_pdrv_genirq.ko" ] || { echo "==> building uio_pdrv_genirq failed" >&2; exit 1; }
+    cp "$build/uio_pdrv_genirq.ko" "$module.tmp"
+    mv "$module.tmp" "$module"
+    rm -rf "$build" "$arm64/debs"
+fi
+
+# --- the board's device tree, its PL031 re-declared a generic-uio platform device
+machine=(-M virt -cpu cortex-a57 -accel tcg -smp 1 -m 2G)
+dtb="$arm64/virt-$(echo "${machine[*]}" | sha256sum | cut -c1-12).dtb"
+if [ ! -f "$dtb" ]; then
+    qemu-system-aarch64 "${machine[@]}" -machine dumpdtb="$dtb.board" -display none >/dev/null 2>&1
+    dtc -q -I dtb -O dts "$dtb.board" \
+        | awk '/pl031@/ { in_rtc = 1 }
+               in_rtc && /compatible =/ { print "\t\tcompatible = \"generic-uio\";"; print "\t\tlinux,uio-name = \"pl031-uio\";"; in_rtc = 0; next }
+               { print }' \
+        | dtc -q -I dts -O dtb -o "$dtb.tmp"
+    grep -q generic-uio "$dtb.tmp" || { echo "==> patching the device tree failed" >&2; exit 1; }
+    mv "$dtb.tmp" "$dtb"
+    rm -f "$dtb.board"
+fi
+
+build_initramfs "$kernel_root/bin/busybox" virtio_pci 9pnet_virtio 9p binfmt_misc
+
+uio_spec="platform:$module"
+binfmt="$kernel_root/usr/bin/qemu-x86_64-static"
+qemu_command=(qemu-system-aarch64 "${machine[@]}" -dtb "$dtb" -kernel "$kernel_root/boot/vmlinuz-$version")
+console=ttyAMA0

@@ -1,0 +1,43 @@
+# Sourced by run.sh: the x86_64 guest. Debian's generic amd64 kernel (it has uio, uio_pci_generic
+# and 9p as modules), QEMU's edu PCI devices, Debian's udev for the rules tests.
+ensure_packages qemu-system-x86 busybox-static cpio kmod
+
+# --- the kernel
+kernel_package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+if [ -z "$kernel_package" ]; then
+    apt-get update -qq
+    kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+fi
+version=${kernel_package#linux-image-}
+kernel_root="$cache/$version"
+if [ ! -f "$kernel_root/boot/vmlinuz-$version" ]; then
+    echo "==> fetching $kernel_package" >&2
+    rm -rf "$kernel_root" "$cache"/*.deb
+    (cd "$cache" && apt-get download -qq "$kernel_package" >/dev/null 2>&1)
+    # Unpacked, never installed: its maintainer scripts would run against this machine's /boot.
+    dpkg-deb -x "$cache/${kernel_package}"_*.deb "$kernel_root"
+    rm -f "$cache/${kernel_package}"_*.deb
+    depmod -b "$kernel_root" "$version"
+fi
+
+# --- Debian's udev, unpacked (never installed), for tests of the project's udev rules in the guest
+udev_root="$cache/udev"
+if [ ! -x "$udev_root/lib/systemd/systemd-udevd" ]; then
+    echo "==> fetching udev" >&2
+    rm -rf "$udev_root" "$cache"/udev_*.deb
+    (cd "$cache" && apt-get download -qq udev >/dev/null 2>&1)
+    dpkg-deb -x "$cache"/udev_*.deb "$udev_root"
+    rm -f "$cache"/udev_*.deb
+    # The package links systemd-udevd to /bin/udevadm, which only an installed udev has.
+    ln -sfn ../../bin/udevadm "$udev_root/lib/systemd/systemd-udevd"
+fi
+export SWIFT_UIO_GUEST_UDEV="$udev_root"
+passed_env+=(SWIFT_UIO_GUEST_UDEV)
+
+build_initramfs /bin/busybox virtio_pci 9pnet_virtio 9p
+
+uio_spec="pci:$edu"
+for index in $(seq 0 $((edu - 1))); do devices+=(-device "edu,id=edu$index"); done
+qemu_command=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2G -smp 2 -M pc
+    -kernel "$kernel_root/boot/vmlinuz-$version")
+console=ttyS0
