@@ -4,7 +4,8 @@ import UIO
 /// What `uioctl` prints: a device table, one device's report, and JSON for both.
 public enum DeviceListing {
     /// One line per device, with a header: number, name, kernel driver, parent, irq, maps, events.
-    public static func table(_ devices: [UIODevice]) -> String {
+    /// `irq` finds a device's line when its parent has no `irq` attribute (a platform device).
+    public static func table(_ devices: [UIODevice], irq: (UIODevice) -> KernelIRQ? = { _ in nil }) -> String {
         let header = ["UIO", "NAME", "DRIVER", "PARENT", "IRQ", "MAPS", "EVENTS"]
         let rows = devices.map { device in
             [
@@ -12,7 +13,7 @@ public enum DeviceListing {
                 device.name,
                 device.parent?.driver ?? "-",
                 parentDescription(device.parent),
-                device.parent?.irq.map(String.init) ?? "-",
+                (device.parent?.irq ?? irq(device)?.number).map(String.init) ?? "-",
                 device.maps.isEmpty ? "-" : device.maps.map { byteCount($0.size) }.joined(separator: ","),
                 String(device.eventCount),
             ]
@@ -36,7 +37,7 @@ public enum DeviceListing {
                 lines.append("  pci:      \(hexDigits(pci.vendor, 4)):\(hexDigits(pci.device, 4)) class 0x\(hexDigits(UInt64(pci.classCode), 6))\(subsystem)")
             }
         }
-        if let number = device.parent?.irq {
+        if let number = device.parent?.irq ?? irq?.number {
             var text = "  irq:      \(number)"
             if let irq {
                 text += " (\(irq.controller), \(irq.trigger.rawValue), handlers \(irq.handlers.joined(separator: ", ")), CPUs \(irq.affinity.map(String.init).joined(separator: ",")))"

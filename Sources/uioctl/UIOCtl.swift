@@ -28,7 +28,7 @@ struct List: ParsableCommand {
         } else if devices.isEmpty {
             print("no UIO devices (load uio and a UIO driver, and bind a device: uioctl bind SLOT)")
         } else {
-            print(DeviceListing.table(devices))
+            print(DeviceListing.table(devices, irq: KernelIRQ.read(for:)))
         }
     }
 }
@@ -40,7 +40,7 @@ struct Info: ParsableCommand {
 
     func run() throws {
         let found = try UIODevice.first(DeviceSelector(device))
-        let irq = found.parent?.irq.flatMap { try? KernelIRQ.read($0) }
+        let irq = KernelIRQ.read(for: found)
         if json {
             print(try DeviceListing.json(DeviceInfo(device: found, irq: irq)))
         } else {

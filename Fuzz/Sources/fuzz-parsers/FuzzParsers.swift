@@ -27,6 +27,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         if let irq = KernelIRQ.parse(interrupts: text, number: number, affinityList: text) {
             precondition(irq.number == number)
         }
+        if let found = KernelIRQ.number(handledBy: "uio", interrupts: text) {
+            precondition(KernelIRQ.parse(interrupts: text, number: found, affinityList: "")?.handlers.contains("uio") == true)
+        }
     case 5:
         if let cpus = KernelIRQ.parseCPUList(text) { precondition(cpus.count <= 65_536 * 64) }
     case 6:

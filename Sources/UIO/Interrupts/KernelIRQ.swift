@@ -46,29 +46,55 @@ public struct KernelIRQ: Sendable, Hashable, Codable {
         return irq
     }
 
+    /// The line `device`'s interrupt arrives on: the parent's `irq` attribute when it has one
+    /// (PCI), or else the one `/proc/interrupts` row with a handler named like the device, since
+    /// the UIO core registers its handler under the device's name (for a device-tree node, its
+    /// `linux,uio-name`). `nil` when the kernel lists no such line, or more than one.
+    public static func read(for device: UIODevice) -> KernelIRQ? {
+        read(for: device, system: .live)
+    }
+
+    static func read(for device: UIODevice, system: SystemCalls) -> KernelIRQ? {
+        if let number = device.parent?.irq { return try? read(number, system: system) }
+        guard let table = try? SysfsFile.read("/proc/interrupts", system: system, limit: 1 << 20),
+              let number = number(handledBy: device.name, interrupts: table) else { return nil }
+        return try? read(number, system: system)
+    }
+
+    /// The number of the one `/proc/interrupts` row with a handler called `name`; `nil` when
+    /// none or several have one.
+    public static func number(handledBy name: String, interrupts table: String) -> Int? {
+        let found = rows(table).filter { $0.handlers.contains(name) }
+        return found.count == 1 ? found[0].number : nil
+    }
+
     /// Parses the `/proc/interrupts` row of `number` and an `smp_affinity_list` text.
     /// Pure, so it is tested (and fuzzed) without a kernel.
     public static func parse(interrupts table: String, number: Int, affinityList: String) -> KernelIRQ? {
+        guard let row = rows(table).first(where: { $0.number == number }) else { return nil }
+        return KernelIRQ(number: number, controller: row.controller, trigger: row.trigger, handlers: row.handlers,
+                         affinity: parseCPUList(affinityList) ?? [])
+    }
+
+    /// The numbered rows of a `/proc/interrupts` table (`NMI:`, `ERR:` and the like have no number).
+    private static func rows(_ table: String) -> [KernelIRQ] {
         let lines = table.split(separator: "\n")
-        guard let header = lines.first else { return nil }
+        guard let header = lines.first else { return [] }
         let cpus = header.split(separator: " ").count
-        for line in lines.dropFirst() {
+        return lines.dropFirst().compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard let label = fields.first, label == "\(number):" else { continue }
+            guard let label = fields.first, label.hasSuffix(":"), let number = Int(label.dropLast()) else { return nil }
             // "11:  0  35  IO-APIC  11-fasteoi  uio_pci_generic" — counts, then the controller
             // description, then the handlers separated by ", ".
-            let rest = fields.dropFirst().dropFirst(cpus)
-            let words = rest.map(String.init)
+            let words = fields.dropFirst().dropFirst(cpus).map(String.init)
             let joined = words.joined(separator: " ")
             let trigger: Trigger =
                 joined.localizedLowercaseContains("edge") ? .edge
                 : (joined.localizedLowercaseContains("level") || joined.localizedLowercaseContains("fasteoi")) ? .level
                 : .unknown
             let (controller, handlers) = splitHandlers(words)
-            return KernelIRQ(number: number, controller: controller, trigger: trigger, handlers: handlers,
-                             affinity: parseCPUList(affinityList) ?? [])
+            return KernelIRQ(number: number, controller: controller, trigger: trigger, handlers: handlers, affinity: [])
         }
-        return nil
     }
 
     /// `0-3,6` → [0, 1, 2, 3, 6]; `nil` for malformed text.

@@ -231,7 +231,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// `WdfInterruptGetInfo`.
     public var info: InterruptInfo {
         let uio = device.resources.device
-        return InterruptInfo.describe(uio, kernel: uio.parent?.irq.flatMap { try? KernelIRQ.read($0) })
+        return InterruptInfo.describe(uio, kernel: KernelIRQ.read(for: uio))
     }
 
     /// The counts of wake-ups, interrupts, recognized and unrecognized ISR calls, DPC runs.

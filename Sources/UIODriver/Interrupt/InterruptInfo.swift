@@ -32,7 +32,8 @@ public struct InterruptInfo: Sendable, Hashable {
         case undetermined
     }
 
-    /// `Vector`: the Linux interrupt number of the parent (`device/irq`), when it has one.
+    /// `Vector`: the Linux interrupt number: the parent's `device/irq`, or the `/proc/interrupts`
+    /// line registered under the device's name (a platform device).
     public let vector: Int?
     /// `MessageSignaled`: always `false`; UIO delivers a legacy interrupt.
     public let messageSignaled: Bool
@@ -63,7 +64,7 @@ public struct InterruptInfo: Sendable, Hashable {
 
     /// Combines what the bus implies with what `/proc` says about the line.
     static func describe(_ device: UIODevice, kernel: KernelIRQ?) -> InterruptInfo {
-        let irq = device.parent?.irq
+        let irq = device.parent?.irq ?? kernel?.number
         // PCI INTx is level-sensitive, active-low, and uio_pci_generic requests it shared.
         if device.parent?.pci != nil {
             return InterruptInfo(vector: irq, mode: .levelSensitive, polarity: .activeLow, shareDisposition: .shared,
