@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of swift-uio: the unit suites (discovery against a umockdev sysfs), the
-# integration suites in a guest with a real kernel and real edu devices, the edu example driver
+# integration suites in a guest with a real kernel and real edu devices, and in an aarch64 guest
+# with a real platform device on uio_pdrv_genirq, the example drivers
 # and the udev rules in the guest, the unit suites again under ThreadSanitizer and AddressSanitizer,
 # a short fuzzing run and a short benchmark run. Installs what it needs on Debian 12 (as root or
 # through sudo).
@@ -31,8 +32,13 @@ require_ran "$logs/unit.log" "unit tests"
 
 echo "==> integration tests in the guest: a real kernel, two edu devices on uio_pci_generic, hot-plug through QEMU's monitor"
 scripts/guest/run.sh --edu 2 --hotplug --env SWIFT_UIO_REQUIRE_GUEST -- \
-    ".build/debug/$tests" --testing-library swift-testing --filter GuestTests 2>&1 | tee "$logs/guest.log"
+    ".build/debug/$tests" --testing-library swift-testing --filter GuestTests --skip PlatformGuestTests 2>&1 | tee "$logs/guest.log"
 require_ran "$logs/guest.log" "guest tests"
+
+echo "==> integration tests in the aarch64 guest: QEMU's PL031 as a device-tree generic-uio device on uio_pdrv_genirq"
+scripts/guest/run.sh --arch aarch64 --env SWIFT_UIO_REQUIRE_GUEST -- \
+    ".build/debug/$tests" --testing-library swift-testing --filter PlatformGuestTests 2>&1 | tee "$logs/platform.log"
+require_ran "$logs/platform.log" "aarch64 guest tests"
 
 echo "==> the edu example driver in the guest"
 scripts/guest/run.sh --edu 1 -- .build/debug/edu-driver --interrupts 200

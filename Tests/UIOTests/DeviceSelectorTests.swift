@@ -54,5 +54,8 @@ struct DeviceSelectorTests {
         #expect(!DeviceSelector.pciClass(0, mask: 0).matches(platform))
         #expect(!DeviceSelector.slot("9010000.pl031").matches(platform))
         #expect(DeviceSelector.name("pl031-uio").matches(platform))
+        #expect(DeviceSelector.platform("9010000.pl031").matches(platform))
+        #expect(!DeviceSelector.platform("9020000.pl031").matches(platform))
+        #expect(!DeviceSelector.platform("0000:00:04.0").matches(Self.edu))
     }
 }

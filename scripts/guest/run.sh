@@ -95,7 +95,7 @@ if [ -n "$share" ]; then
 fi
 
 {
-    echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SWIFT_UIO_GUEST=1"
+    echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SWIFT_UIO_GUEST=1 SWIFT_UIO_GUEST_ARCH=$arch"
     for name in "${passed_env[@]}"; do
         [ -n "${!name+set}" ] && printf 'export %s=%q\n' "$name" "${!name}"
     done

@@ -13,6 +13,9 @@ public enum DeviceSelector: Sendable, Hashable, CustomStringConvertible {
     case pciClass(UInt32, mask: UInt32 = 0xFF_FFFF)
     /// By the PCI parent's slot, `0000:00:04.0`.
     case slot(String)
+    /// By the platform parent's device name, `9010000.pl031`: a device-tree node's unit
+    /// address and node name, which stay apart when several nodes share a `linux,uio-name`.
+    case platform(String)
     /// By sysfs path: `/sys/class/uio/uioN` or the path it links to.
     case sysPath(String)
     /// By character device path: `/dev/uioN`.
@@ -46,6 +49,7 @@ public enum DeviceSelector: Sendable, Hashable, CustomStringConvertible {
         case .pci(let vendor, nil): "PCI vendor \(hexDigits(vendor, 4))"
         case .pciClass(let value, let mask): "PCI class 0x\(String(value, radix: 16)) (mask 0x\(String(mask, radix: 16)))"
         case .slot(let slot): "PCI slot \(slot)"
+        case .platform(let name): "platform device \(name)"
         case .sysPath(let path), .devicePath(let path): path
         }
     }
@@ -63,6 +67,7 @@ public enum DeviceSelector: Sendable, Hashable, CustomStringConvertible {
             guard let pci = device.parent?.pci else { return false }
             return pci.classCode & mask == value & mask
         case .slot(let slot): return device.parent?.pci?.slot.lowercased() == slot.lowercased()
+        case .platform(let name): return device.parent?.subsystem == "platform" && device.parent?.sysName == name
         case .sysPath(let path):
             return device.sysPath == path || path == "/sys/class/uio/uio\(device.number)"
         case .devicePath(let path): return device.devicePath == path

@@ -1,0 +1,217 @@
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+import UIO
+import UIODriver
+
+/// The aarch64 guest's platform device: QEMU's PL031 RTC, declared `generic-uio` in the device
+/// tree and bound to uio_pdrv_genirq, whose handler disables the line until irqcontrol re-arms it.
+@Suite("Platform guest", .serialized, .enabled(if: PlatformGuest.isActive || Guest.isRequired, PlatformGuest.reason))
+struct PlatformGuestTests {
+    init() throws { try #require(PlatformGuest.isActive, "not in the aarch64 guest") }
+
+    /// What the ISR saw.
+    struct Seen: Sendable {
+        var isrCalls = 0
+        var maskedStatus: UInt32 = 0
+    }
+
+    /// The PL031 with an interrupt object whose ISR acknowledges the alarm through ICR and queues
+    /// the DPC; it never touches irqcontrol. `signal` is signalled once per ISR call.
+    struct Rig {
+        let uio: UIODevice
+        let device: Device
+        let registers: MappedRegion
+        let interrupt: Interrupt<Seen>
+        let dpcRuns: Counter
+
+        init(signal: DispatchSemaphore) throws {
+            uio = try PlatformGuest.rtc()
+            let handle = try uio.open()
+            let registers = try handle.mapRegion(0)
+            let dpcRuns = Counter()
+            device = Device(resources: handle)
+            interrupt = try Interrupt(parent: device, config: InterruptConfig<Seen>(
+                isr: { interrupt, _ in
+                    let status = (try? registers.read(UInt32.self, at: PL031.maskedInterruptStatus)) ?? 0
+                    guard status != 0 else { return false }
+                    try? registers.write(UInt32(1), at: PL031.interruptClear)
+                    interrupt.queueDPC()
+                    interrupt.withLockedContext { seen in
+                        seen.isrCalls += 1
+                        seen.maskedStatus |= status
+                    }
+                    signal.signal()
+                    return true
+                },
+                dpc: { _, _ in dpcRuns.value.add(1, ordering: .relaxed) }), context: Seen())
+            self.registers = registers
+            self.dpcRuns = dpcRuns
+        }
+    }
+
+    final class Counter: Sendable { let value = Atomic<Int>(0) }
+
+    @Test("libudev finds the device-tree node as a platform-parented UIO device named by linux,uio-name")
+    func discovery() throws {
+        let uio = try PlatformGuest.rtc()
+        #expect(uio.version == "devicetree")
+        let parent = try #require(uio.parent)
+        #expect(parent.subsystem == "platform")
+        #expect(parent.sysName == "9010000.pl031")
+        #expect(parent.driver == "uio_pdrv_genirq")
+        #expect(parent.pci == nil)
+        #expect(uio.maps.count == 1)
+        #expect(uio.maps.first?.address == 0x901_0000)
+        #expect(uio.maps.first?.size == 0x1000)
+        #expect(try UIODevice.first(.platform("9010000.pl031")) == uio)
+        #expect(try UIODevice.first(DeviceSelector("uio\(uio.number)")) == uio)
+        #expect(ReArmMethod.detect(for: uio) == .irqControl)
+
+        // The line, found by the handler the UIO core registered under the device's name.
+        let irq = try #require(KernelIRQ.read(for: uio))
+        #expect(irq.handlers == ["pl031-uio"])
+        #expect(irq.trigger == .level)
+        #expect(irq.controller.hasPrefix("GIC"))
+
+        // The map is the device: the PrimeCell identification registers read PL031's.
+        let registers = try uio.open().mapRegion(0)
+        #expect(try registers.read(UInt32.self, at: PL031.peripheralID0) == 0x31)
+        #expect(try registers.read(UInt32.self, at: PL031.peripheralID1) == 0x10)
+    }
+
+    @Test("five alarms through the interrupt object: the ISR acknowledges through ICR, irqcontrol is re-armed for it, the DPC runs, the counts equal the kernel's")
+    func alarms() throws {
+        let signal = DispatchSemaphore(value: 0)
+        let rig = try Rig(signal: signal)
+        let before = try rig.uio.currentEventCount()
+        try rig.device.start()
+        let alarms = 5
+        for alarm in 1...alarms {
+            try PL031.armAlarm(rig.registers)
+            guard signal.wait(timeout: .now() + 10) == .success else {
+                Issue.record("alarm \(alarm) did not reach the ISR within 10 s")
+                break
+            }
+            // The DPC ran before the next alarm: the ISR queued it once per interrupt.
+            #expect(waitUntil { rig.dpcRuns.value.load(ordering: .relaxed) == alarm })
+            #expect(try rig.registers.read(UInt32.self, at: PL031.rawInterruptStatus) == 0, "ICR cleared the alarm")
+        }
+        rig.device.stop()
+        let kernel = try rig.uio.currentEventCount() &- before
+        let statistics = rig.interrupt.statistics
+        #expect(kernel == UInt32(alarms))
+        #expect(statistics.interrupts == UInt64(alarms))
+        #expect(statistics.recognized == UInt64(alarms))
+        #expect(statistics.dpcRuns == UInt64(alarms))
+        #expect(statistics.rearmFailures == 0)
+        #expect(rig.interrupt.synchronize { $0.isrCalls } == alarms)
+        #expect(rig.interrupt.synchronize { $0.maskedStatus } == 1)
+    }
+
+    @Test("without a re-arm the kernel delivers no second interrupt, and a late one delivers it at once")
+    func reArmIsWhatDeliversTheNextInterrupt() throws {
+        // The control for the test above: the same device, read through a bare line that never
+        // re-arms on its own.
+        let uio = try PlatformGuest.rtc()
+        let handle = try uio.open()
+        defer { handle.close() }
+        let registers = try handle.mapRegion(0)
+        let line = try handle.interruptLine(reArm: .irqControl)
+        defer { line.close() }
+        try line.enable()
+
+        try PL031.armAlarm(registers)
+        guard case .interrupt = try line.wait(timeout: .seconds(10)) else {
+            Issue.record("the first alarm did not arrive within 10 s")
+            return
+        }
+        try registers.write(UInt32(1), at: PL031.interruptClear)
+        try PL031.armAlarm(registers)
+        #expect(try line.wait(timeout: .milliseconds(2_500)) == .timedOut, "uio_pdrv_genirq disabled the line")
+        #expect(try registers.read(UInt32.self, at: PL031.rawInterruptStatus) == 1, "the alarm did fire")
+
+        let started = ContinuousClock.now
+        try line.rearm()
+        let delivered = try line.wait(timeout: .seconds(5))
+        let latency = ContinuousClock.now - started
+        guard case .interrupt(let event) = delivered else {
+            Issue.record("the re-arm did not deliver the pending alarm: \(delivered)")
+            return
+        }
+        #expect(event.newInterrupts == 1)
+        #expect(latency < .seconds(1), "pending, so delivered at once rather than by a later alarm: \(latency)")
+        try registers.write(UInt32(1), at: PL031.interruptClear)
+        try line.rearm()
+        print("platform: a held-back alarm arrived \(latency) after the re-arm")
+    }
+
+    @Test("disable() holds an armed alarm back; enable() delivers it at once")
+    func disableHoldsEnableDelivers() throws {
+        let signal = DispatchSemaphore(value: 0)
+        let rig = try Rig(signal: signal)
+        defer { rig.device.stop() }
+        let before = try rig.uio.currentEventCount()
+        try rig.device.start()
+        try rig.interrupt.disable()
+        #expect(!rig.interrupt.isEnabled)
+
+        try PL031.armAlarm(rig.registers)
+        #expect(signal.wait(timeout: .now() + 2.5) == .timedOut, "no ISR while disabled")
+        #expect(try rig.registers.read(UInt32.self, at: PL031.rawInterruptStatus) == 1, "the alarm fired meanwhile")
+        #expect(try rig.uio.currentEventCount() == before, "the kernel held it back too")
+
+        let started = ContinuousClock.now
+        try rig.interrupt.enable()
+        #expect(signal.wait(timeout: .now() + 5) == .success, "enable() delivered the pending alarm")
+        let latency = ContinuousClock.now - started
+        #expect(latency < .seconds(1), "at once, not by a later alarm: \(latency)")
+        #expect(try rig.uio.currentEventCount() &- before == 1)
+        #expect(rig.interrupt.synchronize { $0.isrCalls } == 1)
+        print("platform: enable() delivered the held-back alarm after \(latency)")
+    }
+
+    @Test("info: the GIC line found through /proc, level-sensitive, the device's alone")
+    func info() throws {
+        let rig = try Rig(signal: DispatchSemaphore(value: 0))
+        defer { rig.device.stop() }
+        let info = rig.interrupt.info
+        let irq = try #require(KernelIRQ.read(for: rig.uio))
+        #expect(info.vector == irq.number)
+        #expect(info.mode == .levelSensitive)
+        #expect(info.shareDisposition == .deviceExclusive)
+        #expect(!info.messageSignaled)
+        #expect(!info.targetProcessors.isEmpty)
+    }
+}
+
+/// Where the platform tests run: the aarch64 guest, `scripts/guest/run.sh --arch aarch64`.
+enum PlatformGuest {
+    /// Set by the guest's command script (qemu-user reports x86_64 to the test program, so the
+    /// architecture cannot be asked for).
+    static let isActive = ProcessInfo.processInfo.environment["SWIFT_UIO_GUEST_ARCH"] == "aarch64"
+    static let reason: Comment = "runs in the aarch64 guest: scripts/guest/run.sh --arch aarch64 -- <test binary> --filter PlatformGuestTests"
+
+    /// The PL031, by the name its device-tree node gives it.
+    static func rtc() throws -> UIODevice { try UIODevice.first(.name("pl031-uio")) }
+}
+
+/// ARM's PL031 real-time clock (PrimeCell; QEMU's virt board has one at 0x9010000).
+enum PL031 {
+    static let data = 0x00
+    static let match = 0x04
+    static let interruptMask = 0x10
+    static let rawInterruptStatus = 0x14
+    static let maskedInterruptStatus = 0x18
+    static let interruptClear = 0x1C
+    static let peripheralID0 = 0xFE0
+    static let peripheralID1 = 0xFE4
+
+    /// Sets the alarm for the next second and unmasks it: the interrupt comes within a second.
+    static func armAlarm(_ registers: MappedRegion) throws {
+        let now = try registers.read(UInt32.self, at: data)
+        try registers.write(now &+ 1, at: match)
+        try registers.write(UInt32(1), at: interruptMask)
+    }
+}
