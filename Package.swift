@@ -41,6 +41,12 @@ let package = Package(
             dependencies: ["UIO", "UIODriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "examples/edu-driver"
         ),
+        .executableTarget(
+            name: "pl031-driver",
+            dependencies: ["UIO", "UIODriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "examples/pl031-driver",
+            exclude: ["README.md"]
+        ),
         .target(name: "UIOTesting", dependencies: ["UIO", "CUIOShim", .product(name: "SystemPackage", package: "swift-system")]),
         .systemLibrary(
             name: "CUMockdev",

@@ -43,6 +43,9 @@ require_ran "$logs/platform.log" "aarch64 guest tests"
 echo "==> the edu example driver in the guest"
 scripts/guest/run.sh --edu 1 -- .build/debug/edu-driver --interrupts 200
 
+echo "==> the PL031 example driver in the aarch64 guest"
+scripts/guest/run.sh --arch aarch64 -- .build/debug/pl031-driver --alarms 5
+
 echo "==> the udev rules in the guest, applied by systemd-udevd; the driver unprivileged"
 scripts/guest/run.sh --edu 1 -- scripts/guest/udev-check.sh
 

@@ -1,0 +1,69 @@
+// pl031-driver: finds the PL031 that the device tree hands to uio_pdrv_genirq, rings its alarm
+// through the interrupt object a number of times, and shows it.
+//
+//   pl031-driver [--device pl031-uio|uioN|/dev/uioN] [--alarms N] [--period SECONDS]
+//
+// Ctrl-C (SIGINT) or SIGTERM stops the device cleanly at any point.
+
+import ArgumentParser
+import Dispatch
+import UIO
+import UIODriver
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct PL031DriverCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pl031-driver",
+        abstract: "A uio_pdrv_genirq driver for ARM's PL031 RTC alarm, on swift-uio's interrupt object.")
+
+    @Option(help: "Which UIO device: its linux,uio-name, uioN or /dev/uioN.")
+    var device = "pl031-uio"
+
+    @Option(help: "Ring the alarm this many times.")
+    var alarms = 5
+
+    @Option(help: "Seconds between alarms (the clock counts whole seconds).")
+    var period: UInt32 = 1
+
+    func validate() throws {
+        guard alarms > 0 else { throw ValidationError("--alarms must be at least 1") }
+        guard period > 0 else { throw ValidationError("--period must be at least 1 second") }
+    }
+
+    func run() throws {
+        let log: @Sendable (String) -> Void = { print("pl031-driver: \($0)") }
+        let uio = try UIODevice.first(DeviceSelector(device))
+        let line = KernelIRQ.read(for: uio)
+        log("found uio\(uio.number) \"\(uio.name)\" (\(uio.version)) at \(uio.parent?.sysName ?? "?"), driver \(uio.parent?.driver ?? "none"), "
+            + "irq \(line.map { "\($0.number) (\($0.controller))" } ?? "unknown")")
+
+        let driver = try PL031Driver(uio: uio, alarms: alarms, period: period, log: log)
+        // A signal stops the device; the wait below then ends early.
+        let stopper = DispatchQueue(label: "pl031-driver.signals")
+        let sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: stopper)
+            source.setEventHandler { log("signal \(number): stopping"); driver.device.stop() }
+            source.resume()
+            return source
+        }
+        let started = ContinuousClock.now
+        try driver.device.start()
+        let deadline = started + .seconds(Int(period) * alarms + 10)
+        while driver.device.state == .working, !driver.waitForAlarms(timeout: .seconds(1)), .now < deadline {}
+        driver.device.stop()
+        sources.forEach { $0.cancel() }
+
+        let statistics = driver.interrupt.statistics
+        let kernel = (try? uio.currentEventCount()).map(String.init) ?? "?"
+        let elapsed = started.duration(to: .now).components
+        let tenths = elapsed.seconds * 10 + elapsed.attoseconds / 100_000_000_000_000_000
+        log("stopped: \(driver.alarmsHandled) alarms in \(tenths / 10).\(tenths % 10) s, \(statistics.interrupts) interrupts (kernel count \(kernel)), "
+            + "\(statistics.recognized) recognized, \(statistics.dpcRuns) DPC runs, \(statistics.rearmFailures) re-arm failures")
+        guard driver.alarmsHandled == alarms else { throw ExitCode.failure }
+    }
+}
