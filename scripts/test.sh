@@ -48,6 +48,8 @@ scripts/guest/run.sh --arch aarch64 -- .build/debug/pl031-driver --alarms 5
 
 echo "==> the udev rules in the guest, applied by systemd-udevd; the driver unprivileged"
 scripts/guest/run.sh --edu 1 -- scripts/guest/udev-check.sh
+echo "==> the udev rules for a platform device, in the aarch64 guest"
+scripts/guest/run.sh --arch aarch64 -- scripts/guest/udev-check.sh
 
 echo "==> the documentation (DocC), warnings as errors"
 swift package generate-documentation --target UIO --target UIODriver --target UIOTesting --target UIOControl \

@@ -75,6 +75,21 @@ build_initramfs() {
     rm -rf "$staging"
 }
 
+# --- Debian's udev (this machine's architecture), unpacked (never installed), for tests of the
+# project's udev rules in either guest
+udev_root="$cache/udev"
+if [ ! -x "$udev_root/lib/systemd/systemd-udevd" ]; then
+    echo "==> fetching udev" >&2
+    rm -rf "$udev_root" "$cache"/udev_*.deb
+    (cd "$cache" && apt-get download -qq udev >/dev/null 2>&1)
+    dpkg-deb -x "$cache"/udev_*.deb "$udev_root"
+    rm -f "$cache"/udev_*.deb
+    # The package links systemd-udevd to /bin/udevadm, which only an installed udev has.
+    ln -sfn ../../bin/udevadm "$udev_root/lib/systemd/systemd-udevd"
+fi
+export SWIFT_UIO_GUEST_UDEV="$udev_root"
+passed_env+=(SWIFT_UIO_GUEST_UDEV)
+
 devices=()
 binfmt=""
 source "$here/$arch.sh"

@@ -2,7 +2,7 @@
 # Runs inside the guest as root: applies the project's udev rules with Debian's systemd-udevd and
 # checks what they promise — group access to /dev/uioN and the config space, stable symlinks, a
 # driver that runs unprivileged in the group, and EACCES for everyone else.
-#   scripts/guest/run.sh -- scripts/guest/udev-check.sh   (run.sh unpacks Debian's udev and passes its folder)
+#   scripts/guest/run.sh [--arch aarch64] -- scripts/guest/udev-check.sh   (run.sh unpacks Debian's udev and passes its folder)
 set -euo pipefail
 udev_root="${1:-$SWIFT_UIO_GUEST_UDEV}"
 top="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -26,9 +26,39 @@ cp "$top"/udev/70-uio.rules /run/udev/rules.d/
 "$udev_root/bin/udevadm" trigger --subsystem-match=uio --action=add
 "$udev_root/bin/udevadm" settle --timeout=30
 
-slot=$(basename "$(readlink -f /sys/class/uio/uio0/device)")
 [ "$(stat -c %G:%a /dev/uio0)" = "uio:660" ] || fail "/dev/uio0 is $(stat -c %G:%a /dev/uio0), not uio:660"
 pass "/dev/uio0 is group uio, mode 660"
+
+# Runs a driver as user 'driver' (in group uio), then as 'other' (outside it), who must be refused.
+check_privileges() {
+    local name="$1"; shift
+    echo "udev-check: the $name driver as user 'driver' (group uio):"
+    setpriv --reuid=990 --regid=990 --init-groups "$@" || fail "the driver did not run unprivileged"
+    pass "the $name driver ran unprivileged in group uio"
+    echo "udev-check: the $name driver as user 'other' (not in group uio):"
+    if output=$(setpriv --reuid=991 --regid=991 --clear-groups "$@" 2>&1); then
+        fail "a user outside the group could drive the device"
+    fi
+    echo "$output" | grep "permission denied" || fail "the error does not say permission denied"
+    pass "a user outside the group gets permission denied"
+}
+
+parent=$(readlink -f /sys/class/uio/uio0/device)
+if [ "$(basename "$(readlink -f "$parent/subsystem")")" = platform ]; then
+    # A device-tree node on uio_pdrv_genirq (the aarch64 guest).
+    name=$(cat /sys/class/uio/uio0/name)
+    [ "$(readlink -f "/dev/uio/by-name/$name")" = /dev/uio0 ] || fail "no /dev/uio/by-name/$name"
+    pass "/dev/uio/by-name/$name -> /dev/uio0"
+    [ ! -e /dev/uio/by-path ] || fail "a by-path link for a platform device: $(ls /dev/uio/by-path)"
+    world=$(find /dev/uio* -maxdepth 0 -perm -o+w 2>/dev/null)
+    [ -z "$world" ] || fail "world-writable: $world"
+    pass "nothing world-writable"
+    check_privileges PL031 "$top/.build/debug/pl031-driver" --alarms 2
+    echo "udev-check: all passed"
+    exit 0
+fi
+
+slot=$(basename "$parent")
 [ "$(readlink -f "/dev/uio/by-path/pci-$slot")" = /dev/uio0 ] || fail "no /dev/uio/by-path/pci-$slot"
 pass "/dev/uio/by-path/pci-$slot -> /dev/uio0"
 config="/sys/bus/pci/devices/$slot/config"
@@ -38,17 +68,7 @@ world=$(find /dev/uio* -maxdepth 0 -perm -o+w 2>/dev/null; find /sys/bus/pci/dev
 [ -z "$world" ] || fail "world-writable: $world"
 pass "nothing world-writable"
 
-echo "udev-check: the edu driver as user 'driver' (group uio):"
-setpriv --reuid=990 --regid=990 --init-groups "$top/.build/debug/edu-driver" --interrupts 100 --factorial 10 \
-    || fail "the driver did not run unprivileged"
-pass "the edu driver ran unprivileged in group uio"
-
-echo "udev-check: the edu driver as user 'other' (not in group uio):"
-if output=$(setpriv --reuid=991 --regid=991 --clear-groups "$top/.build/debug/edu-driver" --interrupts 1 2>&1); then
-    fail "a user outside the group could drive the device"
-fi
-echo "$output" | grep "permission denied" || fail "the error does not say permission denied"
-pass "a user outside the group gets permission denied"
+check_privileges edu "$top/.build/debug/edu-driver" --interrupts 100 --factorial 10
 
 echo "udev-check: the optional rule that binds listed PCI ids as they appear:"
 echo "1234 11e8" > /sys/bus/pci/drivers/uio_pci_generic/remove_id   # forget the harness's new_id

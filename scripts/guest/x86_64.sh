@@ -1,5 +1,5 @@
 # Sourced by run.sh: the x86_64 guest. Debian's generic amd64 kernel (it has uio, uio_pci_generic
-# and 9p as modules), QEMU's edu PCI devices, Debian's udev for the rules tests.
+# and 9p as modules) and QEMU's edu PCI devices.
 ensure_packages qemu-system-x86 busybox-static cpio kmod
 
 # --- the kernel
@@ -19,20 +19,6 @@ if [ ! -f "$kernel_root/boot/vmlinuz-$version" ]; then
     rm -f "$cache/${kernel_package}"_*.deb
     depmod -b "$kernel_root" "$version"
 fi
-
-# --- Debian's udev, unpacked (never installed), for tests of the project's udev rules in the guest
-udev_root="$cache/udev"
-if [ ! -x "$udev_root/lib/systemd/systemd-udevd" ]; then
-    echo "==> fetching udev" >&2
-    rm -rf "$udev_root" "$cache"/udev_*.deb
-    (cd "$cache" && apt-get download -qq udev >/dev/null 2>&1)
-    dpkg-deb -x "$cache"/udev_*.deb "$udev_root"
-    rm -f "$cache"/udev_*.deb
-    # The package links systemd-udevd to /bin/udevadm, which only an installed udev has.
-    ln -sfn ../../bin/udevadm "$udev_root/lib/systemd/systemd-udevd"
-fi
-export SWIFT_UIO_GUEST_UDEV="$udev_root"
-passed_env+=(SWIFT_UIO_GUEST_UDEV)
 
 build_initramfs /bin/busybox virtio_pci 9pnet_virtio 9p
 
