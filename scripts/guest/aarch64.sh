@@ -9,13 +9,19 @@ arm64="$cache/arm64"
 arm64_options=(-o APT::Architecture=arm64 -o APT::Architectures=arm64
     -o Dir::State::Lists="$arm64/apt/lists" -o Dir::Cache="$arm64/apt/cache"
     -o Dir::State::Status="$arm64/apt/status")
-arm64_apt() { apt-get -qq "${arm64_options[@]}" "$@"; }
-if [ ! -d "$arm64/apt/lists" ] || ! ls "$arm64/apt/lists" | grep -q Packages; then
-    mkdir -p "$arm64/apt/lists/partial" "$arm64/apt/cache/archives/partial"
-    touch "$arm64/apt/status"
+arm64_apt() { apt-get -qq -o APT::Sandbox::User=root "${arm64_options[@]}" "$@"; }
+arm64_kernel_version() {
+    apt-cache "${arm64_options[@]}" depends linux-image-arm64 2>/dev/null \
+        | awk '/Depends: linux-image-[0-9]/ { sub("linux-image-", "", $2); print $2; exit }'
+}
+mkdir -p "$arm64/apt/lists/partial" "$arm64/apt/cache/archives/partial"
+touch "$arm64/apt/status"
+version=$(arm64_kernel_version || true)
+if [ -z "$version" ] || [ ! -f "$arm64/$version/extra/uio_pdrv_genirq.ko" ]; then
+    # Fresh package lists before fetching: the archive drops superseded kernels.
     arm64_apt update
+    version=$(arm64_kernel_version || true)
 fi
-version=$(apt-cache "${arm64_options[@]}" depends linux-image-arm64 | awk '/Depends: linux-image-[0-9]/ { sub("linux-image-", "", $2); print $2; exit }')
 [ -n "$version" ] || { echo "==> no arm64 kernel package found" >&2; exit 1; }
 kernel_root="$arm64/$version"
 module="$kernel_root/extra/uio_pdrv_genirq.ko"
@@ -30,7 +36,8 @@ if [ ! -f "$module" ]; then
     kbuild=$(apt-cache "${arm64_options[@]}" show "linux-headers-$version" | sed -n 's/^Depends:.*\(linux-kbuild-[0-9.]*\).*/\1/p')
     (cd "$arm64/debs" && rm -f ./*.deb \
         && arm64_apt download "linux-image-$version" "linux-headers-$version" "$headers_common" busybox-static qemu-user-static \
-        && apt-get download -qq "$kbuild" "$kernel_source") 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true
+        && apt-get download -qq -o APT::Sandbox::User=root "$kbuild" "$kernel_source") \
+        || { echo "==> downloading the arm64 packages failed" >&2; exit 1; }
     for deb in "$arm64/debs"/*.deb; do
         case "$deb" in *linux-source*) continue ;; esac
         # Unpacked, never installed: their maintainer scripts would act on this machine.
@@ -51,7 +58,9 @@ if [ ! -f "$module" ]; then
     [ -f "$build/uio_pdrv_genirq.ko" ] || { echo "==> building uio_pdrv_genirq failed" >&2; exit 1; }
     cp "$build/uio_pdrv_genirq.ko" "$module.tmp"
     mv "$module.tmp" "$module"
-    rm -rf "$build" "$arm64/debs"
+    # Keep what the guest uses: the kernel, its modules, busybox, qemu-user for x86_64.
+    find "$kernel_root/usr/bin" -name 'qemu-*' ! -name qemu-x86_64-static -delete
+    rm -rf "$build" "$arm64/debs" "$kernel_root/usr/src" "$kernel_root/usr/lib" "$kernel_root/usr/share"
 fi
 
 # --- the board's device tree, its PL031 re-declared a generic-uio platform device

@@ -16,10 +16,11 @@
 #               a QEMU monitor command ("device_del edu1", "device_add edu,id=edu1") to a file
 #               NAME.request in $SWIFT_UIO_GUEST_HOTPLUG; the host runs it and writes NAME.done
 # Downloads (kernel packages) and builds are cached in .cache/guest, which git ignores.
-set -euo pipefail
+set -Eeuo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 source "$top/scripts/ensure-packages.sh"
+trap 'echo "run.sh: failed at ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR
 
 arch=x86_64
 edu=1
