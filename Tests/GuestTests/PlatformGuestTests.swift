@@ -26,12 +26,12 @@ struct PlatformGuestTests {
         let interrupt: Interrupt<Seen>
         let dpcRuns: Counter
 
-        init(signal: DispatchSemaphore) throws {
+        init(signal: DispatchSemaphore, removed: (@Sendable (UIOError) -> Void)? = nil) throws {
             uio = try PlatformGuest.rtc()
             let handle = try uio.open()
             let registers = try handle.mapRegion(0)
             let dpcRuns = Counter()
-            device = Device(resources: handle)
+            device = Device(resources: handle, callbacks: DeviceCallbacks(surpriseRemoval: { _, reason in removed?(reason) }))
             interrupt = try Interrupt(parent: device, config: InterruptConfig<Seen>(
                 isr: { interrupt, _ in
                     let status = (try? registers.read(UInt32.self, at: PL031.maskedInterruptStatus)) ?? 0
@@ -184,6 +184,37 @@ struct PlatformGuestTests {
         #expect(!info.messageSignaled)
         #expect(!info.targetProcessors.isEmpty)
     }
+
+    @Test("unbinding the platform device under a working driver: surprise removal with a typed error, then it binds again and works")
+    func unbindUnderAWorkingDriver() throws {
+        let signal = DispatchSemaphore(value: 0)
+        let removal = Locked<UIOError?>(nil)
+        let rig = try Rig(signal: signal, removed: { reason in removal.withLock { $0 = reason } })
+        try rig.device.start()
+        try PL031.armAlarm(rig.registers)
+        #expect(signal.wait(timeout: .now() + 10) == .success, "the device works before the unbind")
+
+        let name = try #require(rig.uio.parent?.sysName)
+        let unbound = ContinuousClock.now
+        try PlatformGuest.writeSysfs("/sys/bus/platform/drivers/uio_pdrv_genirq/unbind", name)
+        #expect(waitUntil { removal.withLock { $0 } != nil }, "surprise removal reported")
+        let latency = ContinuousClock.now - unbound
+        #expect(removal.withLock { $0?.code } == .deviceRemoved)
+        #expect(waitUntil { rig.device.state == .stopped })
+        #expect(throws: UIOError.self) { try rig.registers.read(UInt32.self, at: PL031.data) }
+        #expect(throws: UIOError.self) { try PlatformGuest.rtc() }
+        rig.device.stop()
+        print("platform: unbind → surprise removal callback after \(latency)")
+
+        try PlatformGuest.writeSysfs("/sys/bus/platform/drivers/uio_pdrv_genirq/bind", name)
+        #expect(waitUntil { (try? PlatformGuest.rtc()) != nil }, "bound again")
+        let again = DispatchSemaphore(value: 0)
+        let rebound = try Rig(signal: again)
+        defer { rebound.device.stop() }
+        try rebound.device.start()
+        try PL031.armAlarm(rebound.registers)
+        #expect(again.wait(timeout: .now() + 10) == .success, "the rebound device interrupts")
+    }
 }
 
 /// Where the platform tests run: the aarch64 guest, `scripts/guest/run.sh --arch aarch64`.
@@ -195,6 +226,20 @@ enum PlatformGuest {
 
     /// The PL031, by the name its device-tree node gives it.
     static func rtc() throws -> UIODevice { try UIODevice.first(.name("pl031-uio")) }
+
+    /// Writes `value` to a sysfs control file, as `echo value > path` would.
+    static func writeSysfs(_ path: String, _ value: String) throws {
+        let fd = open(path, O_WRONLY)
+        guard fd >= 0 else { throw SysfsWriteFailed(path: path, errno: errno) }
+        defer { close(fd) }
+        let written = value.withCString { write(fd, $0, strlen($0)) }
+        guard written >= 0 else { throw SysfsWriteFailed(path: path, errno: errno) }
+    }
+
+    struct SysfsWriteFailed: Error {
+        let path: String
+        let errno: Int32
+    }
 }
 
 /// ARM's PL031 real-time clock (PrimeCell; QEMU's virt board has one at 0x9010000).
