@@ -46,6 +46,9 @@ scripts/guest/run.sh --edu 1 -- .build/debug/edu-driver --interrupts 200
 echo "==> the PL031 example driver in the aarch64 guest"
 scripts/guest/run.sh --arch aarch64 -- .build/debug/pl031-driver --alarms 5
 
+echo "==> uioctl bind and unbind of a platform device through driver_override, in the aarch64 guest"
+scripts/guest/run.sh --arch aarch64 -- scripts/guest/platform-bind-check.sh
+
 echo "==> the udev rules in the guest, applied by systemd-udevd; the driver unprivileged"
 scripts/guest/run.sh --edu 1 -- scripts/guest/udev-check.sh
 echo "==> the udev rules for a platform device, in the aarch64 guest"

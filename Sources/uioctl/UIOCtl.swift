@@ -26,7 +26,7 @@ struct List: ParsableCommand {
         if json {
             print(try DeviceListing.json(devices))
         } else if devices.isEmpty {
-            print("no UIO devices (load uio and a UIO driver, and bind a device: uioctl bind SLOT)")
+            print("no UIO devices (load uio and a UIO driver, and bind a device: uioctl bind SLOT-OR-NAME)")
         } else {
             print(DeviceListing.table(devices, irq: KernelIRQ.read(for:)))
         }
@@ -79,23 +79,32 @@ struct Watch: ParsableCommand {
 }
 
 struct Bind: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Bind a PCI device to a UIO driver (driver_override, drivers_probe).")
-    @Argument(help: "The PCI slot, e.g. 0000:00:04.0.") var slot: String
-    @Option(help: "The UIO driver.") var driver = "uio_pci_generic"
+    static let configuration = CommandConfiguration(
+        abstract: "Bind a PCI or platform device to a UIO driver (driver_override, drivers_probe).")
+    @Argument(help: "A PCI slot (0000:00:04.0) or a platform device's name (9010000.pl031).") var device: String
+    @Option(help: "The UIO driver (default: uio_pci_generic for a PCI slot, uio_pdrv_genirq for a platform device).") var driver: String?
 
     func run() throws {
-        let device = try PCIBinding.bind(slot: slot, to: driver)
-        print("\(slot) bound to \(driver): uio\(device.number) (\(device.devicePath))")
+        let uio = if case .slot = DeviceSelector(device) {
+            try PCIBinding.bind(slot: device, to: driver ?? "uio_pci_generic")
+        } else {
+            try PlatformBinding.bind(device: device, to: driver ?? "uio_pdrv_genirq")
+        }
+        print("\(device) bound to \(uio.parent?.driver ?? "?"): uio\(uio.number) (\(uio.devicePath))")
     }
 }
 
 struct Unbind: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Unbind a PCI device from its driver and clear its driver_override.")
-    @Argument(help: "The PCI slot, e.g. 0000:00:04.0.") var slot: String
+    static let configuration = CommandConfiguration(abstract: "Unbind a PCI or platform device from its driver and clear its driver_override.")
+    @Argument(help: "A PCI slot (0000:00:04.0) or a platform device's name (9010000.pl031).") var device: String
 
     func run() throws {
-        try PCIBinding.unbind(slot: slot)
-        print("\(slot) unbound")
+        if case .slot = DeviceSelector(device) {
+            try PCIBinding.unbind(slot: device)
+        } else {
+            try PlatformBinding.unbind(device: device)
+        }
+        print("\(device) unbound")
     }
 }
 

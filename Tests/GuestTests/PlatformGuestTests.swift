@@ -185,7 +185,7 @@ struct PlatformGuestTests {
         #expect(!info.targetProcessors.isEmpty)
     }
 
-    @Test("unbinding the platform device under a working driver: surprise removal with a typed error, then it binds again and works")
+    @Test("unbinding the platform device under a working driver: surprise removal with a typed error; PlatformBinding binds it again through driver_override, and it works")
     func unbindUnderAWorkingDriver() throws {
         let signal = DispatchSemaphore(value: 0)
         let removal = Locked<UIOError?>(nil)
@@ -196,7 +196,7 @@ struct PlatformGuestTests {
 
         let name = try #require(rig.uio.parent?.sysName)
         let unbound = ContinuousClock.now
-        try PlatformGuest.writeSysfs("/sys/bus/platform/drivers/uio_pdrv_genirq/unbind", name)
+        try PlatformBinding.unbind(device: name)
         #expect(waitUntil { removal.withLock { $0 } != nil }, "surprise removal reported")
         let latency = ContinuousClock.now - unbound
         #expect(removal.withLock { $0?.code } == .deviceRemoved)
@@ -206,8 +206,10 @@ struct PlatformGuestTests {
         rig.device.stop()
         print("platform: unbind → surprise removal callback after \(latency)")
 
-        try PlatformGuest.writeSysfs("/sys/bus/platform/drivers/uio_pdrv_genirq/bind", name)
-        #expect(waitUntil { (try? PlatformGuest.rtc()) != nil }, "bound again")
+        let bound = try PlatformBinding.bind(device: name)
+        #expect(bound.name == "pl031-uio")
+        #expect(bound.parent?.driver == "uio_pdrv_genirq")
+        #expect(try String(contentsOfFile: "/sys/bus/platform/devices/\(name)/driver_override", encoding: .utf8) == "uio_pdrv_genirq\n")
         let again = DispatchSemaphore(value: 0)
         let rebound = try Rig(signal: again)
         defer { rebound.device.stop() }
@@ -226,20 +228,6 @@ enum PlatformGuest {
 
     /// The PL031, by the name its device-tree node gives it.
     static func rtc() throws -> UIODevice { try UIODevice.first(.name("pl031-uio")) }
-
-    /// Writes `value` to a sysfs control file, as `echo value > path` would.
-    static func writeSysfs(_ path: String, _ value: String) throws {
-        let fd = open(path, O_WRONLY)
-        guard fd >= 0 else { throw SysfsWriteFailed(path: path, errno: errno) }
-        defer { close(fd) }
-        let written = value.withCString { write(fd, $0, strlen($0)) }
-        guard written >= 0 else { throw SysfsWriteFailed(path: path, errno: errno) }
-    }
-
-    struct SysfsWriteFailed: Error {
-        let path: String
-        let errno: Int32
-    }
 }
 
 /// ARM's PL031 real-time clock (PrimeCell; QEMU's virt board has one at 0x9010000).

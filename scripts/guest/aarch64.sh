@@ -81,6 +81,10 @@ fi
 build_initramfs "$kernel_root/bin/busybox" virtio_pci 9pnet_virtio 9p binfmt_misc
 
 uio_spec="platform:$module"
+# For checks that reload the module: the guest's own (arm64) busybox, since qemu-user cannot
+# emulate delete_module for the host's rmmod.
+export SWIFT_UIO_GUEST_MODULE="$module" SWIFT_UIO_GUEST_BUSYBOX="$kernel_root/bin/busybox"
+passed_env+=(SWIFT_UIO_GUEST_MODULE SWIFT_UIO_GUEST_BUSYBOX)
 binfmt="$kernel_root/usr/bin/qemu-x86_64-static"
 qemu_command=(qemu-system-aarch64 "${machine[@]}" -dtb "$dtb" -kernel "$kernel_root/boot/vmlinuz-$version")
 console=ttyAMA0

@@ -1,0 +1,46 @@
+/// Binding a platform device (a device-tree node) to a UIO driver through sysfs:
+/// `driver_override`, then `drivers_probe`.
+///
+/// With an override, `uio_pdrv_genirq` takes a node whatever its `compatible` and without an
+/// `of_id`: it names the UIO device after the node's `linux,uio-name` (or the node's name) and
+/// maps its `reg` and `interrupts` as usual. Unbinding from the node's kernel driver first hands
+/// a device that Linux drives to userspace.
+public enum PlatformBinding {
+    /// Binds the platform device `name` (`9010000.pl031`, as in `/sys/bus/platform/devices`) to
+    /// `driver` and returns its UIO device. Unbinds it from another driver first. Needs root (or
+    /// write access to those files).
+    public static func bind(device name: String, to driver: String = "uio_pdrv_genirq") throws(UIOError) -> UIODevice {
+        try bind(device: name, to: driver, system: .live, sysfs: "/sys")
+    }
+
+    /// Unbinds the platform device `name` from its driver, if it has one, and clears its
+    /// `driver_override`.
+    public static func unbind(device name: String) throws(UIOError) {
+        try unbind(device: name, system: .live, sysfs: "/sys")
+    }
+
+    static func bind(device name: String, to driver: String, system: SystemCalls, sysfs: String) throws(UIOError) -> UIODevice {
+        try binding(system: system, sysfs: sysfs).bind(name, to: driver)
+    }
+
+    static func unbind(device name: String, system: SystemCalls, sysfs: String) throws(UIOError) {
+        try binding(system: system, sysfs: sysfs).unbind(name)
+    }
+
+    private static func binding(system: SystemCalls, sysfs: String) -> DriverBinding {
+        DriverBinding(
+            bus: "platform", noun: "platform device", selector: DeviceSelector.platform,
+            validate: { name throws(UIOError) in
+                guard isDeviceName(name) else {
+                    throw UIOError(.deviceNotFound, subject: name, reason: "is not a platform device's name",
+                                   advice: "use a name from /sys/bus/platform/devices, e.g. 9010000.pl031")
+                }
+            },
+            listAdvice: "ls /sys/bus/platform/devices lists them", system: system, sysfs: sysfs)
+    }
+
+    /// One path component: not empty, no `/`, not `.` or `..`.
+    static func isDeviceName(_ name: String) -> Bool {
+        !name.isEmpty && !name.contains("/") && name != "." && name != ".." && !name.contains("\0")
+    }
+}
