@@ -26,7 +26,8 @@ struct PlatformGuestTests {
         let interrupt: Interrupt<Seen>
         let dpcRuns: Counter
 
-        init(signal: DispatchSemaphore, removed: (@Sendable (UIOError) -> Void)? = nil) throws {
+        /// `acknowledge: false` leaves the alarm asserted, so every re-arm delivers it again.
+        init(signal: DispatchSemaphore, acknowledge: Bool = true, removed: (@Sendable (UIOError) -> Void)? = nil) throws {
             uio = try PlatformGuest.rtc()
             let handle = try uio.open()
             let registers = try handle.mapRegion(0)
@@ -36,7 +37,7 @@ struct PlatformGuestTests {
                 isr: { interrupt, _ in
                     let status = (try? registers.read(UInt32.self, at: PL031.maskedInterruptStatus)) ?? 0
                     guard status != 0 else { return false }
-                    try? registers.write(UInt32(1), at: PL031.interruptClear)
+                    if acknowledge { try? registers.write(UInt32(1), at: PL031.interruptClear) }
                     interrupt.queueDPC()
                     interrupt.withLockedContext { seen in
                         seen.isrCalls += 1
@@ -183,6 +184,40 @@ struct PlatformGuestTests {
         #expect(info.shareDisposition == .deviceExclusive)
         #expect(!info.messageSignaled)
         #expect(!info.targetProcessors.isEmpty)
+    }
+
+    @Test("an alarm the ISR never clears re-fires at each re-arm, a real storm; stop() in the middle ends it, and every count equals the kernel's")
+    func levelStormAndStop() throws {
+        let rig = try Rig(signal: DispatchSemaphore(value: 0), acknowledge: false)
+        let before = try rig.uio.currentEventCount()
+        try rig.device.start()
+        let started = ContinuousClock.now
+        try PL031.armAlarm(rig.registers)
+        #expect(waitUntil(timeout: 60) { rig.interrupt.synchronize { $0.isrCalls } >= 1_000 }, "the storm reached 1,000 interrupts")
+        let stormed = ContinuousClock.now - started
+        let stopping = ContinuousClock.now
+        rig.device.stop()
+        let stopTime = ContinuousClock.now - stopping
+
+        let isrCalls = rig.interrupt.synchronize { $0.isrCalls }
+        let kernel = try rig.uio.currentEventCount() &- before
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(rig.interrupt.synchronize { $0.isrCalls } == isrCalls, "no ISR after stop()")
+        #expect(try rig.uio.currentEventCount() &- before == kernel, "stop() left the line disabled")
+        let statistics = rig.interrupt.statistics
+        #expect(statistics.interrupts == UInt64(kernel))
+        // uio_pdrv_genirq disables the line in its handler, so no two interrupts share a wake-up.
+        #expect(statistics.coalesced == 0)
+        #expect(isrCalls == Int(kernel))
+        #expect(statistics.rearmFailures == 0)
+        #expect(stopTime < .seconds(5))
+        print("platform: \(kernel) interrupts from one uncleared alarm (\(stormed) to reach 1,000), stop() took \(stopTime)")
+
+        // Leave the device quiet for the next test.
+        let handle = try rig.uio.open()
+        defer { handle.close() }
+        try handle.mapRegion(0).write(UInt32(1), at: PL031.interruptClear)
+        try handle.interruptLine().enable()
     }
 
     @Test("unbinding the platform device under a working driver: surprise removal with a typed error; PlatformBinding binds it again through driver_override, and it works")
