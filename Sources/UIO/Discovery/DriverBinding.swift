@@ -54,7 +54,7 @@ struct DriverBinding {
         try validate(name)
         let path = "\(sysfs)/bus/\(bus)/devices/\(name)"
         guard exists(path) else {
-            throw UIOError(.deviceNotFound, subject: path, reason: "no such \(noun)", advice: listAdvice)
+            throw UIOError(.deviceNotFound, subject: path, reason: "no \(noun)", advice: listAdvice)
         }
         return path
     }

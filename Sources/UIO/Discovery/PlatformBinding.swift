@@ -29,7 +29,7 @@ public enum PlatformBinding {
 
     private static func binding(system: SystemCalls, sysfs: String) -> DriverBinding {
         DriverBinding(
-            bus: "platform", noun: "platform device", selector: DeviceSelector.platform,
+            bus: "platform", noun: "platform device by this name", selector: DeviceSelector.platform,
             validate: { name throws(UIOError) in
                 guard isDeviceName(name) else {
                     throw UIOError(.deviceNotFound, subject: name, reason: "is not a platform device's name",

@@ -109,10 +109,22 @@ public final class Device: FrameworkObject, @unchecked Sendable {
 
     /// Disable the interrupts, D0 exit, release hardware and the device. Returns when no
     /// callback of the device or its interrupts is running or can run again. Idempotent.
-    /// Must not be called from the device's own ISR, DPC or work item (it would wait for itself).
+    ///
+    /// From the surprise-removal, D0-exit or release-hardware callback it returns at once: the
+    /// stop under way finishes when the callback returns. It traps, naming the rule, where it
+    /// would wait for itself: on the device's ISR, DPC or work-item thread, in a queue's work,
+    /// holding the interrupt, device or queue lock, or in a start callback (throw from it instead).
     public func stop() {
-        if interrupts.contains(where: \.isServiceThread) {
-            fatalError("Device.stop() called from the device's own ISR thread would wait for itself; queue a work item, or stop from another thread")
+        if let rule = stopWouldWaitForItself() {
+            fatalError("Device.stop() called \(rule) would wait for itself")
+        }
+        if transition.isHeldByCurrentThread {
+            switch lifecycle.withLock({ $0.state }) {
+            case .added, .preparingHardware, .starting:
+                fatalError("Device.stop() called from a start callback would wait for itself; throw from the callback to fail start()")
+            default:
+                return  // surprise removal, D0 exit or release hardware: the stop under way finishes
+            }
         }
         transition.withLock("Device.stop") {
             let state = lifecycle.withLock { $0.state }
@@ -122,6 +134,20 @@ public final class Device: FrameworkObject, @unchecked Sendable {
             default: tearDown(from: .working)
             }
         }
+    }
+
+    /// Why a stop on the calling thread could never finish, or `nil`.
+    private func stopWouldWaitForItself() -> String? {
+        let interrupts = self.interrupts
+        if interrupts.contains(where: \.isCallbackThread) {
+            return "from the device's own ISR, DPC or work item (stop from another thread)"
+        }
+        if interrupts.contains(where: \.isLockHeldByCurrentThread) { return "holding the interrupt lock" }
+        if synchronizationLock.isHeldByCurrentThread { return "holding the device lock" }
+        if lifecycle.withLock({ $0.queues }).contains(where: \.isBusyOnCurrentThread) {
+            return "from a queue's work, or holding its lock,"
+        }
+        return nil
     }
 
     /// Blocks until the device has stopped (by ``stop()`` or after a surprise removal), or

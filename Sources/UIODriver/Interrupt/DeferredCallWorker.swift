@@ -24,7 +24,7 @@ final class DeferredCallWorker: @unchecked Sendable {
     }
 
     /// Whether the calling thread is this worker's.
-    var isCurrentThread: Bool { thread?.isCurrent ?? false }
+    var isCurrentThread: Bool { signal.withLock { thread?.isCurrent ?? false } }
 
     /// Queues a run. `false` when one is already queued and not yet started, or after ``stop()``.
     @inline(__always)

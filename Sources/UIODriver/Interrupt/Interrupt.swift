@@ -354,7 +354,12 @@ extension Interrupt: ConnectableInterrupt {
         if config.reportInactiveOnPowerDown == .yes { try? reportInactive() }
     }
 
-    var isServiceThread: Bool { connection.withLock { $0.isrThread?.isCurrent ?? false } }
+    var isCallbackThread: Bool {
+        let (isr, dpc, workItem) = connection.withLock { ($0.isrThread, $0.dpc, $0.workItem) }
+        return (isr?.isCurrent ?? false) || (dpc?.isCurrentThread ?? false) || (workItem?.isCurrentThread ?? false)
+    }
+
+    var isLockHeldByCurrentThread: Bool { lock.isHeldByCurrentThread }
 
     private static func runSerialized(_ lock: DriverLock?, _ operation: StaticString, _ body: () -> Void) {
         guard let lock else { return body() }
@@ -419,6 +424,8 @@ protocol ConnectableInterrupt: AnyObject, Sendable {
     func powerUp() throws(DriverError)
     /// D0 exit: ``Interrupt/disable()``, errors ignored (the device may be gone).
     func powerDown()
-    /// Whether the calling thread is this interrupt's ISR thread.
-    var isServiceThread: Bool { get }
+    /// Whether the calling thread is this interrupt's ISR, DPC or work-item thread.
+    var isCallbackThread: Bool { get }
+    /// Whether the calling thread holds this interrupt's lock.
+    var isLockHeldByCurrentThread: Bool { get }
 }

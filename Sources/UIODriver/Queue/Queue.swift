@@ -49,6 +49,11 @@ public final class Queue: FrameworkObject, @unchecked Sendable {
         try synchronizationLock.withLock("WdfObjectAcquireLock", body)
     }
 
+    /// Whether the calling thread is the queue's own (running its work) or holds its lock.
+    var isBusyOnCurrentThread: Bool {
+        synchronizationLock.isHeldByCurrentThread || signal.withLock { thread?.isCurrent ?? false }
+    }
+
     /// Runs what was submitted, refuses more, and ends the thread. Called by the device's stop.
     func stop() {
         let toJoin: OSThread? = signal.withLock {
