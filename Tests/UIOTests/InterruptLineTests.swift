@@ -63,6 +63,18 @@ struct InterruptLineTests {
         #expect(try line.wait(timeout: .milliseconds(10)) == .timedOut)
     }
 
+    @Test("an interrupt that arrived comes before a cancel noticed with it; the cancel ends the next wait, even in a storm")
+    func interruptBeforeCancel() throws {
+        let device = try SimulatedDevice(kernelDriver: .unmasked)
+        let line = try device.interruptLine()
+        device.raise(times: 2)
+        try line.cancel()
+        #expect(try line.wait(timeout: .seconds(5)) == .interrupt(InterruptEvent(count: 2, newInterrupts: 2)))
+        device.raise()  // a storm goes on: the cancel still ends the next wait
+        #expect(try line.wait(timeout: .seconds(5)) == .cancelled)
+        #expect(try line.wait(timeout: .seconds(5)) == .interrupt(InterruptEvent(count: 3, newInterrupts: 1)))
+    }
+
     @Test("EINTR from poll and read is retried, not reported")
     func interruptedSyscalls() throws {
         let device = try SimulatedDevice(kernelDriver: .unmasked)

@@ -24,6 +24,8 @@ public final class InterruptLine: Sendable {
     private let config: ConfigSpace?
     private let method: Atomic<UInt8>
     private let lastCount: Atomic<UInt32>
+    /// A cancel noticed together with an interrupt: the next wait returns it.
+    private let cancelPending = Atomic<Bool>(false)
 
     convenience init(device: UIODevice, reArm: ReArmMethod?, system: SystemCalls, liveness: DeviceLiveness) throws(UIOError) {
         let method = reArm ?? ReArmMethod.detect(for: device)
@@ -84,11 +86,13 @@ public final class InterruptLine: Sendable {
     /// if the driver turns out to have no irqcontrol).
     public var reArmMethod: ReArmMethod { Self.decode(method.load(ordering: .relaxed)) }
 
-    /// Blocks until an interrupt arrives, `timeout` runs out, or ``cancel()`` is called.
+    /// Blocks until an interrupt arrives, `timeout` runs out, or ``cancel()`` is called. An
+    /// interrupt that has arrived is returned before a cancel, which then ends the next wait.
     ///
     /// Throws ``UIOError/Code/deviceRemoved`` once the device is gone and
     /// ``UIOError/Code/closed`` after ``close()``.
     public func wait(timeout: Duration? = nil) throws(UIOError) -> InterruptWait {
+        if cancelPending.exchange(false, ordering: .relaxed) { return .cancelled }
         let deadline = timeout.map { ContinuousClock.now + $0 }
         return try interruptFD.withDescriptor { fd throws(UIOError) in
             try wakeFD.withDescriptor { wake throws(UIOError) in
@@ -102,13 +106,18 @@ public final class InterruptLine: Sendable {
                     case .success(nil): return .timedOut
                     case .success(let ready?): outcome = ready
                     }
-                    if outcome.wake & Int16(POLLIN) != 0 {
-                        _ = system.eventfdDrain(wake)
-                        return .cancelled
-                    }
                     // uio_poll: EPOLLERR once the device is unregistered.
                     if outcome.interrupt & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { throw removed(errno: nil) }
-                    guard outcome.interrupt & Int16(POLLIN) != 0 else { continue }
+                    let interrupted = outcome.interrupt & Int16(POLLIN) != 0
+                    if outcome.wake & Int16(POLLIN) != 0 {
+                        _ = system.eventfdDrain(wake)
+                        guard interrupted else { return .cancelled }
+                        // An interrupt the kernel already counted comes first, so a stop never
+                        // drops one the kernel saw; the cancel ends the next wait, so a storm
+                        // cannot hold it off.
+                        cancelPending.store(true, ordering: .relaxed)
+                    }
+                    guard interrupted else { continue }
                     // uio_read: the total count, or EIO once the device is unregistered.
                     switch retryingOnInterrupt({ system.readCount(fd) }) {
                     case .success(let count):
