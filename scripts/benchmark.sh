@@ -10,10 +10,10 @@ cd "$(dirname "$0")/.."
 source scripts/ensure-packages.sh
 ensure_packages pkg-config libudev-dev gnuplot-nox
 
-rounds=10 per_round=1000 scale_seconds=2
+rounds=10 per_round=1000 scale_seconds=2 platform_rounds=6 platform_seconds=2
 if [ "${1:-}" = "--smoke" ]; then
     export UIO_BENCH_SMOKE=1
-    rounds=2 per_round=200 scale_seconds=0.2
+    rounds=2 per_round=200 scale_seconds=0.2 platform_rounds=2 platform_seconds=0.3
 fi
 out="$PWD/.benchmarks/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
@@ -33,6 +33,9 @@ echo "==> host: scale, simulated interrupt sources"
 
 echo "==> guest: interrupt round trip on edu, framework against the raw C loop"
 scripts/guest/run.sh --edu 1 --share "$out" -- "$tool" latency --out "$out" --rounds "$rounds" --per-round "$per_round"
+
+echo "==> aarch64 guest: the irqcontrol re-arm path on the PL031, framework against the raw C loop"
+scripts/guest/run.sh --arch aarch64 --share "$out" -- "$tool" platform --out "$out" --rounds "$platform_rounds" --seconds "$platform_seconds"
 
 echo "==> report"
 "$tool" report --dir "$out" | tee "$out/summary.txt"

@@ -2,8 +2,10 @@
 #include "baselines.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -158,4 +160,36 @@ int baseline_pin_to_cpu(int cpu) {
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 ? 0 : -errno;
+}
+
+// ---- the raw irqcontrol loop on a level interrupt left asserted ------------------------------
+
+static int irqcontrol_storm(int uio_fd, int wake_fd, uint64_t duration_ns, uint64_t *interrupts) {
+    const uint32_t enable = 1;
+    uint32_t count = 0;
+    uint64_t handled = 0;
+    struct pollfd fds[2] = {{.fd = uio_fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
+    const uint64_t end = baseline_now_ns() + duration_ns;
+    while (baseline_now_ns() < end) {
+        if (write(uio_fd, &enable, sizeof enable) != (ssize_t)sizeof enable) return -errno;
+        if (wake_fd >= 0) {
+            int ready;
+            do { ready = ppoll(fds, 2, NULL, NULL); } while (ready < 0 && errno == EINTR);
+            if (ready < 0) return -errno;
+        }
+        ssize_t got;
+        do { got = read(uio_fd, &count, sizeof count); } while (got < 0 && errno == EINTR);
+        if (got != (ssize_t)sizeof count) return got < 0 ? -errno : -EIO;
+        handled++;
+    }
+    *interrupts = handled;
+    return 0;
+}
+
+int baseline_irqcontrol_storm(int uio_fd, int polled, uint64_t duration_ns, uint64_t *interrupts) {
+    int wake_fd = polled ? eventfd(0, EFD_CLOEXEC) : -1;
+    if (polled && wake_fd < 0) return -errno;
+    int status = irqcontrol_storm(uio_fd, wake_fd, duration_ns, interrupts);
+    if (wake_fd >= 0) close(wake_fd);
+    return status;
 }

@@ -40,6 +40,12 @@ baseline_uio_handler *baseline_uio_handler_start(int uio_fd, int config_fd, vola
                                                  uint64_t *entered, uint64_t *progress);
 int baseline_uio_handler_join(baseline_uio_handler *handler);  // 0, or -errno of a failed call
 
+// ---- the raw irqcontrol loop: uio_pdrv_genirq with a level interrupt left asserted ----------
+// For `duration_ns`: write(1) to irqcontrol (the line re-fires at once), block in read(); counts
+// the interrupts handled. `polled` first waits in ppoll() on the uio fd and an eventfd, as
+// swift-uio's line does. Returns 0, or -errno.
+int baseline_irqcontrol_storm(int uio_fd, int polled, uint64_t duration_ns, uint64_t *interrupts);
+
 // ---- helpers -------------------------------------------------------------------------------
 uint64_t baseline_now_ns(void);           // CLOCK_MONOTONIC
 int baseline_pin_to_cpu(int cpu);         // the calling thread; threads it makes later inherit it
