@@ -17,7 +17,9 @@ case "${1:-}" in
 esac
 mkdir -p .cache/fuzz-corpus .cache/fuzz-crashes
 echo "==> building the fuzzer (-sanitize=fuzzer,address)"
-(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address --scratch-path ../.build-fuzz 2>&1 | tail -n 1)
+(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address --scratch-path ../.build-fuzz > ../.cache/fuzz-build.log 2>&1) \
+    || { cat .cache/fuzz-build.log; echo "==> building the fuzzer failed" >&2; exit 1; }
+tail -n 1 .cache/fuzz-build.log
 echo "==> fuzzing: $runs executions"
 set +e
 .build-fuzz/release/fuzz-parsers -runs="$runs" -artifact_prefix=.cache/fuzz-crashes/ -print_final_stats=1 \

@@ -29,14 +29,7 @@ struct StopRuleTests {
     @Test("stop() from the device's own DPC traps")
     func fromTheDPC() async throws {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            let simulated = try SimulatedDevice(kernelDriver: .unmasked)
-            let device = Device(resources: simulated)
-            var config = InterruptConfig<Int>(isr: { interrupt, _ in interrupt.queueDPC() })
-            config.dpc = { _, _ in device.stop() }
-            _ = try Interrupt(parent: device, config: config, context: 0)
-            try device.start()
-            simulated.raise()
-            device.waitUntilStopped(timeout: .seconds(10))
+            try Self.stopInDeferredCall(workItem: false)
         }
         let text = String(decoding: try #require(result).standardErrorContent, as: UTF8.self)
         #expect(text.contains("ISR, DPC or work item"))
@@ -45,17 +38,23 @@ struct StopRuleTests {
     @Test("stop() from the device's own work item traps")
     func fromTheWorkItem() async throws {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            let simulated = try SimulatedDevice(kernelDriver: .unmasked)
-            let device = Device(resources: simulated)
-            var config = InterruptConfig<Int>(isr: { interrupt, _ in interrupt.queueWorkItem() })
-            config.workItem = { _, _ in device.stop() }
-            _ = try Interrupt(parent: device, config: config, context: 0)
-            try device.start()
-            simulated.raise()
-            device.waitUntilStopped(timeout: .seconds(10))
+            try Self.stopInDeferredCall(workItem: true)
         }
         let text = String(decoding: try #require(result).standardErrorContent, as: UTF8.self)
         #expect(text.contains("ISR, DPC or work item"))
+    }
+
+    /// Raises one interrupt whose ISR queues the DPC (or work item), which calls stop().
+    static func stopInDeferredCall(workItem: Bool) throws {
+        let simulated = try SimulatedDevice(kernelDriver: .unmasked)
+        let device = Device(resources: simulated)
+        var config = InterruptConfig<Int>(isr: { interrupt, _ in workItem ? interrupt.queueWorkItem() : interrupt.queueDPC() })
+        let stop: InterruptConfig<Int>.DeferredRoutine = { _, _ in device.stop() }
+        if workItem { config.workItem = stop } else { config.dpc = stop }
+        _ = try Interrupt(parent: device, config: config, context: 0)
+        try device.start()
+        simulated.raise()
+        device.waitUntilStopped(timeout: .seconds(10))
     }
 
     @Test("stop() holding the interrupt lock traps, naming the lock")

@@ -12,8 +12,10 @@ struct DriverBinding {
     let noun: String
     /// How a device on it is found among the UIO devices once bound.
     let selector: (String) -> DeviceSelector
-    /// Refuses a device name that cannot be one, before anything is read or written.
-    let validate: (String) throws(UIOError) -> Void
+    /// Whether a name can be a device's on this bus; others are refused before anything is
+    /// read or written, with `invalidName`'s reason and advice.
+    let isValidName: (String) -> Bool
+    let invalidName: (reason: String, advice: String)
     /// Where to look when the name is not there.
     let listAdvice: String
     let system: SystemCalls
@@ -51,7 +53,9 @@ struct DriverBinding {
     }
 
     private func devicePath(_ name: String) throws(UIOError) -> String {
-        try validate(name)
+        guard isValidName(name) else {
+            throw UIOError(.deviceNotFound, subject: name, reason: invalidName.reason, advice: invalidName.advice)
+        }
         let path = "\(sysfs)/bus/\(bus)/devices/\(name)"
         guard exists(path) else {
             throw UIOError(.deviceNotFound, subject: path, reason: "no \(noun)", advice: listAdvice)

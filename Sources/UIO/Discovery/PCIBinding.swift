@@ -26,12 +26,8 @@ public enum PCIBinding {
     private static func binding(system: SystemCalls, sysfs: String) -> DriverBinding {
         DriverBinding(
             bus: "pci", noun: "PCI device in this slot", selector: DeviceSelector.slot,
-            validate: { slot throws(UIOError) in
-                guard DeviceSelector.isPCISlot(slot) else {
-                    throw UIOError(.deviceNotFound, subject: slot, reason: "is not a PCI slot",
-                                   advice: "write it as domain:bus:device.function, e.g. 0000:00:04.0")
-                }
-            },
+            isValidName: DeviceSelector.isPCISlot,
+            invalidName: ("is not a PCI slot", "write it as domain:bus:device.function, e.g. 0000:00:04.0"),
             listAdvice: "lspci -D lists the slots", system: system, sysfs: sysfs)
     }
 }

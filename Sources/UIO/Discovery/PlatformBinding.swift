@@ -30,12 +30,8 @@ public enum PlatformBinding {
     private static func binding(system: SystemCalls, sysfs: String) -> DriverBinding {
         DriverBinding(
             bus: "platform", noun: "platform device by this name", selector: DeviceSelector.platform,
-            validate: { name throws(UIOError) in
-                guard isDeviceName(name) else {
-                    throw UIOError(.deviceNotFound, subject: name, reason: "is not a platform device's name",
-                                   advice: "use a name from /sys/bus/platform/devices, e.g. 9010000.pl031")
-                }
-            },
+            isValidName: isDeviceName,
+            invalidName: ("is not a platform device's name", "use a name from /sys/bus/platform/devices, e.g. 9010000.pl031"),
             listAdvice: "ls /sys/bus/platform/devices lists them", system: system, sysfs: sysfs)
     }
 
