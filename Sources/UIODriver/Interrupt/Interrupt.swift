@@ -32,6 +32,9 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     private let counters = InterruptCounters()
     private let connection = Locked(Connection())
     private let stopping = Atomic<Bool>(false)
+    /// Callers waiting to mask the line: the ISR thread leaves the line masked for them, so an
+    /// interrupt storm (each re-arm delivering the next at once) cannot keep them from the lock.
+    private let maskRequests = Atomic<Int>(0)
     private let subscribers = Locked([Int: AsyncStream<InterruptEvent>.Continuation]())
     private let subscriberCount = Atomic<Int>(0)
 
@@ -188,6 +191,8 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// at the device. Interrupts raised meanwhile stay pending until ``enable()``.
     public func disable() throws(DriverError) {
         let line = try connectedLine("WdfInterruptDisable")
+        maskRequests.add(1, ordering: .relaxed)
+        defer { maskRequests.subtract(1, ordering: .relaxed) }
         try lock.withLock("WdfInterruptDisable") { () throws(DriverError) in
             enabled = false
             var callbackError: (any Error)?
@@ -217,6 +222,8 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// state); masks the line without calling the disable callback.
     public func reportInactive() throws(DriverError) {
         let line = try connectedLine("WdfInterruptReportInactive")
+        maskRequests.add(1, ordering: .relaxed)
+        defer { maskRequests.subtract(1, ordering: .relaxed) }
         try lock.withLock("WdfInterruptReportInactive") { () throws(DriverError) in
             active = false
             do throws(UIOError) { try line.disable() } catch { throw DriverError.device(error, while: "masking the interrupt") }
@@ -387,7 +394,7 @@ extension Interrupt: ConnectableInterrupt {
             self.event = event
             let recognized = isr(self, 0)
             var rearmError: UIOError?
-            if enabled && active {
+            if enabled && active && maskRequests.load(ordering: .relaxed) == 0 {
                 do throws(UIOError) { try line.rearm() } catch { rearmError = error }
             }
             lock.release("the ISR")
