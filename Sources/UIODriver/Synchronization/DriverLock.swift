@@ -17,7 +17,10 @@ final class DriverLock: @unchecked Sendable {
 
     @usableFromInline
     enum Kind: Sendable, Hashable {
-        /// Spins with a cpu-relax hint, then yields: for short sections that never block.
+        /// Spins with a cpu-relax hint, then yields: for short sections that never block. Hands
+        /// the lock over in arrival order (a ticket lock, as Windows' queued spin locks do), so
+        /// a thread that releases and re-acquires at once — an ISR thread in an interrupt storm —
+        /// cannot starve one that waits.
         case spin
         /// Sleeps in the kernel while another thread holds it: for sections that may block.
         case wait
@@ -28,6 +31,9 @@ final class DriverLock: @unchecked Sendable {
     let name: String
     /// The holder's thread (``cuio_current_thread()``), 0 when free.
     @usableFromInline let owner = Atomic<UInt>(0)
+    /// The spin lock's tickets: the next to hand out, and the one that holds or may take it.
+    @usableFromInline let nextTicket = Atomic<UInt32>(0)
+    @usableFromInline let nowServing = Atomic<UInt32>(0)
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>?
 
     init(kind: Kind, name: String) {
@@ -63,19 +69,19 @@ final class DriverLock: @unchecked Sendable {
         if owner.load(ordering: .relaxed) == me { recursion(operation) }
         switch kind {
         case .spin:
+            let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
             var spins = 0
-            while !owner.compareExchange(expected: 0, desired: me, successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
-                // Test before test-and-set: spin on a plain load so waiters share the cache line.
-                while owner.load(ordering: .relaxed) != 0 {
-                    // Spin a while, then yield: past that the holder is likely descheduled.
-                    if spins < 128 {
-                        cuio_cpu_relax()
-                        spins += 1
-                    } else {
-                        sched_yield()
-                    }
+            while nowServing.load(ordering: .acquiring) != ticket {
+                // Spin a while, then yield: past that the holder (or the next in line) is likely
+                // descheduled.
+                if spins < 128 {
+                    cuio_cpu_relax()
+                    spins += 1
+                } else {
+                    sched_yield()
                 }
             }
+            owner.store(me, ordering: .relaxed)
         case .wait:
             pthread_mutex_lock(mutex!)
             owner.store(me, ordering: .relaxed)
@@ -89,7 +95,13 @@ final class DriverLock: @unchecked Sendable {
         if owner.load(ordering: .relaxed) == me { recursion(operation) }
         switch kind {
         case .spin:
-            return owner.compareExchange(expected: 0, desired: me, successOrdering: .acquiring, failureOrdering: .relaxed).exchanged
+            // Free with nobody in line: the next ticket is the one being served.
+            let serving = nowServing.load(ordering: .acquiring)
+            guard nextTicket.compareExchange(expected: serving, desired: serving &+ 1, ordering: .relaxed).exchanged else {
+                return false
+            }
+            owner.store(me, ordering: .relaxed)
+            return true
         case .wait:
             guard pthread_mutex_trylock(mutex!) == 0 else { return false }
             owner.store(me, ordering: .relaxed)
@@ -104,7 +116,8 @@ final class DriverLock: @unchecked Sendable {
         guard owner.load(ordering: .relaxed) == me else { notHeld(operation) }
         switch kind {
         case .spin:
-            owner.store(0, ordering: .releasing)
+            owner.store(0, ordering: .relaxed)
+            nowServing.store(nowServing.load(ordering: .relaxed) &+ 1, ordering: .releasing)
         case .wait:
             owner.store(0, ordering: .relaxed)
             pthread_mutex_unlock(mutex!)

@@ -2,6 +2,7 @@
 ///
 /// Give one to ``InterruptConfig/spinLock`` to have several interrupts share one interrupt
 /// lock, or use it on its own. Holding it never sleeps: keep sections short. Not recursive.
+/// Waiters take it in arrival order, like a queued spin lock.
 public final class SpinLock: Sendable {
     let lock: DriverLock
 
