@@ -26,7 +26,7 @@ extension GuestSuites {
         }
 
         /// Threads end a moment after join returns in /proc's view; give them that moment.
-        func settled(_ expected: Usage) -> Usage {
+        static func settled(_ expected: Usage) -> Usage {
             var usage = Usage.now()
             for _ in 0..<100 where usage.threads > expected.threads || usage.fds > expected.fds {
                 usleep(10_000)
@@ -46,7 +46,7 @@ extension GuestSuites {
                 _ = try region.read(UInt32.self, at: Edu.identification)
                 handle.close()
             }
-            let after = settled(before)
+            let after = Self.settled(before)
             print("leaks, 10,000 open/map/close cycles: before \(before); after \(after)")
             #expect(after.fds <= before.fds)
             #expect(after.threads <= before.threads)
@@ -69,7 +69,7 @@ extension GuestSuites {
                 let simulated = try SimulatedDevice(kernelDriver: .unmasked)
                 try cycle(simulated) { simulated.raise(times: 2) }
             }
-            var after = settled(before)
+            var after = Self.settled(before)
             print("leaks, 10,000 create/start/stop cycles (simulated): before \(before); after \(after)")
             #expect(after.fds <= before.fds)
             #expect(after.threads <= before.threads)
@@ -84,7 +84,7 @@ extension GuestSuites {
                 let (status, acknowledge) = (try bar.register(UInt32.self, at: Edu.interruptStatus), try bar.register(UInt32.self, at: Edu.acknowledgeInterrupt))
                 try cycle(handle, acknowledge: { acknowledge.write(status.read()) }) { raise.write(1) }
             }
-            after = settled(before)
+            after = Self.settled(before)
             print("leaks, 1,000 create/start/stop cycles (edu): before \(before); after \(after)")
             #expect(after.fds <= before.fds)
             #expect(after.threads <= before.threads)
