@@ -26,16 +26,6 @@ final class Gate: Sendable {
     func open(times: Int = 1) { for _ in 0..<times { semaphore.signal() } }
 }
 
-/// Polls `condition` until it holds or `timeout` passes: for effects of other threads.
-func eventually(timeout: Double = 10, _ condition: () -> Bool) -> Bool {
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(1_000)
-    }
-    return condition()
-}
-
 /// A counter in an interrupt context.
 struct Counts: Sendable {
     var isrCalls = 0
