@@ -59,13 +59,14 @@ let package = Package(
             dependencies: ["UIO", "UIOControl", "UIOTesting", "CUIOShim", "CUMockdev"]
         ),
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "GuestTests",
-            dependencies: ["UIO", "UIODriver", "UIOTesting", "CTestSupport"]
+            dependencies: ["UIO", "UIODriver", "UIOTesting", "CTestSupport", "TestSupport"]
         ),
         .testTarget(
             name: "UIODriverTests",
-            dependencies: ["UIO", "UIODriver", "UIOTesting"]
+            dependencies: ["UIO", "UIODriver", "UIOTesting", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import Testing
+import TestSupport
 import UIO
 import UIODriver
 
@@ -211,14 +212,4 @@ extension GuestSuites {
             #expect(irq.trigger == .level)
         }
     }
-}
-
-/// Polls `condition` for up to `timeout` seconds.
-func waitUntil(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(1_000)
-    }
-    return condition()
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import UIO
 import UIODriver
 import UIOTesting
@@ -17,7 +18,7 @@ struct DeferredWorkTests {
         try device.start()
         defer { device.stop() }
         simulated.raise()
-        #expect(eventually { runs.all == ["dpc(device)"] })
+        #expect(waitUntil { runs.all == ["dpc(device)"] })
         #expect(interrupt.statistics.dpcRuns == 1)
     }
 
@@ -42,7 +43,7 @@ struct DeferredWorkTests {
         #expect(!interrupt.queueDPC(), "already queued and not started: coalesced")
         #expect(!interrupt.queueDPC())
         gate.open()
-        #expect(eventually { runs.count(of: "dpc") == 2 })
+        #expect(waitUntil { runs.count(of: "dpc") == 2 })
         Thread.sleep(forTimeInterval: 0.05)
         #expect(runs.count(of: "dpc") == 2)
         #expect(interrupt.statistics.dpcRuns == 2)
@@ -64,7 +65,7 @@ struct DeferredWorkTests {
         try device.start()
         defer { device.stop() }
         simulated.raise()
-        #expect(eventually { interrupt.statistics.workItemRuns == 1 })
+        #expect(waitUntil { interrupt.statistics.workItemRuns == 1 })
         #expect(threads.all == ["isr:uio0-isr", "work:uio0-work"])
         #expect(!interrupt.queueDPC(), "there is no DPC")
     }
@@ -84,7 +85,7 @@ struct DeferredWorkTests {
         Thread.sleep(forTimeInterval: 0.05)
         #expect(runs.all.isEmpty, "the DPC must not run while the device lock is held")
         device.releaseLock()
-        #expect(eventually { runs.all == ["dpc"] })
+        #expect(waitUntil { runs.all == ["dpc"] })
     }
 
     @Test("without automatic serialization the DPC runs while the device lock is held elsewhere")
@@ -97,7 +98,7 @@ struct DeferredWorkTests {
         defer { device.stop() }
         device.acquireLock()
         #expect(interrupt.queueDPC())
-        #expect(eventually { runs.all == ["dpc"] })
+        #expect(waitUntil { runs.all == ["dpc"] })
         device.releaseLock()
     }
 
@@ -122,7 +123,7 @@ struct DeferredWorkTests {
         #expect(interrupt.queueDPC())
         Thread.sleep(forTimeInterval: 0.05)
         gate.open()
-        #expect(eventually { order.all.count == 3 })
+        #expect(waitUntil { order.all.count == 3 })
         #expect(order.all == ["request started", "request done", "dpc"])
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import UIO
 import UIODriver
 import UIOTesting
@@ -57,7 +58,7 @@ struct DeviceLifecycleTests {
         Thread.sleep(forTimeInterval: 0.05)
         #expect(interrupt.synchronize { $0 } == 0)
         try interrupt.enable()
-        #expect(eventually { interrupt.synchronize { $0 } == 1 })
+        #expect(waitUntil { interrupt.synchronize { $0 } == 1 })
         #expect(log.all.suffix(2) == ["disable", "enable"])
     }
 
@@ -74,7 +75,7 @@ struct DeviceLifecycleTests {
         #expect(interrupt.synchronize { $0 } == 0)
         #expect(!log.all.contains("disable"))
         try interrupt.reportActive()
-        #expect(eventually { interrupt.synchronize { $0 } == 1 })
+        #expect(waitUntil { interrupt.synchronize { $0 } == 1 })
     }
 
     @Test("enable and disable before the device starts are invalidDeviceState")
@@ -139,7 +140,7 @@ struct DeviceLifecycleTests {
         Thread.sleep(forTimeInterval: 0.05)
         #expect(stopped.all.isEmpty, "stop must wait for the ISR under way")
         gate.open()
-        #expect(eventually { stopped.all == ["stopped"] })
+        #expect(waitUntil { stopped.all == ["stopped"] })
         let afterStop = log.all
         #expect(afterStop == ["isr", "dpc"], "the DPC the ISR queued ran before stop returned")
         simulated.raise(times: 3)
@@ -154,7 +155,7 @@ struct DeviceLifecycleTests {
         let (device, interrupt) = try recordedDevice(simulated, log)
         try device.start()
         simulated.raise()
-        #expect(eventually { interrupt.statistics.wakeUps == 1 })
+        #expect(waitUntil { interrupt.statistics.wakeUps == 1 })
         simulated.remove()
         #expect(device.waitUntilStopped(timeout: .seconds(10)))
         #expect(device.state == .stopped)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import UIO
 import UIODriver
 import UIOTesting
@@ -27,7 +28,7 @@ struct InterruptServiceTests {
         #expect(gate.waitForArrival())
         simulated.raise(times: 5)
         gate.open()
-        #expect(eventually { interrupt.synchronize { $0.isrCalls } == 2 })
+        #expect(waitUntil { interrupt.synchronize { $0.isrCalls } == 2 })
         let last = interrupt.synchronize { $0.lastEvent }
         #expect(last == InterruptEvent(count: 6, newInterrupts: 5))
         let statistics = interrupt.statistics
@@ -48,7 +49,7 @@ struct InterruptServiceTests {
         try device.start()
         defer { device.stop() }
         simulated.raise()
-        #expect(eventually { interrupt.statistics.unrecognized == 1 })
+        #expect(waitUntil { interrupt.statistics.unrecognized == 1 })
         #expect(interrupt.statistics.recognized == 0)
     }
 
@@ -68,8 +69,8 @@ struct InterruptServiceTests {
         #expect(interrupt.isLockHeld)
         #expect(!interrupt.tryToAcquireLock())
         gate.open()
-        #expect(eventually { interrupt.statistics.wakeUps == 1 })
-        #expect(eventually { interrupt.tryToAcquireLock() })
+        #expect(waitUntil { interrupt.statistics.wakeUps == 1 })
+        #expect(waitUntil { interrupt.tryToAcquireLock() })
         interrupt.releaseLock()
     }
 
@@ -82,8 +83,8 @@ struct InterruptServiceTests {
         defer { device.stop() }
         for expected in 1...5 {
             simulated.raise()
-            #expect(eventually { interrupt.statistics.wakeUps == UInt64(expected) })
-            #expect(eventually { simulated.isLineEnabled })
+            #expect(waitUntil { interrupt.statistics.wakeUps == UInt64(expected) })
+            #expect(waitUntil { simulated.isLineEnabled })
         }
         #expect(simulated.controlWrites.filter { $0 == 1 }.count >= 5)
     }
@@ -98,8 +99,8 @@ struct InterruptServiceTests {
         let config = try simulated.configSpace()
         for expected in 1...5 {
             simulated.raise()
-            #expect(eventually { interrupt.statistics.wakeUps == UInt64(expected) })
-            #expect(eventually { (try? config.isInterruptDisabled()) == false })
+            #expect(waitUntil { interrupt.statistics.wakeUps == UInt64(expected) })
+            #expect(waitUntil { (try? config.isInterruptDisabled()) == false })
         }
         #expect(simulated.controlWrites.isEmpty)
     }
