@@ -188,7 +188,9 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     }
 
     /// `WdfInterruptDisable`: calls `EvtInterruptDisable` with the lock held, then masks the line
-    /// at the device. Interrupts raised meanwhile stay pending until ``enable()``.
+    /// at the device. Interrupts raised meanwhile stay pending until ``enable()``. While it waits
+    /// for the lock the ISR thread does not re-arm the line, so an interrupt storm cannot keep it
+    /// waiting.
     public func disable() throws(DriverError) {
         let line = try connectedLine("WdfInterruptDisable")
         maskRequests.add(1, ordering: .relaxed)
