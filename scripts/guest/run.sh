@@ -120,6 +120,8 @@ fi
 } > "$results/command.sh"
 
 
+# Made before QEMU starts: `tail -f` below gives up at once on a file that is not there yet.
+: > "$results/console.log"
 started=$(date +%s%N)
 set +e
 timeout "$timeout_seconds" "${qemu_command[@]}" \
@@ -130,7 +132,7 @@ timeout "$timeout_seconds" "${qemu_command[@]}" \
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
     -fsdev local,id=results,path="$results",security_model=none,multidevs=remap \
     -device virtio-9p-pci,fsdev=results,mount_tag=results \
-    "${devices[@]}" < /dev/null > "$results/console.log" 2>&1 &
+    "${devices[@]}" < /dev/null >> "$results/console.log" 2>&1 &
 qemu=$!
 if [ "$hotplug" -eq 1 ]; then
     "$here/hotplug-server.sh" "$results/monitor.sock" "$results/hotplug" "$qemu" &
