@@ -255,7 +255,7 @@ struct PlatformGuestTests {
         try quiet.interruptLine().enable()
     }
 
-    @Test("unbinding the platform device under a working driver: surprise removal with a typed error; PlatformBinding binds it again through driver_override, and it works")
+    @Test("unbinding the platform device under a working driver: surprise removal with a typed error and a remove uevent; PlatformBinding binds it again through driver_override (an add uevent), and it works")
     func unbindUnderAWorkingDriver() throws {
         let signal = DispatchSemaphore(value: 0)
         let removal = Locked<UIOError?>(nil)
@@ -265,6 +265,8 @@ struct PlatformGuestTests {
         #expect(signal.wait(timeout: .now() + 10) == .success, "the device works before the unbind")
 
         let name = try #require(rig.uio.parent?.sysName)
+        let monitor = try HotplugMonitor()
+        defer { monitor.close() }
         let unbound = ContinuousClock.now
         try PlatformBinding.unbind(device: name)
         #expect(waitUntil { removal.withLock { $0 } != nil }, "surprise removal reported")
@@ -276,7 +278,14 @@ struct PlatformGuestTests {
         rig.device.stop()
         print("platform: unbind → surprise removal callback after \(latency)")
 
+        let removed = try monitor.next(timeout: .seconds(10))
+        #expect(removed?.action == .remove)
+        #expect(removed?.number == rig.uio.number)
+
         let bound = try PlatformBinding.bind(device: name)
+        let added = try monitor.next(timeout: .seconds(10))
+        #expect(added?.action == .add)
+        #expect(added?.number == bound.number)
         #expect(bound.name == "pl031-uio")
         #expect(bound.parent?.driver == "uio_pdrv_genirq")
         #expect(try String(contentsOfFile: "/sys/bus/platform/devices/\(name)/driver_override", encoding: .utf8) == "uio_pdrv_genirq\n")
