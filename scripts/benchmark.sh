@@ -35,7 +35,7 @@ echo "==> guest: interrupt round trip on edu, framework against the raw C loop"
 scripts/guest/run.sh --edu 1 --share "$out" -- "$tool" latency --out "$out" --rounds "$rounds" --per-round "$per_round"
 
 echo "==> aarch64 guest: the irqcontrol re-arm path on the PL031, framework against the raw C loop"
-scripts/guest/run.sh --arch aarch64 --share "$out" -- "$tool" platform --out "$out" --rounds "$platform_rounds" --seconds "$platform_seconds"
+scripts/guest/run.sh --arch aarch64 --cpus 1 --share "$out" -- "$tool" platform --out "$out" --rounds "$platform_rounds" --seconds "$platform_seconds"
 
 echo "==> report"
 "$tool" report --dir "$out" | tee "$out/summary.txt"

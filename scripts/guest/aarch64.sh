@@ -64,7 +64,7 @@ if [ ! -f "$module" ]; then
 fi
 
 # --- the board's device tree, its PL031 re-declared a generic-uio platform device
-machine=(-M virt -cpu cortex-a57 -accel tcg -smp 1 -m 2G)
+machine=(-M virt -cpu cortex-a57 -accel tcg,thread=multi -smp "$cpus" -m 2G)
 dtb="$arm64/virt-$(echo "${machine[*]}" | sha256sum | cut -c1-12).dtb"
 if [ ! -f "$dtb" ]; then
     qemu-system-aarch64 "${machine[@]}" -machine dumpdtb="$dtb.board" -display none >/dev/null 2>&1

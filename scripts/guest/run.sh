@@ -3,12 +3,13 @@
 # devices, and this machine's root shared read-only, so host-built programs run unchanged at the
 # same paths. Prints the command's output; exits with its status.
 #
-#   scripts/guest/run.sh [--arch ARCH] [--edu N] [--timeout SECONDS] [--env NAME]... [--share DIR] [--] COMMAND [ARG...]
+#   scripts/guest/run.sh [--arch ARCH] [--edu N] [--cpus N] [--timeout SECONDS] [--env NAME]... [--share DIR] [--] COMMAND [ARG...]
 #
 # --arch ARCH   x86_64 (default): QEMU's edu PCI devices bound to uio_pci_generic (x86_64.sh);
 #               aarch64: the virt board's PL031 RTC bound to uio_pdrv_genirq through the device
 #               tree, host programs run by qemu-user (aarch64.sh)
 # --edu N       N edu devices (default 1; 0 loads no UIO)
+# --cpus N      N virtual CPUs (default 2)
 # --timeout S   give up after S seconds (default 600): the guest's console log is printed
 # --env NAME    pass the host's variable NAME into the guest (repeatable)
 # --share DIR   make the host's folder DIR writable in the guest, at the same path
@@ -24,6 +25,7 @@ trap 'echo "run.sh: failed at ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR
 
 arch=x86_64
 edu=1
+cpus=2
 timeout_seconds=600
 passed_env=()
 share=""
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --arch) arch="$2"; shift 2 ;;
         --edu) edu="$2"; shift 2 ;;
+        --cpus) cpus="$2"; shift 2 ;;
         --timeout) timeout_seconds="$2"; shift 2 ;;
         --env) passed_env+=("$2"); shift 2 ;;
         --share) share="$(cd "$2" && pwd)"; shift 2 ;;
@@ -41,7 +44,7 @@ while [ $# -gt 0 ]; do
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: scripts/guest/run.sh [--arch ARCH] [--edu N] [--timeout S] [--env NAME]... [--] COMMAND [ARG...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: scripts/guest/run.sh [--arch ARCH] [--edu N] [--cpus N] [--timeout S] [--env NAME]... [--] COMMAND [ARG...]" >&2; exit 2; }
 
 case "$arch" in
     x86_64) ;;

@@ -24,6 +24,6 @@ build_initramfs /bin/busybox virtio_pci 9pnet_virtio 9p
 
 uio_spec="pci:$edu"
 for index in $(seq 0 $((edu - 1))); do devices+=(-device "edu,id=edu$index"); done
-qemu_command=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2G -smp 2 -M pc
+qemu_command=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2G -smp "$cpus" -M pc
     -kernel "$kernel_root/boot/vmlinuz-$version")
 console=ttyS0
