@@ -2,7 +2,7 @@
 # RTC the device tree re-declares "generic-uio", bound to uio_pdrv_genirq (built here from
 # Debian's kernel source: Debian does not ship it). Host-built x86_64 programs run through
 # qemu-user, registered with binfmt_misc.
-ensure_packages qemu-system-arm device-tree-compiler gcc-aarch64-linux-gnu make busybox-static cpio kmod
+ensure_packages qemu-system-arm device-tree-compiler gcc gcc-aarch64-linux-gnu make busybox-static cpio kmod
 
 arm64="$cache/arm64"
 # apt for arm64, its state kept apart from this machine's own
@@ -34,10 +34,13 @@ if [ ! -f "$module" ]; then
     mkdir -p "$arm64/debs" "$kernel_root/extra"
     headers_common=$(apt-cache "${arm64_options[@]}" show "linux-headers-$version" | sed -n 's/^Depends:.*\(linux-headers-[0-9.-]*-common\).*/\1/p')
     kbuild=$(apt-cache "${arm64_options[@]}" show "linux-headers-$version" | sed -n 's/^Depends:.*\(linux-kbuild-[0-9.]*\).*/\1/p')
+    host_download() { (cd "$arm64/debs" && apt-get download -qq -o APT::Sandbox::User=root "$kbuild" "$kernel_source"); }
     (cd "$arm64/debs" && rm -f ./*.deb \
-        && arm64_apt download "linux-image-$version" "linux-headers-$version" "$headers_common" busybox-static qemu-user-static \
-        && apt-get download -qq -o APT::Sandbox::User=root "$kbuild" "$kernel_source") \
+        && arm64_apt download "linux-image-$version" "linux-headers-$version" "$headers_common" busybox-static qemu-user-static) \
         || { echo "==> downloading the arm64 packages failed" >&2; exit 1; }
+    # The host's own lists may be missing or stale: refresh them once if the download fails.
+    host_download 2>/dev/null || { apt-get update -qq && host_download; } \
+        || { echo "==> downloading $kbuild and $kernel_source failed" >&2; exit 1; }
     for deb in "$arm64/debs"/*.deb; do
         case "$deb" in *linux-source*) continue ;; esac
         # Unpacked, never installed: their maintainer scripts would act on this machine.
