@@ -55,7 +55,7 @@ struct PlatformGuestTests {
 
     final class Counter: Sendable { let value = Atomic<Int>(0) }
 
-    @Test("libudev finds the device-tree node as a platform-parented UIO device named by linux,uio-name")
+    @Test("libudev finds the device-tree node as a platform-parented UIO device named by linux,uio-name, with a map per reg entry")
     func discovery() throws {
         let uio = try PlatformGuest.rtc()
         #expect(uio.version == "devicetree")
@@ -64,9 +64,11 @@ struct PlatformGuestTests {
         #expect(parent.sysName == "9010000.pl031")
         #expect(parent.driver == "uio_pdrv_genirq")
         #expect(parent.pci == nil)
-        #expect(uio.maps.count == 1)
-        #expect(uio.maps.first?.address == 0x901_0000)
-        #expect(uio.maps.first?.size == 0x1000)
+        // Two `reg` entries, named by `reg-names`: the RTC's, and the PL061 GPIO block's.
+        #expect(uio.maps.map(\.index) == [0, 1])
+        #expect(uio.maps.map(\.name) == ["rtc", "gpio"])
+        #expect(uio.maps.map(\.address) == [0x901_0000, 0x903_0000])
+        #expect(uio.maps.map(\.size) == [0x1000, 0x1000])
         #expect(try UIODevice.first(.platform("9010000.pl031")) == uio)
         #expect(try UIODevice.first(DeviceSelector("uio\(uio.number)")) == uio)
         #expect(ReArmMethod.detect(for: uio) == .irqControl)
@@ -77,10 +79,16 @@ struct PlatformGuestTests {
         #expect(irq.trigger == .level)
         #expect(irq.controller.hasPrefix("GIC"))
 
-        // The map is the device: the PrimeCell identification registers read PL031's.
-        let registers = try uio.open().mapRegion(0)
+        // Each map is its device: the PrimeCell identification registers read PL031's and PL061's.
+        let handle = try uio.open()
+        defer { handle.close() }
+        let registers = try handle.mapRegion(0)
         #expect(try registers.read(UInt32.self, at: PL031.peripheralID0) == 0x31)
         #expect(try registers.read(UInt32.self, at: PL031.peripheralID1) == 0x10)
+        let gpio = try handle.mapRegion(1)
+        #expect(gpio.size == 0x1000)
+        #expect(try gpio.read(UInt32.self, at: PL031.peripheralID0) == 0x61)
+        #expect(throws: UIOError.self) { try handle.mapRegion(2) }
     }
 
     @Test("five alarms through the interrupt object: the ISR acknowledges through ICR, irqcontrol is re-armed for it, the DPC runs, the counts equal the kernel's")

@@ -66,16 +66,18 @@ if [ ! -f "$module" ]; then
     rm -rf "$build" "$arm64/debs" "$kernel_root/usr/src" "$kernel_root/usr/lib" "$kernel_root/usr/share"
 fi
 
-# --- the board's device tree, its PL031 re-declared a generic-uio platform device
+# --- the board's device tree, its PL031 re-declared a generic-uio platform device. Its node gets
+# a second register region, the PL061 GPIO block's (read-only use: its identification
+# registers), so the UIO device has two named maps, as a node with several `reg` entries does.
 machine=(-M virt -cpu cortex-a57 -accel tcg,thread=multi -smp "$cpus" -m 2G)
-dtb="$arm64/virt-$(echo "${machine[*]}" | sha256sum | cut -c1-12).dtb"
+patch='/pl031@/ { in_rtc = 1 }
+in_rtc && /reg =/ { print "\t\treg = <0x00 0x9010000 0x00 0x1000 0x00 0x9030000 0x00 0x1000>;"; print "\t\treg-names = \"rtc\", \"gpio\";"; next }
+in_rtc && /compatible =/ { print "\t\tcompatible = \"generic-uio\";"; print "\t\tlinux,uio-name = \"pl031-uio\";"; in_rtc = 0; next }
+{ print }'
+dtb="$arm64/virt-$(echo "${machine[*]} $patch" | sha256sum | cut -c1-12).dtb"
 if [ ! -f "$dtb" ]; then
     qemu-system-aarch64 "${machine[@]}" -machine dumpdtb="$dtb.board" -display none >/dev/null 2>&1
-    dtc -q -I dtb -O dts "$dtb.board" \
-        | awk '/pl031@/ { in_rtc = 1 }
-               in_rtc && /compatible =/ { print "\t\tcompatible = \"generic-uio\";"; print "\t\tlinux,uio-name = \"pl031-uio\";"; in_rtc = 0; next }
-               { print }' \
-        | dtc -q -I dts -O dtb -o "$dtb.tmp"
+    dtc -q -I dtb -O dts "$dtb.board" | awk "$patch" | dtc -q -I dts -O dtb -o "$dtb.tmp"
     grep -q generic-uio "$dtb.tmp" || { echo "==> patching the device tree failed" >&2; exit 1; }
     mv "$dtb.tmp" "$dtb"
     rm -f "$dtb.board"
