@@ -37,7 +37,11 @@ public struct KernelIRQ: Sendable, Hashable, Codable {
     }
 
     static func read(_ number: Int, system: SystemCalls) throws(UIOError) -> KernelIRQ {
-        let table = try SysfsFile.read("/proc/interrupts", system: system, limit: 1 << 20)
+        try read(number, in: try readTable(system: system), system: system)
+    }
+
+    /// Line `number` from an already read `/proc/interrupts`, with its affinity from `/proc/irq`.
+    private static func read(_ number: Int, in table: String, system: SystemCalls) throws(UIOError) -> KernelIRQ {
         let affinityText = (try? SysfsFile.read("/proc/irq/\(number)/smp_affinity_list", system: system)) ?? ""
         guard let irq = parse(interrupts: table, number: number, affinityList: affinityText) else {
             throw UIOError(.deviceNotFound, subject: "/proc/interrupts", reason: "lists no interrupt \(number)",
@@ -55,10 +59,14 @@ public struct KernelIRQ: Sendable, Hashable, Codable {
     }
 
     static func read(for device: UIODevice, system: SystemCalls) -> KernelIRQ? {
-        if let number = device.parent?.irq { return try? read(number, system: system) }
-        guard let table = try? SysfsFile.read("/proc/interrupts", system: system, limit: 1 << 20),
-              let number = number(handledBy: device.name, interrupts: table) else { return nil }
-        return try? read(number, system: system)
+        // One read of the table serves both finding the line and describing it.
+        guard let table = try? readTable(system: system),
+              let number = device.parent?.irq ?? number(handledBy: device.name, interrupts: table) else { return nil }
+        return try? read(number, in: table, system: system)
+    }
+
+    private static func readTable(system: SystemCalls) throws(UIOError) -> String {
+        try SysfsFile.read("/proc/interrupts", system: system, limit: 1 << 20)
     }
 
     /// The number of the one `/proc/interrupts` row with a handler called `name`; `nil` when
