@@ -222,11 +222,7 @@ struct PlatformGuestTests {
         #expect(stopTime < .seconds(10))
         print("platform: \(kernel) interrupts from one uncleared alarm (\(stormed) to reach 1,000), stop() took \(stopTime)")
 
-        // Leave the device quiet for the next test.
-        let handle = try rig.uio.open()
-        defer { handle.close() }
-        try handle.mapRegion(0).write(UInt32(1), at: PL031.interruptClear)
-        try handle.interruptLine().enable()
+        try PL031.quiet(rig.uio)
     }
 
     @Test("300 create/start/stop cycles in a level storm: no fd or thread left behind, and the interrupts handled equal the kernel's count")
@@ -256,11 +252,7 @@ struct PlatformGuestTests {
         #expect(after.fds <= before.fds)
         #expect(after.threads <= before.threads)
         #expect(handled == UInt64(kernel))
-
-        let quiet = try uio.open()
-        defer { quiet.close() }
-        try quiet.mapRegion(0).write(UInt32(1), at: PL031.interruptClear)
-        try quiet.interruptLine().enable()
+        try PL031.quiet(uio)
     }
 
     @Test("unbinding the platform device under a working driver: surprise removal with a typed error and a remove uevent; PlatformBinding binds it again through driver_override (an add uevent), and it works")
@@ -327,6 +319,15 @@ enum PL031 {
     static let interruptClear = 0x1C
     static let peripheralID0 = 0xFE0
     static let peripheralID1 = 0xFE4
+
+    /// Clears a storm test's alarm and re-enables the line the stop left disabled, so the next
+    /// test starts from a quiet device.
+    static func quiet(_ uio: UIODevice) throws {
+        let handle = try uio.open()
+        defer { handle.close() }
+        try handle.mapRegion(0).write(UInt32(1), at: interruptClear)
+        try handle.interruptLine().enable()
+    }
 
     /// Sets the alarm for the next second and unmasks it: the interrupt comes within a second.
     static func armAlarm(_ registers: MappedRegion) throws {
