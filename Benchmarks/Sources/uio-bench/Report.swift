@@ -131,11 +131,7 @@ struct Report {
     /// The interrupts per second of each side in a guest's JSON, in its order.
     private func readRates(_ file: String) -> [Double]? {
         guard let text = readFile("\(directory)/\(file)") else { return nil }
-        let rates = text.split(separator: "\n").compactMap { line -> Double? in
-            guard let range = line.firstRange(of: "\"interrupts_per_second\": ") else { return nil }
-            return Double(line[range.upperBound...].prefix { $0 != "," && $0 != "}" }.trimmingCharacters())
-        }
-        return rates
+        return text.split(separator: "\n").compactMap { jsonNumber("interrupts_per_second", in: $0) }
     }
 
     /// The guest's `latency.json`, in microseconds.
@@ -143,15 +139,17 @@ struct Report {
         guard let text = readFile("\(directory)/latency.json") else { return nil }
         var sides: [LatencySide] = []
         for line in text.split(separator: "\n") where line.contains("p50_ns") {
-            func number(_ key: String) -> Double {
-                guard let range = line.firstRange(of: "\"\(key)\": ") else { return .nan }
-                let rest = line[range.upperBound...].prefix { $0 != "," && $0 != "}" }
-                return Double(rest.trimmingCharacters()) ?? .nan
-            }
+            func number(_ key: String) -> Double { jsonNumber(key, in: line) ?? .nan }
             sides.append(LatencySide(percentiles: (number("p50_ns") / 1000, number("p99_ns") / 1000, number("p999_ns") / 1000),
                                      rate: number("interrupts_per_second")))
         }
         return sides.count == 2 ? (sides[0], sides[1]) : nil
+    }
+
+    /// The number after `"key": ` on one line of the guests' one-object-a-line JSON.
+    private func jsonNumber(_ key: String, in line: Substring) -> Double? {
+        guard let range = line.firstRange(of: "\"\(key)\": ") else { return nil }
+        return Double(line[range.upperBound...].prefix { $0 != "," && $0 != "}" }.trimmingCharacters())
     }
 
     private func pad(_ text: String, _ width: Int) -> String {
