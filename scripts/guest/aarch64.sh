@@ -32,8 +32,9 @@ if [ ! -f "$module" ]; then
     echo "==> fetching the arm64 kernel, its headers and Debian's kernel source" >&2
     rm -rf "$kernel_root"
     mkdir -p "$arm64/debs" "$kernel_root/extra"
-    headers_common=$(apt-cache "${arm64_options[@]}" show "linux-headers-$version" | sed -n 's/^Depends:.*\(linux-headers-[0-9.-]*-common\).*/\1/p')
-    kbuild=$(apt-cache "${arm64_options[@]}" show "linux-headers-$version" | sed -n 's/^Depends:.*\(linux-kbuild-[0-9.]*\).*/\1/p')
+    headers_depends=$(apt-cache "${arm64_options[@]}" show "linux-headers-$version" | sed -n 's/^Depends: //p')
+    headers_common=$(echo "$headers_depends" | sed -n 's/.*\(linux-headers-[0-9.-]*-common\).*/\1/p')
+    kbuild=$(echo "$headers_depends" | sed -n 's/.*\(linux-kbuild-[0-9.]*\).*/\1/p')
     host_download() { (cd "$arm64/debs" && apt-get download -qq -o APT::Sandbox::User=root "$kbuild" "$kernel_source"); }
     (cd "$arm64/debs" && rm -f ./*.deb \
         && arm64_apt download "linux-image-$version" "linux-headers-$version" "$headers_common" busybox-static qemu-user-static) \

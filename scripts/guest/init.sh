@@ -46,16 +46,17 @@ wait_for_uio() {
     while [ "$(ls /sys/class/uio 2>/dev/null | wc -l)" -lt "$1" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
     [ "$(ls /sys/class/uio | wc -l)" -eq "$1" ] || fail "expected $1 uio devices, found: $(ls /sys/class/uio)"
 }
+if [ "$uio" != pci:0 ]; then
+    insmod "/host$modules/kernel/drivers/uio/uio.ko" || fail "insmod uio failed"
+fi
 case "$uio" in
     pci:0) ;;
     pci:*)
-        insmod "/host$modules/kernel/drivers/uio/uio.ko" || fail "insmod uio failed"
         insmod "/host$modules/kernel/drivers/uio/uio_pci_generic.ko" || fail "insmod uio_pci_generic failed"
         echo "1234 11e8" > /sys/bus/pci/drivers/uio_pci_generic/new_id
         wait_for_uio "${uio#pci:}"
         ;;
     platform:*)
-        insmod "/host$modules/kernel/drivers/uio/uio.ko" || fail "insmod uio failed"
         # of_id: the device-tree "compatible" the module claims (it has no match table of its own)
         insmod "/host${uio#platform:}" of_id=generic-uio || fail "insmod uio_pdrv_genirq failed"
         wait_for_uio 1
