@@ -44,4 +44,17 @@ struct KernelIRQTests {
         #expect(KernelIRQ.number(handledBy: "twin", interrupts: Self.table) == nil)
         #expect(KernelIRQ.number(handledBy: "Non-maskable", interrupts: Self.table) == nil)
     }
+
+    /// Found by the fuzzer: with a number listed twice, finding the line by its handler took one
+    /// row and describing it took the other. The kernel never lists a line twice.
+    @Test func aTableThatListsALineTwiceDescribesNoLine() {
+        let table = """
+                       CPU0
+              5:          1   IO-APIC   5-edge      other
+              5:          2   IO-APIC   5-fasteoi   uio
+            """
+        #expect(KernelIRQ.number(handledBy: "uio", interrupts: table) == nil)
+        #expect(KernelIRQ.number(handledBy: "other", interrupts: table) == nil)
+        #expect(KernelIRQ.parse(interrupts: table, number: 5, affinityList: "0") == nil)
+    }
 }

@@ -85,11 +85,13 @@ public struct KernelIRQ: Sendable, Hashable, Codable {
     }
 
     /// The numbered rows of a `/proc/interrupts` table (`NMI:`, `ERR:` and the like have no number).
+    /// The kernel lists each line once: a table that repeats a number is not the kernel's, and
+    /// has no rows, so every question about it gets the same answer (none).
     private static func rows(_ table: String) -> [KernelIRQ] {
         let lines = table.split(separator: "\n")
         guard let header = lines.first else { return [] }
         let cpus = header.split(separator: " ").count
-        return lines.dropFirst().compactMap { line in
+        let rows: [KernelIRQ] = lines.dropFirst().compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard let label = fields.first, label.hasSuffix(":"), let number = Int(label.dropLast()) else { return nil }
             // "11:  0  35  IO-APIC  11-fasteoi  uio_pci_generic" — counts, then the controller
@@ -103,6 +105,7 @@ public struct KernelIRQ: Sendable, Hashable, Codable {
             let (controller, handlers) = splitHandlers(words)
             return KernelIRQ(number: number, controller: controller, trigger: trigger, handlers: handlers, affinity: [])
         }
+        return Set(rows.map(\.number)).count == rows.count ? rows : []
     }
 
     /// `0-3,6` → [0, 1, 2, 3, 6]; `nil` for malformed text.
