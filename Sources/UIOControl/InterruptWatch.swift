@@ -1,8 +1,10 @@
 import UIO
 
-/// `uioctl watch`: follows a device's interrupt count and rate without claiming it. A second
-/// open file sees the same events as the driver's, and reading them acknowledges nothing.
-public struct InterruptWatch: Sendable {
+/// `uioctl watch`: follows a device's interrupt count and rate without opening it.
+///
+/// It samples the sysfs `event` attribute: opening `/dev/uioN` beside a running driver would be
+/// harmful, since uio_pci_generic clears Bus Master when a file on the device closes.
+public final class InterruptWatch: Sendable {
     /// One line of the watch.
     public struct Sample: Sendable, Hashable, Codable {
         /// Seconds since the watch began.
@@ -17,42 +19,58 @@ public struct InterruptWatch: Sendable {
 
     /// The device watched.
     public let device: UIODevice
+    private let stop = Stop()
 
     /// A watch of `device`.
     public init(device: UIODevice) { self.device = device }
 
-    /// Reports a sample every `interval` until `shouldStop` says so or `duration` passes.
-    /// `line` is the interrupt line to read; ``openLine()`` makes one.
-    public func run(line: InterruptLine, interval: Duration, duration: Duration?, report: (Sample) -> Void) throws(UIOError) {
+    /// Reports a sample every `interval` until ``cancel()`` or until `duration` passes.
+    public func run(interval: Duration, duration: Duration?, report: (Sample) -> Void) throws(UIOError) {
         let start = ContinuousClock.now
         var last = try device.currentEventCount()
         var intervalStart = start
         while true {
+            if stop.sleep(until: intervalStart + interval) { return }
             let now = ContinuousClock.now
-            let intervalEnd = intervalStart + interval
-            if now >= intervalEnd {
-                let count = try device.currentEventCount()
-                let seconds = Self.seconds(now - intervalStart)
-                report(Sample(elapsed: Self.seconds(now - start), count: count, interrupts: count &- last,
-                              rate: seconds > 0 ? Double(count &- last) / seconds : 0))
-                last = count
-                intervalStart = now
-                if let duration, now - start >= duration { return }
-                continue
-            }
-            switch try line.wait(timeout: intervalEnd - now) {
-            case .cancelled: return
-            case .interrupt, .timedOut: continue
-            }
+            let count = try device.currentEventCount()
+            let seconds = Self.seconds(now - intervalStart)
+            report(Sample(elapsed: Self.seconds(now - start), count: count, interrupts: count &- last,
+                          rate: seconds > 0 ? Double(count &- last) / seconds : 0))
+            last = count
+            intervalStart = now
+            if let duration, now - start >= duration { return }
         }
     }
 
-    /// An interrupt line that only watches: no claim, no re-arming.
-    public func openLine() throws(UIOError) -> InterruptLine {
-        try device.open(exclusive: false).interruptLine(reArm: ReArmMethod.none)
-    }
+    /// Ends ``run(interval:duration:report:)`` from any thread (a signal handler's queue, say).
+    public func cancel() { stop.cancel() }
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+/// A sleep that another thread can end.
+private final class Stop: Sendable {
+    private let signal = Signal()
+    private let cancelled = Locked(false)
+
+    /// Sleeps until `deadline`; `true` when cancelled instead.
+    func sleep(until deadline: ContinuousClock.Instant) -> Bool {
+        signal.withLock {
+            while !cancelled.withLock({ $0 }) {
+                let left = deadline - ContinuousClock.now
+                if left <= .zero { return false }
+                _ = signal.wait(timeout: left)
+            }
+            return true
+        }
+    }
+
+    func cancel() {
+        signal.withLock {
+            cancelled.withLock { $0 = true }
+            signal.broadcast()
+        }
     }
 }

@@ -63,18 +63,16 @@ struct Watch: ParsableCommand {
 
     func run() throws {
         let watch = InterruptWatch(device: try UIODevice.first(DeviceSelector(device)))
-        let line = try watch.openLine()
-        let interrupt = SignalCancellation { try? line.cancel() }
+        let interrupt = SignalCancellation { watch.cancel() }
         defer { interrupt.restore() }
         if !json { print("watching uio\(watch.device.number) (\(watch.device.name)); Ctrl-C stops") }
-        try watch.run(line: line, interval: .milliseconds(Int(interval * 1000)), duration: seconds.map { .milliseconds(Int($0 * 1000)) }) { sample in
+        try watch.run(interval: .milliseconds(Int(interval * 1000)), duration: seconds.map { .milliseconds(Int($0 * 1000)) }) { sample in
             if json {
                 print((try? DeviceListing.json(sample).split(separator: "\n").joined(separator: " ")) ?? "")
             } else {
                 print("\(String(format2(sample.elapsed)))s  count \(sample.count)  +\(sample.interrupts)  \(Int(sample.rate.rounded())) /s")
             }
         }
-        line.close()
     }
 }
 

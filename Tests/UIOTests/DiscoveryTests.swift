@@ -115,6 +115,22 @@ struct DiscoveryTests {
         #expect(error.subject == "/dev/uio\(n)")
     }
 
+    @Test("a device renumbered between discovery and open is refused: its node reaches another device than its sysfs dev says")
+    func renumberedBeforeOpen() throws {
+        let n = MockSysfs.freshNumber()
+        let other = MockSysfs.freshNumber()
+        try sysfs.add(MockSysfs.eduRecord(number: n))
+        let edu = try UIODevice.first(.number(n))
+        // The device discovered at this sysfs path now has another number; /dev/uioN reaches
+        // the device that took N.
+        sysfs.setAttribute(edu.sysPath, "dev", "246:\(other)")
+        let error = try #require(throws: UIOError.self) { try edu.open() }
+        #expect(error.code == .deviceRemoved)
+        #expect(error.reason.contains("renumbered"))
+        sysfs.setAttribute(edu.sysPath, "dev", "246:\(n)")
+        try edu.open().close()
+    }
+
     @Test("a second driver opening a claimed device gets deviceBusy")
     func claimed() throws {
         let n = MockSysfs.freshNumber()

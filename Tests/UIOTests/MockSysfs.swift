@@ -115,6 +115,7 @@ extension MockSysfs {
         E: MAJOR=246
         E: MINOR=\(number)
         E: SUBSYSTEM=uio
+        A: dev=246:\(number)
         A: name=uio_pci_generic
         A: version=0.01.0
         A: event=7
@@ -142,6 +143,7 @@ extension MockSysfs {
         E: MAJOR=246
         E: MINOR=\(number)
         E: SUBSYSTEM=uio
+        A: dev=246:\(number)
         A: name=pl031-uio
         A: version=devicetree
         A: event=0

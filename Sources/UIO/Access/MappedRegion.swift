@@ -20,10 +20,14 @@ public final class MappedRegion: @unchecked Sendable {
     /// Whether the device behind the region is still there.
     public let liveness: DeviceLiveness
 
-    /// Takes ownership of `mapping`; the registers are `offset` bytes into it.
+    /// What must live as long as the mapping (the device's claim).
+    private let owner: (any AnyObject & Sendable)?
+
+    /// Takes ownership of `mapping`; the registers are `offset` bytes into it. `owner` lives
+    /// as long as the region.
     @_spi(Simulation)
     public init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
-                liveness: DeviceLiveness = DeviceLiveness()) {
+                liveness: DeviceLiveness = DeviceLiveness(), keepingAlive owner: (any AnyObject & Sendable)? = nil) {
         precondition(offset >= 0 && size >= 0 && offset + size <= mappingLength)
         self.name = name
         self.mapping = mapping
@@ -32,6 +36,7 @@ public final class MappedRegion: @unchecked Sendable {
         self.size = size
         self.system = system
         self.liveness = liveness
+        self.owner = owner
     }
 
     deinit { _ = system.munmap(mapping, mappingLength) }
@@ -53,7 +58,9 @@ public final class MappedRegion: @unchecked Sendable {
     @inlinable @inline(__always)
     func check(_ offset: Int, width: Int) throws(UIOError) {
         guard offset >= 0, offset <= size &- width else { throw outOfBounds(offset, width: width) }
-        guard offset & (width &- 1) == 0 else { throw misaligned(offset, width: width) }
+        // The address, not the offset: a map can start inside a page (`maps/mapK/offset`), and
+        // a misaligned access to device memory faults on arm64.
+        guard (UInt(bitPattern: base) &+ UInt(bitPattern: offset)) & UInt(width &- 1) == 0 else { throw misaligned(offset, width: width) }
         guard !liveness.isRemoved else { throw removed() }
     }
 
@@ -72,6 +79,6 @@ public final class MappedRegion: @unchecked Sendable {
     @usableFromInline @inline(never)
     func misaligned(_ offset: Int, width: Int) -> UIOError {
         UIOError(.misaligned, subject: name,
-                 reason: "a \(width * 8)-bit access at offset \(offset) is not \(width)-byte aligned")
+                 reason: "a \(width * 8)-bit access at offset \(offset) reaches an address that is not \(width)-byte aligned (the region starts at 0x\(String(UInt(bitPattern: base), radix: 16)))")
     }
 }

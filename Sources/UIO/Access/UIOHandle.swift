@@ -4,89 +4,75 @@ import CUIOShim
 import Glibc
 #endif
 
-/// An open, claimed UIO device: `/dev/uioN` opened read-write under an exclusive `flock`.
+/// An open, claimed UIO device: `/dev/uioN` opened read-write under an exclusive claim.
 ///
 /// The claim is the convention DPDK and other userspace drivers keep: one driver per device.
-/// From a handle come the device's memory maps, its PCI BARs and config space, and its
-/// interrupt line. ``close()`` releases the claim; it is idempotent and also runs on deinit.
-/// Regions and lines made from the handle stay valid after it closes.
+/// It is taken before the node is opened, and the node is checked to be the device discovery
+/// found (``DeviceClaim``). From a handle come the device's memory maps, its PCI BARs and config
+/// space, and its interrupt line. ``close()`` is idempotent and also runs on deinit; the claim
+/// and the files on the node last until the handle is closed and the last region and line made
+/// from it are gone, so no other driver can claim a device whose registers are still mapped here.
 public final class UIOHandle: Sendable {
     /// The device as discovery described it.
     public let device: UIODevice
     private let descriptor: SharedDescriptor
+    /// Held until ``close()``; regions and lines hold it too.
+    private let claim: Locked<DeviceClaim?>
     let system: SystemCalls
 
-    /// Opens `device`; with `exclusive`, also claims it (fails if another open file holds it).
+    /// Opens `device`; with `exclusive`, also claims it (fails if another handle holds it).
     @_spi(Simulation)
     public init(device: UIODevice, exclusive: Bool, system: SystemCalls) throws(UIOError) {
-        let path = device.devicePath
-        let fd: Int32
-        switch system.open(path, O_RDWR) {
-        case .success(let opened):
-            fd = opened
-        case .failure(let errno) where errno == .noSuchFileOrDirectory || errno == .operationNotSupportedByDevice || errno == .noSuchAddressOrDevice:
-            throw UIOError(.deviceRemoved, subject: path, reason: "the device node is gone since the device was discovered", errno: errno,
-                           advice: "the device was unbound or unplugged; discover it again")
-        case .failure(let errno):
-            throw UIOError.system(errno, operation: "open", subject: path)
-        }
-        let descriptor = SharedDescriptor(fd: fd, path: path, system: system)
-        if exclusive {
-            switch retryingOnInterrupt({ system.flock(fd, LOCK_EX | LOCK_NB) }) {
-            case .success:
-                break
-            case .failure(let errno) where errno == .wouldBlock:
-                throw UIOError(.deviceBusy, subject: path, reason: "another process has claimed this device", errno: errno,
-                               advice: "stop the other driver (`fuser -v \(path)` names it), or open without claiming to only watch")
-            case .failure(let errno):
-                throw UIOError.system(errno, operation: "flock", subject: path)
-            }
-        }
+        let claim = try DeviceClaim(device: device, exclusive: exclusive, system: system)
+        let fd = try claim.openNode()
         self.device = device
-        self.descriptor = descriptor
+        self.descriptor = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
+        self.claim = Locked(claim)
         self.system = system
-        self.exclusive = exclusive
     }
-
-    /// Whether the handle holds the claim.
-    private let exclusive: Bool
 
     /// Whether the device is still there; shared with the regions and lines made from the handle.
     public let liveness = DeviceLiveness()
 
-    /// Releases the claim and the fd. Closing twice is harmless.
+    /// Ends this handle's use of the device. Closing twice is harmless.
     ///
-    /// The claim is released explicitly: a mapped region keeps the open file alive (and with it
-    /// an `flock`) for as long as the mapping lives.
+    /// The claim, and with it the device's files, ends when the last region and interrupt
+    /// line made from the handle are gone too: uio_pci_generic clears Bus Master when the last
+    /// file on the device closes, and an unclaimed mapped device could be claimed and driven by
+    /// a second driver.
     public func close() {
-        if exclusive { _ = try? descriptor.withDescriptor { fd in system.flock(fd, LOCK_UN) } }
         descriptor.close()
+        claim.withLock { $0 = nil }
     }
 
     /// Whether ``close()`` was called.
     public var isClosed: Bool { descriptor.isClosed }
 
-    /// Maps memory map `index` (`maps/mapK`): `mmap` at offset `index × page size`, then the
-    /// map's `offset` into the first page.
+    /// Maps memory map `index` (`maps/mapK`): `mmap` at offset `index × page size`.
+    ///
+    /// The kernel's contract (uio.c, `uio_mmap_physical`): the mapping may not be longer than the
+    /// map's `size`, and the registers start `offset` bytes into it. uio_pci_generic and
+    /// uio_pdrv_genirq report `size` = PAGE_ALIGN(`offset` + length), so the region is
+    /// `size − offset` bytes.
     public func mapRegion(_ index: Int) throws(UIOError) -> MappedRegion {
         guard let map = device.maps.first(where: { $0.index == index }) else {
             throw UIOError(.noSuchRegion, subject: device.devicePath,
                            reason: "has no map \(index); it has \(device.maps.count) map(s)",
                            advice: device.maps.isEmpty ? "this driver exports no memory maps" : "use an index below \(device.maps.count)")
         }
-        let page = Int(cuio_page_size())
-        guard map.offset < UInt64(page), map.size <= UInt64(Int.max / 2) else {
+        let claim = try requireClaim()
+        let page = UInt64(cuio_page_size())
+        guard map.offset < page, map.offset < map.size, map.size <= UInt64(Int.max / 2) else {
             throw UIOError.malformed(device.sysPath + "/maps/map\(index)", value: "offset 0x\(String(map.offset, radix: 16)), size 0x\(String(map.size, radix: 16))",
-                                     expected: "an offset inside one page and a mappable size")
+                                     expected: "an offset inside the first page and a size past it")
         }
-        let offset = Int(map.offset)
-        let size = Int(map.size)
-        let length = (offset + size + page - 1) / page * page
+        let length = Int((map.size + page - 1) / page * page)
         let address = try descriptor.withDescriptor { fd throws(UIOError) in
-            try system.mmap(fd, length, Int64(index * page)).get(operation: "mmap map\(index)", subject: device.devicePath)
+            try system.mmap(fd, length, Int64(index) * Int64(page)).get(operation: "mmap map\(index)", subject: device.devicePath)
         }
         return MappedRegion(name: "\(device.devicePath) map\(index)", mapping: address, mappingLength: length,
-                            offset: offset, size: size, system: system, liveness: liveness)
+                            offset: Int(map.offset), size: Int(map.size - map.offset), system: system, liveness: liveness,
+                            keepingAlive: claim)
     }
 
     /// Maps PCI BAR `bar` through the parent's `resourceN` file (all of the BAR, even the parts
@@ -112,7 +98,7 @@ public final class UIOHandle: Sendable {
         // mmap of an I/O-port BAR fails with EINVAL: only memory BARs map.
         let address = try system.mmap(fd, Int(size), 0).get(operation: "mmap", subject: path)
         return MappedRegion(name: path, mapping: address, mappingLength: Int(size), offset: 0, size: Int(size), system: system,
-                            liveness: liveness)
+                            liveness: liveness, keepingAlive: try requireClaim())
     }
 
     /// Opens the PCI parent's configuration space.
@@ -124,12 +110,16 @@ public final class UIOHandle: Sendable {
     /// Opens the device's interrupt line, with the re-arm method its kernel driver needs
     /// unless `reArm` names one.
     public func interruptLine(reArm: ReArmMethod? = nil) throws(UIOError) -> InterruptLine {
-        try requireOpen()
-        return try InterruptLine(device: device, reArm: reArm, system: system, liveness: liveness)
+        try InterruptLine(claim: try requireClaim(), reArm: reArm, liveness: liveness)
     }
 
     private func requireOpen() throws(UIOError) {
         if descriptor.isClosed { throw UIOError.closed(device.devicePath) }
+    }
+
+    private func requireClaim() throws(UIOError) -> DeviceClaim {
+        guard let claim = claim.withLock({ $0 }) else { throw UIOError.closed(device.devicePath) }
+        return claim
     }
 
     private func pciParent() throws(UIOError) -> ParentDevice {
@@ -144,6 +134,10 @@ public final class UIOHandle: Sendable {
 extension UIODevice {
     /// Opens the device for this process. With `exclusive` (the default) it also claims it, so
     /// a second driver fails with ``UIOError/Code/deviceBusy``; without, it only watches.
+    ///
+    /// A handle without the claim still opens the node, and under uio_pci_generic the last
+    /// close of the node clears Bus Master, beside a driver that may rely on it: to follow a
+    /// driven device's interrupts, read ``UIODevice/currentEventCount()`` instead.
     public func open(exclusive: Bool = true) throws(UIOError) -> UIOHandle {
         try UIOHandle(device: self, exclusive: exclusive, system: .live)
     }

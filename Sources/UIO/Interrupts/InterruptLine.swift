@@ -27,7 +27,10 @@ public final class InterruptLine: Sendable {
     /// A cancel noticed together with an interrupt: the next wait returns it.
     private let cancelPending = Atomic<Bool>(false)
 
-    convenience init(device: UIODevice, reArm: ReArmMethod?, system: SystemCalls, liveness: DeviceLiveness) throws(UIOError) {
+    /// A line on its own file of the claimed device; the claim lives as long as the line.
+    convenience init(claim: DeviceClaim, reArm: ReArmMethod?, liveness: DeviceLiveness) throws(UIOError) {
+        let device = claim.device
+        let system = claim.system
         let method = reArm ?? ReArmMethod.detect(for: device)
         var config: ConfigSpace?
         if let parent = device.parent, parent.pci != nil {
@@ -39,14 +42,22 @@ public final class InterruptLine: Sendable {
         } else if method == .pciInterruptDisableBit {
             throw UIOError(.notPCIDevice, subject: device.devicePath, reason: "re-arming through the Interrupt Disable bit needs a PCI parent")
         }
-        let (fd, baseline) = try Self.openCounting(device, system: system)
-        try self.init(device: device, fd: fd, baseline: baseline, reArm: method, config: config, system: system, liveness: liveness)
+        let (fd, baseline): (Int32, UInt32)
+        do throws(UIOError) {
+            (fd, baseline) = try claim.openCounting()
+        } catch {
+            config?.close()
+            throw error
+        }
+        try self.init(device: device, fd: fd, baseline: baseline, reArm: method, config: config, system: system, liveness: liveness,
+                      keepingAlive: claim)
     }
 
-    /// Takes ownership of `fd`, an open interrupt file whose count starts at `baseline`.
+    /// Takes ownership of `fd`, an open interrupt file whose count starts at `baseline`; `owner`
+    /// lives as long as the line.
     @_spi(Simulation)
     public init(device: UIODevice, fd: Int32, baseline: UInt32, reArm: ReArmMethod, config: ConfigSpace?, system: SystemCalls,
-                liveness: DeviceLiveness = DeviceLiveness()) throws(UIOError) {
+                liveness: DeviceLiveness = DeviceLiveness(), keepingAlive owner: (any AnyObject & Sendable)? = nil) throws(UIOError) {
         let interruptFD = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
         let wake = try system.eventfdCreate().get(operation: "eventfd", subject: device.devicePath)
         self.device = device
@@ -56,31 +67,14 @@ public final class InterruptLine: Sendable {
         self.method = Atomic(Self.encode(reArm))
         self.lastCount = Atomic(baseline)
         self.liveness = liveness
+        self.owner = owner
     }
+
+    /// What must live as long as the line (the device's claim).
+    private let owner: (any AnyObject & Sendable)?
 
     /// Whether the device is still there; set when the kernel reports it gone.
     public let liveness: DeviceLiveness
-
-    /// Opens the device and reads the count this open file starts from. The kernel takes the
-    /// file's baseline at open; sysfs `event` read on both sides of the open agrees with it
-    /// unless an interrupt raced the open, in which case the open is retried.
-    private static func openCounting(_ device: UIODevice, system: SystemCalls) throws(UIOError) -> (Int32, UInt32) {
-        var attempts = 0
-        while true {
-            let before = try SysfsFile.readEventCount(sysPath: device.sysPath, system: system)
-            let fd = try system.open(device.devicePath, O_RDWR).get(operation: "open", subject: device.devicePath)
-            let after: UInt32
-            do {
-                after = try SysfsFile.readEventCount(sysPath: device.sysPath, system: system)
-            } catch {
-                _ = system.close(fd)
-                throw error
-            }
-            attempts += 1
-            if before == after || attempts == 16 { return (fd, after) }
-            _ = system.close(fd)
-        }
-    }
 
     /// The re-arm method in use (it changes once, from irqcontrol to the Interrupt Disable bit,
     /// if the driver turns out to have no irqcontrol).

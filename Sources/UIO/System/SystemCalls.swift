@@ -53,6 +53,12 @@ public struct SystemCalls: Sendable {
     public var eventfdSignal: @Sendable (_ fd: Int32) -> Result<Void, Errno>
     /// Resets the eventfd; succeeds (doing nothing) when it was already zero.
     public var eventfdDrain: @Sendable (_ fd: Int32) -> Result<Void, Errno>
+    /// `fstat(fd)`: which file an open fd is.
+    public var fileStatus: @Sendable (_ fd: Int32) -> Result<FileStatus, Errno>
+    /// `stat(path)`, following links: which file a path names now.
+    public var pathStatus: @Sendable (_ path: String) -> Result<FileStatus, Errno>
+    /// `fcntl(fd, F_DUPFD_CLOEXEC)`: a second fd on the same open file.
+    public var duplicate: @Sendable (_ fd: Int32) -> Result<Int32, Errno>
     /// `readlink`: the link's target.
     public var readLink: @Sendable (_ path: String) -> Result<String, Errno>
     /// `mmap` shared and read-write.
@@ -119,6 +125,18 @@ extension SystemCalls {
         eventfdDrain: { fd in
             let r = cuio_eventfd_drain(fd)
             return r == 0 || r == -EAGAIN ? .success(()) : .failure(Errno(rawValue: -r))
+        },
+        fileStatus: { fd in
+            var info = stat()
+            return fstat(fd, &info) == 0 ? .success(FileStatus(info)) : .failure(Errno(rawValue: Glibc.errno))
+        },
+        pathStatus: { path in
+            var info = stat()
+            return stat(path, &info) == 0 ? .success(FileStatus(info)) : .failure(Errno(rawValue: Glibc.errno))
+        },
+        duplicate: { fd in
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+            return copy >= 0 ? .success(copy) : .failure(Errno(rawValue: Glibc.errno))
         },
         readLink: { path in
             var buffer = [CChar](repeating: 0, count: 4096)
