@@ -64,10 +64,13 @@ struct PlatformGuestTests {
         #expect(parent.sysName == "9010000.pl031")
         #expect(parent.driver == "uio_pdrv_genirq")
         #expect(parent.pci == nil)
-        // Two `reg` entries, named by `reg-names`: the RTC's, and the PL061 GPIO block's.
+        // Two `reg` entries, named by `reg-names`: the RTC's page, and the PL061 GPIO block's
+        // identification registers, 0x20 bytes at 0xfe0 into a page. The kernel exports the
+        // page's address, the offset into it, and size = PAGE_ALIGN(offset + length).
         #expect(uio.maps.map(\.index) == [0, 1])
         #expect(uio.maps.map(\.name) == ["rtc", "gpio"])
         #expect(uio.maps.map(\.address) == [0x901_0000, 0x903_0000])
+        #expect(uio.maps.map(\.offset) == [0, 0xfe0])
         #expect(uio.maps.map(\.size) == [0x1000, 0x1000])
         #expect(try UIODevice.first(.platform("9010000.pl031")) == uio)
         #expect(try UIODevice.first(DeviceSelector("uio\(uio.number)")) == uio)
@@ -85,9 +88,15 @@ struct PlatformGuestTests {
         let registers = try handle.mapRegion(0)
         #expect(try registers.read(UInt32.self, at: PL031.peripheralID0) == 0x31)
         #expect(try registers.read(UInt32.self, at: PL031.peripheralID1) == 0x10)
+        // The sub-page map: one page mapped (uio_mmap refuses more than `size`), the registers
+        // from 0xfe0 to the end of the page.
         let gpio = try handle.mapRegion(1)
-        #expect(gpio.size == 0x1000)
-        #expect(try gpio.read(UInt32.self, at: PL031.peripheralID0) == 0x61)
+        #expect(gpio.size == 0x20)
+        #expect(try gpio.read(UInt32.self, at: 0x00) == 0x61, "PL061's PeriphID0")
+        #expect(try gpio.read(UInt32.self, at: 0x1c) == 0xb1, "PrimeCell's CellID3")
+        #expect(throws: UIOError.self) { try gpio.read(UInt32.self, at: 0x20) }
+        // A 64-bit access at region offset 4 would touch 0x9030fe4: misaligned on the bus.
+        #expect(throws: UIOError.self) { try gpio.read(UInt64.self, at: 0x04) }
         #expect(throws: UIOError.self) { try handle.mapRegion(2) }
     }
 
@@ -197,43 +206,49 @@ struct PlatformGuestTests {
 
     @Test("an alarm the ISR never clears re-fires at each re-arm, a real storm; stop() in the middle ends it, and every count equals the kernel's")
     func levelStormAndStop() throws {
-        let rig = try Rig(signal: DispatchSemaphore(value: 0), acknowledge: false)
-        let before = try rig.uio.currentEventCount()
-        try rig.device.start()
-        let started = ContinuousClock.now
-        try PL031.armAlarm(rig.registers)
-        #expect(waitUntil(timeout: 60) { rig.interrupt.synchronize { $0.isrCalls } >= 1_000 }, "the storm reached 1,000 interrupts")
-        let stormed = ContinuousClock.now - started
-        let stopping = ContinuousClock.now
-        rig.device.stop()
-        let stopTime = ContinuousClock.now - stopping
+        let uio = try PlatformGuest.rtc()
+        do {
+            // The rig's mapping holds the claim: it goes before the device is quieted.
+            let rig = try Rig(signal: DispatchSemaphore(value: 0), acknowledge: false)
+            let before = try rig.uio.currentEventCount()
+            try rig.device.start()
+            let started = ContinuousClock.now
+            try PL031.armAlarm(rig.registers)
+            #expect(waitUntil(timeout: 60) { rig.interrupt.synchronize { $0.isrCalls } >= 1_000 }, "the storm reached 1,000 interrupts")
+            let stormed = ContinuousClock.now - started
+            let stopping = ContinuousClock.now
+            rig.device.stop()
+            let stopTime = ContinuousClock.now - stopping
 
-        let isrCalls = rig.interrupt.synchronize { $0.isrCalls }
-        let kernel = try rig.uio.currentEventCount() &- before
-        Thread.sleep(forTimeInterval: 0.5)
-        #expect(rig.interrupt.synchronize { $0.isrCalls } == isrCalls, "no ISR after stop()")
-        #expect(try rig.uio.currentEventCount() &- before == kernel, "stop() left the line disabled")
-        let statistics = rig.interrupt.statistics
-        #expect(statistics.interrupts == UInt64(kernel))
-        // uio_pdrv_genirq disables the line in its handler, so no two interrupts share a wake-up.
-        #expect(statistics.coalesced == 0)
-        #expect(isrCalls == Int(kernel))
-        #expect(statistics.rearmFailures == 0)
-        #expect(stopTime < .seconds(10))
-        print("platform: \(kernel) interrupts from one uncleared alarm (\(stormed) to reach 1,000), stop() took \(stopTime)")
-
-        try PL031.quiet(rig.uio)
+            let isrCalls = rig.interrupt.synchronize { $0.isrCalls }
+            let kernel = try rig.uio.currentEventCount() &- before
+            Thread.sleep(forTimeInterval: 0.5)
+            #expect(rig.interrupt.synchronize { $0.isrCalls } == isrCalls, "no ISR after stop()")
+            #expect(try rig.uio.currentEventCount() &- before == kernel, "stop() left the line disabled")
+            let statistics = rig.interrupt.statistics
+            #expect(statistics.interrupts == UInt64(kernel))
+            // uio_pdrv_genirq disables the line in its handler, so no two interrupts share a wake-up.
+            #expect(statistics.coalesced == 0)
+            #expect(isrCalls == Int(kernel))
+            #expect(statistics.rearmFailures == 0)
+            #expect(stopTime < .seconds(10))
+            print("platform: \(kernel) interrupts from one uncleared alarm (\(stormed) to reach 1,000), stop() took \(stopTime)")
+        }
+        try PL031.quiet(uio)
     }
 
     @Test("300 create/start/stop cycles in a level storm: no fd or thread left behind, and the interrupts handled equal the kernel's count")
     func cyclesInAStorm() throws {
         typealias Usage = GuestSuites.LeakGuestTests.Usage
         let uio = try PlatformGuest.rtc()
-        let handle = try uio.open()
-        let registers = try handle.mapRegion(0)
-        try PL031.armAlarm(registers)
-        #expect(waitUntil { (try? registers.read(UInt32.self, at: PL031.rawInterruptStatus)) == 1 }, "the alarm fired")
-        handle.close()
+        do {
+            // Released before the cycles: a live mapping keeps the claim.
+            let handle = try uio.open()
+            let registers = try handle.mapRegion(0)
+            try PL031.armAlarm(registers)
+            #expect(waitUntil { (try? registers.read(UInt32.self, at: PL031.rawInterruptStatus)) == 1 }, "the alarm fired")
+            handle.close()
+        }
 
         let kernelBefore = try uio.currentEventCount()
         let before = Usage.now()

@@ -68,11 +68,12 @@ if [ ! -f "$module" ]; then
 fi
 
 # --- the board's device tree, its PL031 re-declared a generic-uio platform device. Its node gets
-# a second register region, the PL061 GPIO block's (read-only use: its identification
-# registers), so the UIO device has two named maps, as a node with several `reg` entries does.
+# a second register region, the PL061 GPIO block's identification registers only (0x20 bytes at
+# 0xfe0 into its page, read-only use), so the UIO device has two named maps, as a node with
+# several `reg` entries does, and the second is smaller than a page and starts inside one.
 machine=(-M virt -cpu cortex-a57 -accel tcg,thread=multi -smp "$cpus" -m 2G)
 patch='/pl031@/ { in_rtc = 1 }
-in_rtc && /reg =/ { print "\t\treg = <0x00 0x9010000 0x00 0x1000 0x00 0x9030000 0x00 0x1000>;"; print "\t\treg-names = \"rtc\", \"gpio\";"; next }
+in_rtc && /reg =/ { print "\t\treg = <0x00 0x9010000 0x00 0x1000 0x00 0x9030fe0 0x00 0x20>;"; print "\t\treg-names = \"rtc\", \"gpio\";"; next }
 in_rtc && /compatible =/ { print "\t\tcompatible = \"generic-uio\";"; print "\t\tlinux,uio-name = \"pl031-uio\";"; in_rtc = 0; next }
 { print }'
 dtb="$arm64/virt-$(echo "${machine[*]} $patch" | sha256sum | cut -c1-12).dtb"
