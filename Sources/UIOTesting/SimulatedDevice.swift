@@ -124,7 +124,7 @@ public final class SimulatedDevice: HardwareResources {
         case .success(let opened): fd = opened
         case .failure(let errno):
             config?.close()
-            throw UIOError.system(errno, operation: "open", subject: device.devicePath)
+            throw UIOError.system(errno, operation: .openNode, subject: device.devicePath)
         }
         return try InterruptLine(device: device, fd: fd, baseline: eventCount, reArm: method, config: config, system: system,
                                  liveness: liveness)
@@ -149,7 +149,7 @@ public final class SimulatedDevice: HardwareResources {
         let address: UnsafeMutableRawPointer
         switch system.mmap(maps[index], size, 0) {
         case .success(let mapped): address = mapped
-        case .failure(let errno): throw UIOError.system(errno, operation: "mmap", subject: device.devicePath)
+        case .failure(let errno): throw UIOError.system(errno, operation: .map, subject: device.devicePath)
         }
         return MappedRegion(name: "\(device.devicePath) map\(index)", mapping: address, mappingLength: size,
                             offset: 0, size: size, system: system, liveness: liveness)

@@ -239,11 +239,11 @@ final class SimulatedKernel: Sendable {
 /// An anonymous memory file of `size` zero bytes.
 func memoryFile(size: Int, name: String) throws(UIOError) -> Int32 {
     let fd = cuio_memfd_create(name)
-    guard fd >= 0 else { throw UIOError.system(Errno(rawValue: -fd), operation: "memfd_create", subject: name) }
+    guard fd >= 0 else { throw UIOError.system(Errno(rawValue: -fd), operation: .other, subject: name) }
     guard ftruncate(fd, off_t(size)) == 0 else {
         let errno = Errno(rawValue: Glibc.errno)
         _ = Glibc.close(fd)
-        throw UIOError.system(errno, operation: "ftruncate", subject: name)
+        throw UIOError.system(errno, operation: .other, subject: name)
     }
     return fd
 }

@@ -189,12 +189,12 @@ struct InterruptLineTests {
         #expect(throws: UIOError.self) { try line.rearm() }
     }
 
-    @Test("opening a removed device fails with deviceNotFound, leaking nothing")
+    @Test("opening a removed device fails with deviceRemoved, leaking nothing")
     func openRemoved() throws {
         let device = try SimulatedDevice()
         device.remove()
         let error = try #require(throws: UIOError.self) { try device.interruptLine() }
-        #expect(error.code == .deviceNotFound)
+        #expect(error.code == .deviceRemoved)
         #expect(device.openInterruptFiles == 0)
     }
 }

@@ -35,9 +35,9 @@ public final class ConfigSpace: Sendable {
             writable = false
             opened = system.open(path, O_RDONLY)
         }
-        let fd = try opened.get(operation: "open", subject: path)
+        let fd = try opened.get(operation: .accessFile, subject: path)
         let descriptor = SharedDescriptor(fd: fd, path: path, system: system)
-        let size = try system.fileSize(fd).get(operation: "fstat", subject: path)
+        let size = try system.fileSize(fd).get(operation: .status, subject: path)
         self.path = path
         self.size = Int(size)
         self.isWritable = writable
@@ -94,8 +94,8 @@ public final class ConfigSpace: Sendable {
             var value: T = 0
             let count = try withUnsafeMutableBytes(of: &value) { buffer in
                 retryingOnInterrupt { descriptor.system.pread(fd, buffer, Int64(offset)) }
-            }.get(operation: "read", subject: path)
-            guard count == MemoryLayout<T>.size else { throw shortTransfer(offset, count: count, width: MemoryLayout<T>.size) }
+            }.get(operation: .accessFile, subject: path)
+            guard count == MemoryLayout<T>.size else { throw shortTransfer(offset, count: count, width: MemoryLayout<T>.size, reading: true) }
             return T(littleEndian: value)
         }
     }
@@ -110,8 +110,8 @@ public final class ConfigSpace: Sendable {
             var little = value.littleEndian
             let count = try withUnsafeBytes(of: &little) { buffer in
                 retryingOnInterrupt { descriptor.system.pwrite(fd, buffer, Int64(offset)) }
-            }.get(operation: "write", subject: path)
-            guard count == MemoryLayout<T>.size else { throw shortTransfer(offset, count: count, width: MemoryLayout<T>.size) }
+            }.get(operation: .accessFile, subject: path)
+            guard count == MemoryLayout<T>.size else { throw shortTransfer(offset, count: count, width: MemoryLayout<T>.size, reading: false) }
         }
     }
 
@@ -125,9 +125,14 @@ public final class ConfigSpace: Sendable {
         }
     }
 
-    private func shortTransfer(_ offset: Int, count: Int, width: Int) -> UIOError {
-        UIOError(.permissionDenied, subject: path,
-                 reason: "only \(count) of \(width) bytes at offset \(offset) were transferred: unprivileged readers see the first 64 bytes only",
-                 advice: "run as root for the extended config space")
+    /// pci_read_config answers a reader without CAP_SYS_ADMIN with the first 64 bytes only;
+    /// any other short transfer is not a matter of permission.
+    private func shortTransfer(_ offset: Int, count: Int, width: Int, reading: Bool) -> UIOError {
+        let what = "only \(count) of \(width) bytes at offset \(offset) were \(reading ? "read" : "written")"
+        if reading && offset + width > 64 {
+            return UIOError(.permissionDenied, subject: path, reason: "\(what): unprivileged readers see the first 64 bytes only",
+                            advice: "run as root (CAP_SYS_ADMIN) for the rest of the config space")
+        }
+        return UIOError(.systemCall, subject: path, reason: "\(what); the kernel gave no error")
     }
 }

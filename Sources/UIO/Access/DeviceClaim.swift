@@ -36,7 +36,7 @@ final class DeviceClaim: Sendable {
         case .success(let opened): directory = opened
         case .failure(let errno) where errno == .noSuchFileOrDirectory || errno == .notDirectory:
             throw Self.gone(device, errno: errno)
-        case .failure(let errno): throw UIOError.system(errno, operation: "open", subject: device.sysPath)
+        case .failure(let errno): throw UIOError.system(errno, operation: .accessFile, subject: device.sysPath)
         }
         if exclusive {
             switch retryingOnInterrupt({ system.flock(directory, LOCK_EX | LOCK_NB) }) {
@@ -47,7 +47,7 @@ final class DeviceClaim: Sendable {
                     let here = Self.claimedHere.withLock { $0.contains(device.sysPath) }
                     throw Self.busy(device, errno: errno, holder: here ? "this process (another open handle or driver)" : "another process")
                 }
-                throw UIOError.system(errno, operation: "flock", subject: device.sysPath)
+                throw UIOError.system(errno, operation: .claim, subject: device.sysPath)
             }
         }
         let attribute = device.sysPath + "/dev"
@@ -92,7 +92,7 @@ final class DeviceClaim: Sendable {
         case .success(let status): node = status
         case .failure(let errno) where errno == .noSuchFileOrDirectory:
             throw Self.gone(device, errno: errno)
-        case .failure(let errno): throw UIOError.system(errno, operation: "stat", subject: path)
+        case .failure(let errno): throw UIOError.system(errno, operation: .status, subject: path)
         }
         guard node.device == number else { throw renumbered(found: node.device) }
         let fd: Int32
@@ -101,24 +101,24 @@ final class DeviceClaim: Sendable {
         case .failure(let errno) where errno == .noSuchFileOrDirectory || errno == .operationNotSupportedByDevice
                                        || errno == .noSuchAddressOrDevice:
             throw Self.gone(device, errno: errno)
-        case .failure(let errno): throw UIOError.system(errno, operation: "open", subject: path)
+        case .failure(let errno): throw UIOError.system(errno, operation: .openNode, subject: path)
         }
         // Kept from here on: its close runs the driver's release().
         let isFirst = nodeFiles.withLock { files in
             files.append(fd)
             return files.count == 1
         }
-        let opened = try system.fileStatus(fd).get(operation: "fstat", subject: path)
+        let opened = try system.fileStatus(fd).get(operation: .status, subject: path)
         guard opened.isSameFile(as: node) else { throw renumbered(found: opened.device) }
         if exclusive && isFirst {
             switch retryingOnInterrupt({ system.flock(fd, LOCK_EX | LOCK_NB) }) {
             case .success: break
             case .failure(.wouldBlock):
                 throw Self.busy(device, errno: .wouldBlock, holder: "a program that locks \(path) itself (DPDK does)")
-            case .failure(let errno): throw UIOError.system(errno, operation: "flock", subject: path)
+            case .failure(let errno): throw UIOError.system(errno, operation: .claim, subject: path)
             }
         }
-        return try system.duplicate(fd).get(operation: "dup", subject: path)
+        return try system.duplicate(fd).get(operation: .other, subject: path)
     }
 
     /// Opens a file on the node and the count it starts from. The kernel takes a file's

@@ -68,7 +68,7 @@ public final class UIOHandle: Sendable {
         }
         let length = Int((map.size + page - 1) / page * page)
         let address = try descriptor.withDescriptor { fd throws(UIOError) in
-            try system.mmap(fd, length, Int64(index) * Int64(page)).get(operation: "mmap map\(index)", subject: device.devicePath)
+            try system.mmap(fd, length, Int64(index) * Int64(page)).get(operation: .map, subject: device.devicePath)
         }
         return MappedRegion(name: "\(device.devicePath) map\(index)", mapping: address, mappingLength: length,
                             offset: Int(map.offset), size: Int(map.size - map.offset), system: system, liveness: liveness,
@@ -90,13 +90,13 @@ public final class UIOHandle: Sendable {
         case .failure(.noSuchFileOrDirectory):
             throw UIOError(.noSuchRegion, subject: path, reason: "BAR \(bar) is not implemented by this device",
                            errno: .noSuchFileOrDirectory)
-        case .failure(let errno): throw UIOError.system(errno, operation: "open", subject: path)
+        case .failure(let errno): throw UIOError.system(errno, operation: .accessFile, subject: path)
         }
         defer { _ = system.close(fd) }
-        let size = try system.fileSize(fd).get(operation: "fstat", subject: path)
+        let size = try system.fileSize(fd).get(operation: .status, subject: path)
         guard size > 0 else { throw UIOError(.noSuchRegion, subject: path, reason: "BAR \(bar) is empty") }
         // mmap of an I/O-port BAR fails with EINVAL: only memory BARs map.
-        let address = try system.mmap(fd, Int(size), 0).get(operation: "mmap", subject: path)
+        let address = try system.mmap(fd, Int(size), 0).get(operation: .map, subject: path)
         return MappedRegion(name: path, mapping: address, mappingLength: Int(size), offset: 0, size: Int(size), system: system,
                             liveness: liveness, keepingAlive: try requireClaim())
     }

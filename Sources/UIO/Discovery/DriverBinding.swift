@@ -86,13 +86,13 @@ struct DriverBinding {
         case .failure(let errno) where errno == .permissionDenied || errno == .notPermitted:
             throw UIOError(.permissionDenied, subject: path, reason: "binding needs root", errno: errno,
                            advice: "run as root (or with sudo); binding changes which driver owns the device")
-        case .failure(let errno): throw UIOError.system(errno, operation: "open", subject: path)
+        case .failure(let errno): throw UIOError.system(errno, operation: .accessFile, subject: path)
         }
         defer { _ = system.close(fd) }
         let bytes = Array(text.utf8)
         let written = try bytes.withUnsafeBytes { buffer in
             retryingOnInterrupt { system.pwrite(fd, buffer, 0) }
-        }.get(operation: "write", subject: path)
+        }.get(operation: .accessFile, subject: path)
         guard written == bytes.count else {
             throw UIOError(.systemCall, subject: path, reason: "wrote \(written) of \(bytes.count) bytes")
         }

@@ -60,7 +60,7 @@ public final class HotplugMonitor: @unchecked Sendable {
         case .success(let fd): wake = fd
         case .failure(let errno):
             udev_monitor_unref(monitor)
-            throw UIOError.system(errno, operation: "eventfd", subject: "libudev monitor")
+            throw UIOError.system(errno, operation: .other, subject: "libudev monitor")
         }
         self.source = resolved
         self.udev = udev
@@ -85,7 +85,7 @@ public final class HotplugMonitor: @unchecked Sendable {
                 let outcome: SystemCalls.PollOutcome
                 switch system.pollPair(fd, wake, remaining) {
                 case .failure(.interrupted): continue
-                case .failure(let errno): throw UIOError.system(errno, operation: "poll", subject: "libudev monitor")
+                case .failure(let errno): throw UIOError.system(errno, operation: .poll, subject: "libudev monitor")
                 case .success(nil): return nil
                 case .success(let ready?): outcome = ready
                 }

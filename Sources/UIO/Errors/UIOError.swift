@@ -66,35 +66,6 @@ public struct UIOError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension UIOError {
-    /// Classifies a failed system call on `subject` by its errno: EACCES becomes
-    /// ``Code-swift.enum/permissionDenied``, EIO ``Code-swift.enum/deviceRemoved``, and so on.
-    ///
-    /// `operation` names the call ("open", "read", "mmap") for the message.
-    public static func system(_ errno: Errno, operation: String, subject: String) -> UIOError {
-        switch errno {
-        case .permissionDenied, .notPermitted:
-            return UIOError(
-                .permissionDenied, subject: subject, reason: "\(operation): permission denied", errno: errno,
-                advice: "install the rules in udev/ and add your user to the group they name, or run as root")
-        case .noSuchFileOrDirectory, .operationNotSupportedByDevice, .noSuchAddressOrDevice:
-            return UIOError(
-                .deviceNotFound, subject: subject, reason: "\(operation): no such device", errno: errno,
-                advice: "check that the uio module is loaded and the device is bound (uioctl list)")
-        case .ioError:
-            return UIOError(
-                .deviceRemoved, subject: subject, reason: "\(operation): the device was removed", errno: errno,
-                advice: "the kernel unregistered it (unbind or hot-unplug); rediscover it before opening again")
-        case .resourceBusy, .wouldBlock:
-            return UIOError(
-                .deviceBusy, subject: subject, reason: "\(operation): the device is busy", errno: errno,
-                advice: "another process holds it; stop that process first")
-        case .badFileDescriptor:
-            return UIOError(.closed, subject: subject, reason: "\(operation): already closed", errno: errno)
-        default:
-            return UIOError(.systemCall, subject: subject, reason: "\(operation) failed", errno: errno)
-        }
-    }
-
     static func closed(_ subject: String) -> UIOError {
         UIOError(.closed, subject: subject, reason: "used after close")
     }

@@ -59,7 +59,7 @@ public final class InterruptLine: Sendable {
     public init(device: UIODevice, fd: Int32, baseline: UInt32, reArm: ReArmMethod, config: ConfigSpace?, system: SystemCalls,
                 liveness: DeviceLiveness = DeviceLiveness(), keepingAlive owner: (any AnyObject & Sendable)? = nil) throws(UIOError) {
         let interruptFD = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
-        let wake = try system.eventfdCreate().get(operation: "eventfd", subject: device.devicePath)
+        let wake = try system.eventfdCreate().get(operation: .other, subject: device.devicePath)
         self.device = device
         self.interruptFD = interruptFD
         self.wakeFD = SharedDescriptor(fd: wake, path: device.devicePath + " (wake-up eventfd)", system: system)
@@ -96,7 +96,7 @@ public final class InterruptLine: Sendable {
                     let outcome: SystemCalls.PollOutcome
                     switch system.pollPair(fd, wake, remaining) {
                     case .failure(.interrupted): continue
-                    case .failure(let errno): throw UIOError.system(errno, operation: "poll", subject: device.devicePath)
+                    case .failure(let errno): throw UIOError.system(errno, operation: .poll, subject: device.devicePath)
                     case .success(nil): return .timedOut
                     case .success(let ready?): outcome = ready
                     }
@@ -118,7 +118,7 @@ public final class InterruptLine: Sendable {
                         let previous = lastCount.exchange(count, ordering: .relaxed)
                         return .interrupt(InterruptEvent(count: count, newInterrupts: count &- previous))
                     case .failure(.ioError): throw removed(errno: .ioError)
-                    case .failure(let errno): throw UIOError.system(errno, operation: "read", subject: device.devicePath)
+                    case .failure(let errno): throw UIOError.system(errno, operation: .readCount, subject: device.devicePath)
                     }
                 }
             }
@@ -129,7 +129,7 @@ public final class InterruptLine: Sendable {
     /// ``InterruptWait/cancelled`` at once. Safe from any thread; never closes the fd.
     public func cancel() throws(UIOError) {
         try wakeFD.withDescriptor { wake throws(UIOError) in
-            try wakeFD.system.eventfdSignal(wake).get(operation: "eventfd write", subject: wakeFD.path)
+            try wakeFD.system.eventfdSignal(wake).get(operation: .other, subject: wakeFD.path)
         }
     }
 
@@ -176,7 +176,7 @@ public final class InterruptLine: Sendable {
             case .failure(.ioError):
                 throw removed(errno: .ioError)
             case .failure(let errno):
-                throw UIOError.system(errno, operation: "irqcontrol write", subject: device.devicePath)
+                throw UIOError.system(errno, operation: .interruptControl, subject: device.devicePath)
             }
         }
     }

@@ -10,7 +10,7 @@ enum SysfsFile {
     /// Reads up to `limit` bytes: sysfs attributes are one page; `/proc/interrupts` is longer
     /// and reports no size, so it is read until a read returns nothing.
     static func read(_ path: String, system: SystemCalls, limit: Int = 4096) throws(UIOError) -> String {
-        let fd = try system.open(path, O_RDONLY).get(operation: "open", subject: path)
+        let fd = try system.open(path, O_RDONLY).get(operation: .accessFile, subject: path)
         defer { _ = system.close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
@@ -18,7 +18,7 @@ enum SysfsFile {
             let offset = Int64(bytes.count)
             let count = try chunk.withUnsafeMutableBytes { buffer in
                 retryingOnInterrupt { system.pread(fd, buffer, offset) }
-            }.get(operation: "read", subject: path)
+            }.get(operation: .accessFile, subject: path)
             if count == 0 { break }
             bytes += chunk[..<count]
         }
@@ -37,7 +37,7 @@ enum SysfsFile {
 
 extension Result where Failure == Errno {
     /// The value, or the errno classified as a ``UIOError`` about `subject`.
-    func get(operation: String, subject: String) throws(UIOError) -> Success {
+    func get(operation: SystemOperation, subject: String) throws(UIOError) -> Success {
         switch self {
         case .success(let value): return value
         case .failure(let errno): throw UIOError.system(errno, operation: operation, subject: subject)
