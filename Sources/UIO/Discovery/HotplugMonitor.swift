@@ -77,7 +77,7 @@ public final class HotplugMonitor: @unchecked Sendable {
     /// The next event, or `nil` when `timeout` passes, ``cancel()`` is called or the monitor closes.
     public func next(timeout: Duration? = nil) throws(UIOError) -> HotplugEvent? {
         try reader.withLock { _ throws(UIOError) -> HotplugEvent? in
-            let deadline = timeout.map { ContinuousClock.now + $0 }
+            let deadline = timeout.flatMap(clampedDeadline(after:))
             let fd = udev_monitor_get_fd(monitor)
             while true {
                 if closed.withLock({ $0 }) { return nil }

@@ -87,7 +87,7 @@ public final class InterruptLine: Sendable {
     /// ``UIOError/Code/closed`` after ``close()``.
     public func wait(timeout: Duration? = nil) throws(UIOError) -> InterruptWait {
         if cancelPending.exchange(false, ordering: .relaxed) { return .cancelled }
-        let deadline = timeout.map { ContinuousClock.now + $0 }
+        let deadline = timeout.flatMap(clampedDeadline(after:))
         return try interruptFD.withDescriptor { fd throws(UIOError) in
             try wakeFD.withDescriptor { wake throws(UIOError) in
                 let system = interruptFD.system

@@ -35,13 +35,19 @@ package final class Signal: @unchecked Sendable {
     package func wait() { pthread_cond_wait(condition, mutex) }
 
     /// Sleeps until woken or `timeout` passes; `false` when it passed. The mutex must be held.
+    /// A timeout too long to count (`longestWait`) waits until woken.
     package func wait(timeout: Duration) -> Bool {
+        let nanoseconds = clampedNanoseconds(timeout)
+        if nanoseconds == Int64.max {
+            wait()
+            return true
+        }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        let (seconds, attoseconds) = timeout.components
-        let nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
-        var deadline = timespec(tv_sec: now.tv_sec + Int(seconds) + nanoseconds / 1_000_000_000,
-                                tv_nsec: nanoseconds % 1_000_000_000)
+        // At most ~292 years past the wall clock: no overflow.
+        let fraction = Int(now.tv_nsec) + Int(nanoseconds % 1_000_000_000)
+        var deadline = timespec(tv_sec: now.tv_sec + Int(nanoseconds / 1_000_000_000) + fraction / 1_000_000_000,
+                                tv_nsec: fraction % 1_000_000_000)
         return pthread_cond_timedwait(condition, mutex, &deadline) == 0
     }
 
