@@ -166,6 +166,26 @@ struct DiscoveryTests {
         #expect(error.subject.hasSuffix("\(MockSysfs.eduSlot(n))/vendor"))
     }
 
+    @Test("an irq attribute past Int.max is a malformedAttribute error, and discovery goes on reporting")
+    func irqPastIntMax() throws {
+        let n = MockSysfs.freshNumber()
+        try sysfs.add(MockSysfs.eduRecord(number: n))
+        sysfs.setAttribute("/sys/devices/pci0000:00/\(MockSysfs.eduSlot(n))", "irq", "9223372036854775808")
+        let error = try #require(throws: UIOError.self) { try UIODevice.all() }
+        #expect(error.code == .malformedAttribute)
+        #expect(error.subject.hasSuffix("\(MockSysfs.eduSlot(n))/irq"))
+    }
+
+    @Test("a live event count past 32 bits is a malformedAttribute error")
+    func liveEventCountPast32Bits() throws {
+        let n = MockSysfs.freshNumber()
+        try sysfs.add(MockSysfs.eduRecord(number: n))
+        let edu = try UIODevice.first(.number(n))
+        sysfs.setAttribute(edu.sysPath, "event", "4294967296")
+        let error = try #require(throws: UIOError.self) { try edu.currentEventCount() }
+        #expect(error.code == .malformedAttribute)
+    }
+
     @Test("the live event count is read fresh, not from libudev's cache")
     func liveEventCount() throws {
         let n = MockSysfs.freshNumber()
@@ -229,6 +249,14 @@ extension DiscoveryTests {
         #expect(first?.action == .add)
         monitor.close()
         #expect(await iterator.next() == nil)
+    }
+
+    @Test("the monitor's next with a timeout past Int64.max seconds waits like no timeout, and a cancel ends it")
+    func hotplugHugeTimeout() throws {
+        let monitor = try HotplugMonitor(source: .udev)
+        defer { monitor.close() }
+        monitor.cancel()
+        #expect(try monitor.next(timeout: .seconds(Int64.max) * 10) == nil)
     }
 }
 

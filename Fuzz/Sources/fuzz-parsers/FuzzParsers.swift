@@ -2,7 +2,7 @@
 // over a simulated config space. The first byte picks the target; the rest is its input.
 // A crash, a hang or a sanitizer report is a finding; a thrown error or nil is the right answer.
 
-import UIO
+@_spi(Simulation) import UIO
 import UIOTesting
 
 /// Config space for the helpers, made once: the fuzzer calls the entry point millions of times.
@@ -13,7 +13,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size > 0 else { return 0 }
     let bytes = UnsafeBufferPointer(start: data + 1, count: size - 1)
     let text = String(decoding: bytes, as: UTF8.self)
-    switch data[0] % 8 {
+    switch data[0] % 9 {
     case 0: _ = SysfsValue.hexadecimal(text)
     case 1: _ = SysfsValue.decimal(text)
     case 2: _ = SysfsValue.line(text)
@@ -35,6 +35,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     case 6:
         let selector = DeviceSelector(text)
         _ = selector.description
+    case 8:
+        // Discovery's conversions: a device built from attribute texts the input supplies.
+        guard let device = try? UIODevice(reading: FuzzedDevice(text)) else { return 0 }
+        precondition(device.maps.enumerated().allSatisfy { $0.offset == $0.element.index })
+        precondition((device.parent?.irq ?? 0) >= 0)
+        precondition((device.parent?.pci?.classCode ?? 0) <= 0xFF_FFFF)
     default:
         // Config-space helpers: any offset and width, from the input; errors are expected.
         guard let config, bytes.count >= 3 else { return 0 }

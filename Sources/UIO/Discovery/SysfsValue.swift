@@ -20,6 +20,12 @@ public enum SysfsValue {
         return UInt64(trimmed)
     }
 
+    /// Unsigned decimal that fits `type`: `event` is the kernel's 32-bit count, `irq` an `Int`.
+    /// A larger number is `nil`, like any other text the kernel would not write.
+    public static func decimal<T: FixedWidthInteger>(_ text: String, as type: T.Type) -> T? {
+        decimal(text).flatMap { T(exactly: $0) }
+    }
+
     /// A non-empty single line, as in `name` and `version`.
     public static func line(_ text: String) -> String? {
         let trimmed = trimmingLineEnd(text)

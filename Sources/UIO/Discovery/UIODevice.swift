@@ -43,8 +43,10 @@ public struct UIODevice: Sendable, Hashable, Identifiable, Codable {
 }
 
 extension UIODevice {
-    /// Reads a UIO device's attributes through libudev.
-    init(reading device: UdevDevice) throws(UIOError) {
+    /// Reads a UIO device's attributes from `device` (libudev's view of sysfs, or a test's).
+    /// Text the kernel would never write is a ``UIOError/Code/malformedAttribute`` error.
+    @_spi(Simulation)
+    public init(reading device: any SysfsDeviceSource) throws(UIOError) {
         let reader = AttributeReader(device: device)
         let sysName = device.sysName
         guard sysName.hasPrefix("uio"), let number = Int(sysName.dropFirst(3)), number >= 0 else {
@@ -53,13 +55,12 @@ extension UIODevice {
         self.number = number
         self.name = try reader.required("name", SysfsValue.line, expected: "a non-empty name")
         self.version = try reader.required("version", SysfsValue.line, expected: "a non-empty version")
-        let event = try reader.required("event", SysfsValue.decimal, expected: "a decimal count")
-        self.eventCount = UInt32(truncatingIfNeeded: event)
+        self.eventCount = try reader.required("event", { SysfsValue.decimal($0, as: UInt32.self) }, expected: "a decimal 32-bit count")
         self.maps = try Self.readMaps(reader)
         self.portRegions = try Self.readPortRegions(reader)
         self.devicePath = device.devNode ?? "/dev/\(sysName)"
         self.sysPath = device.sysPath
-        self.parent = try device.parent.map { parent throws(UIOError) in try ParentDevice(reading: parent) }
+        self.parent = try device.parentSource.map { parent throws(UIOError) in try ParentDevice(reading: parent) }
     }
 
     /// `maps/map0`, `maps/map1`, …: the kernel stops at the first empty map, so the indices
@@ -94,7 +95,7 @@ extension UIODevice {
 }
 
 extension ParentDevice {
-    init(reading device: UdevDevice) throws(UIOError) {
+    init(reading device: any SysfsDeviceSource) throws(UIOError) {
         let reader = AttributeReader(device: device)
         let subsystem = device.subsystem ?? ""
         var pci: PCIIdentity?
@@ -105,15 +106,17 @@ extension ParentDevice {
                 return id
             }
             let optionalID = { (name: String) throws(UIOError) -> UInt16? in reader.exists(name) ? try id(name) : nil }
-            let classCode = try reader.required("class", SysfsValue.hexadecimal, expected: "a 0x… class code")
+            let classCode = try reader.required(
+                "class", { SysfsValue.hexadecimal($0).flatMap { $0 <= 0xFF_FFFF ? UInt32($0) : nil } },
+                expected: "a 0x… 24-bit class code")
             pci = PCIIdentity(
                 vendor: try id("vendor"), device: try id("device"),
                 subsystemVendor: try optionalID("subsystem_vendor"), subsystemDevice: try optionalID("subsystem_device"),
-                classCode: UInt32(truncatingIfNeeded: classCode & 0xFF_FFFF), slot: device.sysName)
+                classCode: classCode, slot: device.sysName)
         }
         var irq: Int?
         if reader.exists("irq") {
-            irq = Int(try reader.required("irq", SysfsValue.decimal, expected: "a decimal irq number"))
+            irq = try reader.required("irq", { SysfsValue.decimal($0, as: Int.self) }, expected: "a decimal irq number")
         }
         self.init(
             subsystem: subsystem, sysName: device.sysName, sysPath: device.sysPath,
@@ -123,7 +126,7 @@ extension ParentDevice {
 
 /// Reads and parses one device's attributes, naming the attribute's path in every error.
 struct AttributeReader {
-    let device: UdevDevice
+    let device: any SysfsDeviceSource
 
     func path(_ name: String) -> String { device.sysPath + "/" + name }
 

@@ -28,10 +28,10 @@ enum SysfsFile {
     static func readEventCount(sysPath: String, system: SystemCalls) throws(UIOError) -> UInt32 {
         let path = sysPath + "/event"
         let text = try read(path, system: system)
-        guard let value = SysfsValue.decimal(text) else {
-            throw UIOError.malformed(path, value: text, expected: "a decimal count")
+        guard let value = SysfsValue.decimal(text, as: UInt32.self) else {
+            throw UIOError.malformed(path, value: text, expected: "a decimal 32-bit count")
         }
-        return UInt32(truncatingIfNeeded: value)
+        return value
     }
 }
 

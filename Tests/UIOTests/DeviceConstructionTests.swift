@@ -1,0 +1,83 @@
+import Testing
+@_spi(Simulation) import UIO
+
+/// A device and its parent with the attribute texts a test chooses.
+private final class TestDevice: SysfsDeviceSource {
+    let sysPath: String
+    let sysName: String
+    let subsystem: String?
+    let driver: String?
+    let devNode: String? = nil
+    var attributes: [String: String]
+    let parent: TestDevice?
+
+    init(sysName: String, subsystem: String, driver: String?, attributes: [String: String], parent: TestDevice?) {
+        self.sysPath = "/sys/devices/test/" + sysName
+        self.sysName = sysName
+        self.subsystem = subsystem
+        self.driver = driver
+        self.attributes = attributes
+        self.parent = parent
+    }
+
+    /// QEMU's edu device as uio_pci_generic shows it, with `changes` applied to the parent's
+    /// attributes (`nil` removes one).
+    static func edu(parent changes: [String: String?] = [:], uio uioChanges: [String: String?] = [:]) -> TestDevice {
+        var parentAttributes = ["vendor": "0x1234", "device": "0x11e8", "class": "0x00ff00", "irq": "11"]
+        for (name, text) in changes { parentAttributes[name] = text }
+        var attributes = ["name": "uio_pci_generic", "version": "0.01.0", "event": "7",
+                          "maps/map0/addr": "0xfea00000", "maps/map0/size": "0x100000", "maps/map0/offset": "0x0"]
+        for (name, text) in uioChanges { attributes[name] = text }
+        let parent = TestDevice(sysName: "0000:00:04.0", subsystem: "pci", driver: "uio_pci_generic",
+                                attributes: parentAttributes, parent: nil)
+        return TestDevice(sysName: "uio0", subsystem: "uio", driver: nil, attributes: attributes, parent: parent)
+    }
+
+    func attribute(_ name: String) -> String? { attributes[name] }
+    var parentSource: (any SysfsDeviceSource)? { parent }
+}
+
+/// Discovery's conversions of attribute text, fed directly: a number the kernel would never
+/// write is a typed error naming the attribute, never a trap.
+@Suite("Device construction from attribute texts")
+struct DeviceConstructionTests {
+    @Test("a well-formed device and parent build, with every number converted")
+    func wellFormed() throws {
+        let device = try UIODevice(reading: TestDevice.edu())
+        #expect(device.number == 0)
+        #expect(device.eventCount == 7)
+        #expect(device.maps == [MemoryMap(index: 0, name: nil, address: 0xfea0_0000, size: 0x10_0000, offset: 0)])
+        #expect(device.parent?.irq == 11)
+        #expect(device.parent?.pci?.classCode == 0x00ff00)
+    }
+
+    @Test("an irq past Int.max is malformedAttribute naming irq, not a trap",
+          arguments: ["9223372036854775808", "18446744073709551615"])
+    func irqPastIntMax(text: String) throws {
+        let error = try #require(throws: UIOError.self) { try UIODevice(reading: TestDevice.edu(parent: ["irq": text])) }
+        #expect(error.code == .malformedAttribute)
+        #expect(error.subject == "/sys/devices/test/0000:00:04.0/irq")
+        #expect(error.reason.contains(text))
+    }
+
+    @Test("the largest irq an Int holds is accepted")
+    func irqAtIntMax() throws {
+        let device = try UIODevice(reading: TestDevice.edu(parent: ["irq": "9223372036854775807"]))
+        #expect(device.parent?.irq == Int.max)
+    }
+
+    @Test("an event count past 32 bits is malformedAttribute, not silently truncated")
+    func eventPast32Bits() throws {
+        let error = try #require(throws: UIOError.self) { try UIODevice(reading: TestDevice.edu(uio: ["event": "4294967296"])) }
+        #expect(error.code == .malformedAttribute)
+        #expect(error.subject.hasSuffix("uio0/event"))
+        #expect(try UIODevice(reading: TestDevice.edu(uio: ["event": "4294967295"])).eventCount == UInt32.max)
+    }
+
+    @Test("a class code past 24 bits is malformedAttribute, not silently masked")
+    func classPast24Bits() throws {
+        let error = try #require(throws: UIOError.self) { try UIODevice(reading: TestDevice.edu(parent: ["class": "0x1000000"])) }
+        #expect(error.code == .malformedAttribute)
+        #expect(error.subject.hasSuffix("0000:00:04.0/class"))
+    }
+}
