@@ -68,6 +68,10 @@ let package = Package(
             name: "UIODriverTests",
             dependencies: ["UIO", "UIODriver", "UIOTesting", "TestSupport"]
         ),
+        .testTarget(
+            name: "CommandLineTests",
+            dependencies: ["uioctl", "edu-driver", "pl031-driver"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

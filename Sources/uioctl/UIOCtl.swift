@@ -61,12 +61,17 @@ struct Watch: ParsableCommand {
     @Option(help: "Stop after this many seconds.") var seconds: Double?
     @Flag(help: "Print JSON lines.") var json = false
 
+    func validate() throws {
+        try validateSeconds(interval, option: "--interval")
+        try seconds.map { try validateSeconds($0, option: "--seconds") }
+    }
+
     func run() throws {
         let watch = InterruptWatch(device: try UIODevice.first(DeviceSelector(device)))
         let interrupt = SignalCancellation { watch.cancel() }
         defer { interrupt.restore() }
         if !json { print("watching uio\(watch.device.number) (\(watch.device.name)); Ctrl-C stops") }
-        try watch.run(interval: .milliseconds(Int(interval * 1000)), duration: seconds.map { .milliseconds(Int($0 * 1000)) }) { sample in
+        try watch.run(interval: .seconds(interval), duration: seconds.map { .seconds($0) }) { sample in
             if json {
                 print((try? DeviceListing.json(sample).split(separator: "\n").joined(separator: " ")) ?? "")
             } else {
@@ -116,6 +121,11 @@ struct Monitor: ParsableCommand {
 
     enum SourceOption: String, ExpressibleByArgument { case udev, kernel, automatic }
 
+    func validate() throws {
+        if let count, count < 1 { throw ValidationError("--count must be at least 1, not \(count)") }
+        try seconds.map { try validateSeconds($0, option: "--seconds") }
+    }
+
     func run() throws {
         let monitor = try HotplugMonitor(source: source == .udev ? .udev : source == .kernel ? .kernel : .automatic)
         let interrupt = SignalCancellation { monitor.cancel() }
@@ -123,7 +133,7 @@ struct Monitor: ParsableCommand {
         if !json { print("monitoring UIO devices (\(monitor.source == .udev ? "udev" : "kernel") events); Ctrl-C stops") }
         fflush(nil)
         var seen = 0
-        let deadline = seconds.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
+        let deadline = seconds.map { ContinuousClock.now + .seconds($0) }
         while count.map({ seen < $0 }) ?? true {
             let left = deadline.map { ContinuousClock.now.duration(to: $0) }
             if let left, left <= .zero { break }
@@ -177,6 +187,17 @@ final class SignalCancellation {
         sources.forEach { $0.cancel() }
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
+    }
+}
+
+/// The longest `--interval` or `--seconds`: a year. Longer is forever for a command run by hand,
+/// and `Duration.seconds(_:)` traps on the largest doubles.
+let longestCommandSeconds: Double = 365 * 86_400
+
+/// A number of seconds from the command line: finite, at least a millisecond, at most a year.
+func validateSeconds(_ value: Double, option: String) throws {
+    guard value.isFinite, value >= 0.001, value <= longestCommandSeconds else {
+        throw ValidationError("\(option) must be a number of seconds from 0.001 to \(Int(longestCommandSeconds)) (a year), not \(value)")
     }
 }
 

@@ -36,6 +36,10 @@ struct EduDriverCommand: ParsableCommand {
     @Flag(help: "Keep running after the demonstration, until SIGINT or SIGTERM.")
     var serve = false
 
+    func validate() throws {
+        guard interrupts >= 0 else { throw ValidationError("--interrupts must be 0 or more, not \(interrupts)") }
+    }
+
     func run() throws {
         let log: @Sendable (String) -> Void = { print("edu-driver: \($0)") }
 

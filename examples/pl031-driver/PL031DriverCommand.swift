@@ -30,8 +30,8 @@ struct PL031DriverCommand: ParsableCommand {
     var period: UInt32 = 1
 
     func validate() throws {
-        guard alarms > 0 else { throw ValidationError("--alarms must be at least 1") }
-        guard period > 0 else { throw ValidationError("--period must be at least 1 second") }
+        guard (1...100_000).contains(alarms) else { throw ValidationError("--alarms must be from 1 to 100000, not \(alarms)") }
+        guard (1...86_400).contains(period) else { throw ValidationError("--period must be from 1 to 86400 seconds (a day), not \(period)") }
     }
 
     func run() throws {
