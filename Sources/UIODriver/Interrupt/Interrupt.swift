@@ -376,29 +376,39 @@ extension Interrupt: ConnectableInterrupt {
     }
 
     /// The ISR thread: wait, lock, ISR, re-arm, unlock — until stopped or the device is gone.
+    /// A re-arm that fails leaves the line masked: the thread then wakes on a timer to retry it.
     private func serviceLoop(_ line: InterruptLine) {
         let isr = config.isr!
+        var retry = ReArmRetry()
         while true {
             let outcome: InterruptWait
             do throws(UIOError) {
-                outcome = try line.wait()
+                outcome = try line.wait(timeout: retry.delay)
             } catch {
                 if error.code == .closed || stopping.load(ordering: .acquiring) { return }
                 // uio_read's EIO / uio_poll's EPOLLERR: the device is gone. Report it and end.
                 device.reportFailure(error)
                 return
             }
-            guard case .interrupt(let event) = outcome else {
+            let event: InterruptEvent
+            switch outcome {
+            case .interrupt(let delivered):
+                event = delivered
+            case .timedOut:
+                // Only a pending retry sets a timeout.
+                lock.acquire("the ISR thread's re-arm retry")
+                let rearmError = rearmIfNeeded(line)
+                lock.release("the ISR thread's re-arm retry")
+                guard settle(rearmError, line: line, retry: &retry) else { return }
+                continue
+            case .cancelled:
                 if stopping.load(ordering: .acquiring) { return }
                 continue
             }
             lock.acquire("the ISR")
             self.event = event
             let recognized = isr(self, 0)
-            var rearmError: UIOError?
-            if enabled && active && maskRequests.load(ordering: .relaxed) == 0 {
-                do throws(UIOError) { try line.rearm() } catch { rearmError = error }
-            }
+            let rearmError = rearmIfNeeded(line)
             lock.release("the ISR")
             counters.wakeUps.add(1, ordering: .releasing)
             counters.interrupts.add(UInt64(event.newInterrupts), ordering: .relaxed)
@@ -412,14 +422,35 @@ extension Interrupt: ConnectableInterrupt {
             if subscriberCount.load(ordering: .relaxed) > 0 {
                 subscribers.withLock { $0.values.forEach { _ = $0.yield(event) } }
             }
-            if let rearmError {
-                counters.rearmFailures.add(1, ordering: .relaxed)
-                if rearmError.code == .deviceRemoved {
-                    device.reportFailure(rearmError)
-                    return
-                }
-            }
+            guard settle(rearmError, line: line, retry: &retry) else { return }
         }
+    }
+
+    /// Re-arms the line unless it is meant to stay masked (disabled, inactive, or a caller is
+    /// waiting to mask it). The interrupt lock is held.
+    private func rearmIfNeeded(_ line: InterruptLine) -> UIOError? {
+        guard enabled && active && maskRequests.load(ordering: .relaxed) == 0 else { return nil }
+        do throws(UIOError) { try line.rearm() } catch { return error }
+        return nil
+    }
+
+    /// Acts on a re-arm's outcome: `false` when the thread must end (the device is gone).
+    private func settle(_ rearmError: UIOError?, line: InterruptLine, retry: inout ReArmRetry) -> Bool {
+        guard let rearmError else {
+            // Armed again, or left masked on purpose (then `enable()` unmasks it). A masking
+            // caller still waiting keeps the retry due, so the line is not left masked for good.
+            if maskRequests.load(ordering: .relaxed) == 0 { retry.ended() }
+            return true
+        }
+        counters.rearmFailures.add(1, ordering: .relaxed)
+        if rearmError.code == .deviceRemoved {
+            device.reportFailure(rearmError)
+            return false
+        }
+        if retry.failed() {
+            config.reArmFailed?(self, .reArmFailed(rearmError, method: line.reArmMethod, devicePath: line.device.devicePath))
+        }
+        return true
     }
 }
 

@@ -1,3 +1,5 @@
+import UIO
+
 /// `WDF_TRI_STATE`: yes, no, or let the framework decide.
 public enum TriState: Sendable, Hashable {
     /// Let the framework decide.
@@ -23,6 +25,9 @@ public struct InterruptConfig<Context: Sendable>: Sendable {
     /// `EvtInterruptEnable` / `EvtInterruptDisable`: runs with the interrupt lock held; enables
     /// or disables the device's own interrupt sources. A thrown error fails the transition.
     public typealias PowerRoutine = @Sendable (_ interrupt: Interrupt<Context>, _ device: Device) throws -> Void
+    /// Called when the line could not be re-armed after an ISR (no WDF counterpart: a kernel
+    /// driver's re-arm cannot be refused). The error says why and what to do.
+    public typealias ReArmFailureRoutine = @Sendable (_ interrupt: Interrupt<Context>, _ error: UIOError) -> Void
 
     /// `EvtInterruptIsr`. Required: creating an interrupt without one fails.
     public var isr: ServiceRoutine?
@@ -34,6 +39,13 @@ public struct InterruptConfig<Context: Sendable>: Sendable {
     public var enable: PowerRoutine?
     /// `EvtInterruptDisable`.
     public var disable: PowerRoutine?
+    /// Hears that the line could not be re-armed for a reason other than removal (which reaches
+    /// ``DeviceCallbacks/surpriseRemoval`` instead): EPERM under the kernel's lockdown, EACCES after
+    /// a permission change. The line stays masked, so no interrupt arrives until the ISR thread's
+    /// retry (after 1 ms, doubling to once a second) succeeds; then interrupts resume by themselves.
+    /// Called once per episode, on the ISR thread without the interrupt lock: ``Interrupt/disable()``
+    /// works from here, ``Device/stop()`` must come from another thread.
+    public var reArmFailed: ReArmFailureRoutine?
     /// `AutomaticSerialization`: run the DPC or work item holding the parent's lock, so it is
     /// serialized with the parent's other callbacks (``Device/withLock(_:)``, ``Queue``).
     public var automaticSerialization = false
