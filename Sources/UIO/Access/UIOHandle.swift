@@ -8,7 +8,7 @@ import Glibc
 ///
 /// The claim is the convention DPDK and other userspace drivers keep: one driver per device.
 /// It is taken before the node is opened, and the node is checked to be the device discovery
-/// found (``DeviceClaim``). From a handle come the device's memory maps, its PCI BARs and config
+/// found (see `DeviceClaim`). From a handle come the device's memory maps, its PCI BARs and config
 /// space, and its interrupt line. ``close()`` is idempotent and also runs on deinit; the claim
 /// and the files on the node last until the handle is closed and the last region and line made
 /// from it are gone, so no other driver can claim a device whose registers are still mapped here.
