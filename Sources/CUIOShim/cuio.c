@@ -29,6 +29,16 @@ ssize_t cuio_write_control(int fd, uint32_t value) {
     return n < 0 ? -errno : n;
 }
 
+int cuio_poll_removal(int fd, int wake_fd) {
+    struct pollfd fds[2] = {
+        {.fd = fd, .events = 0},
+        {.fd = wake_fd, .events = POLLIN},
+    };
+    int n = ppoll(fds, 2, NULL, NULL);
+    if (n < 0) return -errno;
+    return (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) ? 1 : 0;
+}
+
 int cuio_poll_pair(int interrupt_fd, int wake_fd, int64_t timeout_ns,
                    short *interrupt_revents, short *wake_revents) {
     struct pollfd fds[2] = {

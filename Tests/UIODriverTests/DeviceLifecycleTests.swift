@@ -212,3 +212,20 @@ struct DeviceLifecycleTests {
         }
     }
 }
+
+@Suite("Removal without an interrupt object")
+struct RemovalWithoutInterruptTests {
+    @Test("a started device without an interrupt object hears of the removal its handle's watcher noticed")
+    func removalReachesTheDriver() throws {
+        let simulated = try SimulatedDevice()
+        let removals = Locked<[UIOError.Code]>([])
+        let device = Device(resources: simulated, callbacks: DeviceCallbacks(surpriseRemoval: { _, reason in
+            removals.withLock { $0.append(reason.code) }
+        }))
+        try device.start()
+        simulated.liveness.markRemoved()
+        #expect(device.waitUntilStopped(timeout: .seconds(10)))
+        #expect(removals.withLock { $0 } == [.deviceRemoved])
+        #expect(device.removalReason?.code == .deviceRemoved)
+    }
+}

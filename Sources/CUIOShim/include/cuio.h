@@ -72,6 +72,11 @@ ssize_t cuio_write_control(int fd, uint32_t value);
 int cuio_poll_pair(int interrupt_fd, int wake_fd, int64_t timeout_ns,
                    short *interrupt_revents, short *wake_revents);
 
+/// Blocks until `fd` reports POLLERR or POLLHUP (poll reports them unasked; POLLIN is not
+/// asked for, so interrupts do not wake the caller) or `wake_fd` is readable.
+/// Returns 1 for an error or hangup on `fd`, 0 when woken, or -errno.
+int cuio_poll_removal(int fd, int wake_fd);
+
 // ---- eventfd ------------------------------------------------------------
 /// A non-blocking, close-on-exec eventfd. Returns the fd or -errno.
 int cuio_eventfd_create(void);
@@ -91,6 +96,22 @@ int cuio_munmap(void *address, size_t length);
 int cuio_memfd_create(const char *name);
 /// The system's page size.
 size_t cuio_page_size(void);
+
+// ---- removal guard ------------------------------------------------------
+// After a device is removed, the kernel may tear down a mapping of its registers (a sysfs
+// resourceN does), and the next access raises SIGBUS. A signal handler must be C (async-signal
+// safe): it replaces the guarded mapping that faulted with anonymous memory and the access runs
+// again. What to guard, and when to retire a mapping without a fault, is decided in Swift.
+
+/// Guards [start, start + length): a SIGBUS inside it retires the mapping. Installs the
+/// handler on first use. Returns 0, or -ENOSPC when 256 mappings are guarded already.
+int cuio_guard_mapping(void *start, size_t length);
+/// Stops guarding the mapping at `start` (before it is unmapped).
+void cuio_unguard_mapping(void *start);
+/// Replaces the mapping at `start` with private anonymous memory at the same address, every
+/// byte 0xff (what a PCI read of a device that is gone returns). Async-signal safe.
+/// Returns 0 or -errno.
+int cuio_retire_mapping(void *start, size_t length);
 
 #ifdef __cplusplus
 }

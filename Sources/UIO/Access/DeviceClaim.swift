@@ -19,6 +19,9 @@ import Glibc
 /// - **Files on the node stay open until the claim ends**, when the handle is closed and the
 ///   last region and interrupt line made from it are gone. Users get duplicates: closing one
 ///   never reaches the driver's `release()`.
+/// - **Removal is noticed without an interrupt line**: a watcher thread blocks in `poll` on the
+///   node asking for nothing but the `POLLERR` that `uio_poll` reports once the device is
+///   unregistered (interrupts do not wake it), then marks ``liveness`` and retires the mappings.
 final class DeviceClaim: Sendable {
     let device: UIODevice
     let system: SystemCalls
@@ -29,6 +32,12 @@ final class DeviceClaim: Sendable {
     private let directory: Int32
     /// Every file opened on the node, kept open until the claim ends.
     private let nodeFiles = Locked<[Int32]>([])
+    /// Whether the device is still there; shared with the handle, its regions and lines.
+    let liveness = DeviceLiveness()
+    /// The live mappings of the device's registers.
+    let mappings = DeviceMappings()
+    /// The removal watcher, started with the first file on the node.
+    private let watcher = Locked<RemovalWatcher?>(nil)
 
     init(device: UIODevice, exclusive: Bool, system: SystemCalls) throws(UIOError) {
         let directory: Int32
@@ -68,12 +77,14 @@ final class DeviceClaim: Sendable {
         self.exclusive = exclusive
         self.directory = directory
         if exclusive { _ = Self.claimedHere.withLock { $0.insert(device.sysPath) } }
+        liveness.whenRemoved { [mappings] in mappings.retireAll() }
     }
 
     /// The devices this process has claimed, so a refused claim can say whose claim is in the way.
     private static let claimedHere = Locked<Set<String>>([])
 
     deinit {
+        watcher.withLock { $0 }?.stop()
         for fd in nodeFiles.withLock({ $0 }) {
             if exclusive { _ = system.flock(fd, LOCK_UN) }
             _ = system.close(fd)
@@ -117,6 +128,12 @@ final class DeviceClaim: Sendable {
                 throw Self.busy(device, errno: .wouldBlock, holder: "a program that locks \(path) itself (DPDK does)")
             case .failure(let errno): throw UIOError.system(errno, operation: .claim, subject: path)
             }
+        }
+        if isFirst {
+            // Without a thread, removal is still noticed by an interrupt line.
+            let started = try? RemovalWatcher(device: device, nodeFD: system.duplicate(fd).get(operation: .other, subject: path),
+                                              system: system, liveness: liveness)
+            watcher.withLock { $0 = started }
         }
         return try system.duplicate(fd).get(operation: .other, subject: path)
     }

@@ -7,6 +7,8 @@
 public protocol HardwareResources: AnyObject, Sendable {
     /// The device as discovery described it.
     var device: UIODevice { get }
+    /// Whether the device is still there; marked when the kernel reports it gone.
+    var liveness: DeviceLiveness { get }
     /// Maps memory map `index`.
     func mapRegion(_ index: Int) throws(UIOError) -> MappedRegion
     /// Opens the PCI config space.

@@ -22,6 +22,8 @@ public final class MappedRegion: @unchecked Sendable {
 
     /// What must live as long as the mapping (the device's claim).
     private let owner: (any AnyObject & Sendable)?
+    /// The device's mappings, which retire this one if the device goes.
+    private let mappings: DeviceMappings?
 
     /// Takes ownership of `mapping`; the registers are `offset` bytes into it. `owner` lives
     /// as long as the region.
@@ -37,9 +39,29 @@ public final class MappedRegion: @unchecked Sendable {
         self.system = system
         self.liveness = liveness
         self.owner = owner
+        self.mappings = nil
     }
 
-    deinit { _ = system.munmap(mapping, mappingLength) }
+    /// A mapping of a claimed device's registers: guarded, and retired if the device goes.
+    init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
+         claim: DeviceClaim) {
+        precondition(offset >= 0 && size >= 0 && offset + size <= mappingLength)
+        self.name = name
+        self.mapping = mapping
+        self.mappingLength = mappingLength
+        self.base = mapping + offset
+        self.size = size
+        self.system = system
+        self.liveness = claim.liveness
+        self.owner = claim
+        self.mappings = claim.mappings
+        claim.mappings.add(mapping, length: mappingLength)
+    }
+
+    deinit {
+        mappings?.remove(mapping)
+        _ = system.munmap(mapping, mappingLength)
+    }
 
     /// Reads the register of type `T` at `offset` bytes.
     @inlinable @inline(__always)

@@ -29,10 +29,12 @@ public final class UIOHandle: Sendable {
         self.descriptor = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
         self.claim = Locked(claim)
         self.system = system
+        self.liveness = claim.liveness
     }
 
     /// Whether the device is still there; shared with the regions and lines made from the handle.
-    public let liveness = DeviceLiveness()
+    /// A removal is noticed by the interrupt line, or else by the handle's own watcher.
+    public let liveness: DeviceLiveness
 
     /// Ends this handle's use of the device. Closing twice is harmless.
     ///
@@ -71,8 +73,7 @@ public final class UIOHandle: Sendable {
             try system.mmap(fd, length, Int64(index) * Int64(page)).get(operation: .map, subject: device.devicePath)
         }
         return MappedRegion(name: "\(device.devicePath) map\(index)", mapping: address, mappingLength: length,
-                            offset: Int(map.offset), size: Int(map.size - map.offset), system: system, liveness: liveness,
-                            keepingAlive: claim)
+                            offset: Int(map.offset), size: Int(map.size - map.offset), system: system, claim: claim)
     }
 
     /// Maps PCI BAR `bar` through the parent's `resourceN` file (all of the BAR, even the parts
@@ -98,7 +99,7 @@ public final class UIOHandle: Sendable {
         // mmap of an I/O-port BAR fails with EINVAL: only memory BARs map.
         let address = try system.mmap(fd, Int(size), 0).get(operation: .map, subject: path)
         return MappedRegion(name: path, mapping: address, mappingLength: Int(size), offset: 0, size: Int(size), system: system,
-                            liveness: liveness, keepingAlive: try requireClaim())
+                            claim: try requireClaim())
     }
 
     /// Opens the PCI parent's configuration space.

@@ -47,6 +47,9 @@ public struct SystemCalls: Sendable {
     public var writeControl: @Sendable (_ fd: Int32, _ value: UInt32) -> Result<Void, Errno>
     /// `ppoll` on the interrupt fd and the wake-up fd; `nil` when the timeout ran out.
     public var pollPair: @Sendable (_ interruptFD: Int32, _ wakeFD: Int32, _ timeoutNanoseconds: Int64) -> Result<PollOutcome?, Errno>
+    /// `ppoll` until `fd` reports `POLLERR` or `POLLHUP` (`true`) or the wake-up fd is readable
+    /// (`false`); interrupts do not end it.
+    public var pollRemoval: @Sendable (_ fd: Int32, _ wakeFD: Int32) -> Result<Bool, Errno>
     /// A non-blocking, close-on-exec eventfd.
     public var eventfdCreate: @Sendable () -> Result<Int32, Errno>
     /// Adds 1 to an eventfd.
@@ -113,6 +116,10 @@ extension SystemCalls {
             let n = cuio_poll_pair(interruptFD, wakeFD, timeout, &interrupt, &wake)
             if n < 0 { return .failure(Errno(rawValue: -n)) }
             return .success(n == 0 ? nil : PollOutcome(interrupt: interrupt, wake: wake))
+        },
+        pollRemoval: { fd, wake in
+            let r = cuio_poll_removal(fd, wake)
+            return r < 0 ? .failure(Errno(rawValue: -r)) : .success(r == 1)
         },
         eventfdCreate: {
             let fd = cuio_eventfd_create()

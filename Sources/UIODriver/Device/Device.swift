@@ -104,6 +104,13 @@ public final class Device: FrameworkObject, @unchecked Sendable {
                 throw error
             }
             setState(.working)
+            // A removal no interrupt line reports (a device without an interrupt object) reaches
+            // the driver the same way, from the handle's removal watcher.
+            let node = resources.device.devicePath
+            resources.liveness.whenRemoved { [weak self] in
+                self?.reportFailure(UIOError(.deviceRemoved, subject: node, reason: "the kernel unregistered the device",
+                                             advice: "it was unbound or unplugged; stop using it and rediscover"))
+            }
         }
     }
 
