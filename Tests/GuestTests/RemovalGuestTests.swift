@@ -118,18 +118,8 @@ extension GuestSuites {
         @Test("hot-unplug through QEMU's monitor under a working driver, blocked and during a storm, 20 times each",
               .enabled(if: ProcessInfo.processInfo.environment["SWIFT_UIO_GUEST_HOTPLUG"] != nil, "needs scripts/guest/run.sh --hotplug"))
         func hotUnplug() throws {
-            let folder = try #require(ProcessInfo.processInfo.environment["SWIFT_UIO_GUEST_HOTPLUG"])
+            let monitor = try QEMUMonitor()
             var worst: [Bool: Double] = [false: 0, true: 0]
-            var request = 0
-            @discardableResult
-            func monitor(_ command: String) throws -> String {
-                request += 1
-                let base = "\(folder)/\(request)"
-                try command.write(toFile: base + ".request.tmp", atomically: false, encoding: .utf8)
-                rename(base + ".request.tmp", base + ".request")
-                #expect(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: base + ".done") }, "the host did not answer \(command)")
-                return (try? String(contentsOfFile: base + ".done", encoding: .utf8)) ?? ""
-            }
             for storming in [false, true] {
                 for _ in 0..<20 {
                     let before = Set(try Guest.eduDevices().map(\.number))
@@ -144,20 +134,112 @@ extension GuestSuites {
                     worst[storming] = max(worst[storming]!, expectRemoved(driver, since: start))
                     storm?.stop()
                     #expect(waitUntil(timeout: 20) { (try? Guest.eduDevices().count) == before.count - 1 })
-                    // QEMU lets go of the id only once the guest has ejected the device.
-                    var answer = try monitor("device_add edu,id=\(id)")
-                    for _ in 0..<100 where answer.contains("Duplicate") {
-                        usleep(200_000)
-                        answer = try monitor("device_add edu,id=\(id)")
-                    }
-                    guard waitUntil(timeout: 20, { (try? Guest.eduDevices().count) == before.count }) else {
-                        Issue.record("the re-added device did not come back; the monitor said: \(answer); info pci: \(try monitor("info pci"))")
-                        return
-                    }
+                    guard try monitor.add(id, expecting: before.count) else { return }
                 }
             }
             print("surprise removal by hot-unplug (ACPI), 20 times each: worst device_del -> callback \(worst[false]!) ms blocked, \(worst[true]!) ms during a storm")
         }
+
+        @Test("hot-unplug while a thread hammers bare Registers of resource0 and of map0: no SIGBUS, both read all-ones after, checked accesses throw, and a Device without an interrupt object hears of it",
+              .enabled(if: ProcessInfo.processInfo.environment["SWIFT_UIO_GUEST_HOTPLUG"] != nil, "needs scripts/guest/run.sh --hotplug"))
+        func hotUnplugUnderBareAccesses() throws {
+            let monitor = try QEMUMonitor()
+            let count = try Guest.eduDevices().count
+            let uio = try #require(try Guest.eduDevices().last)
+            let handle = try uio.open()
+            // resource0's mapping is torn down with the device's sysfs files: the next access
+            // would raise SIGBUS. map0's keeps reaching the BAR's physical range.
+            let bar = try handle.mapPCIResource(0)
+            let map = try handle.mapRegion(0)
+            let barID = try bar.register(UInt32.self, at: Edu.identification)
+            let mapID = try map.register(UInt32.self, at: Edu.identification)
+            #expect(barID.read() == 0x0100_00ed)
+            let removal = Locked<UIOError?>(nil)
+            let device = Device(resources: handle, callbacks: DeviceCallbacks(surpriseRemoval: { _, reason in
+                removal.withLock { $0 = reason }
+            }))
+            try device.start()
+
+            let hammer = Hammer(barID, mapID)
+            #expect(waitUntil { hammer.reads.load(ordering: .relaxed) > 1_000 })
+            try monitor("device_del edu\(count - 1)")
+            #expect(waitUntil(timeout: 20) { removal.withLock { $0 } != nil }, "surpriseRemoval did not run")
+            #expect(removal.withLock { $0?.code } == .deviceRemoved)
+            #expect(waitUntil { hammer.allOnes.load(ordering: .relaxed) > 0 }, "the bare reads turn all-ones")
+            let reads = hammer.stop()
+            #expect(barID.read() == 0xffff_ffff)
+            #expect(mapID.read() == 0xffff_ffff)
+            #expect(throws: UIOError.self) { try bar.read(UInt32.self, at: Edu.identification) }
+            #expect(throws: UIOError.self) { try map.read(UInt32.self, at: Edu.identification) }
+            #expect(device.waitUntilStopped(timeout: .seconds(20)))
+            print("hot-unplug under \(reads) bare reads of resource0 and map0: no SIGBUS, all-ones after")
+            #expect(waitUntil(timeout: 20) { (try? Guest.eduDevices().count) == count - 1 })
+            _ = try monitor.add("edu\(count - 1)", expecting: count)
+        }
+
+        /// Reads two registers as fast as it can, with bare loads, until stopped.
+        final class Hammer: Sendable {
+            let reads = Atomic<Int>(0)
+            let allOnes = Atomic<Int>(0)
+            private let stopping = Atomic<Bool>(false)
+            private let done = DispatchSemaphore(value: 0)
+
+            init(_ first: Register<UInt32>, _ second: Register<UInt32>) {
+                Thread.detachNewThread { [self] in
+                    while !stopping.load(ordering: .relaxed) {
+                        let (a, b) = (first.read(), second.read())
+                        reads.add(1, ordering: .relaxed)
+                        if a == 0xffff_ffff && b == 0xffff_ffff { allOnes.add(1, ordering: .relaxed) }
+                    }
+                    done.signal()
+                }
+            }
+
+            /// Stops the thread; returns how many reads it made.
+            func stop() -> Int {
+                stopping.store(true, ordering: .relaxed)
+                done.wait()
+                return reads.load(ordering: .relaxed)
+            }
+        }
+    }
+}
+
+/// QEMU's monitor as the guest reaches it: `scripts/guest/run.sh --hotplug` runs each command
+/// the guest leaves in a file and writes the answer beside it.
+final class QEMUMonitor {
+    private let folder: String
+    private var request = 0
+
+    init() throws {
+        folder = try #require(ProcessInfo.processInfo.environment["SWIFT_UIO_GUEST_HOTPLUG"])
+    }
+
+    /// Runs `command`; returns QEMU's answer.
+    @discardableResult
+    func callAsFunction(_ command: String) throws -> String {
+        request += 1
+        let base = "\(folder)/\(request)"
+        try command.write(toFile: base + ".request.tmp", atomically: false, encoding: .utf8)
+        rename(base + ".request.tmp", base + ".request")
+        #expect(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: base + ".done") }, "the host did not answer \(command)")
+        return (try? String(contentsOfFile: base + ".done", encoding: .utf8)) ?? ""
+    }
+
+    /// Adds edu device `id` again and waits for the guest to have `count` of them; `false` (with
+    /// an issue recorded) if it does not come back.
+    func add(_ id: String, expecting count: Int) throws -> Bool {
+        // QEMU lets go of the id only once the guest has ejected the device.
+        var answer = try self("device_add edu,id=\(id)")
+        for _ in 0..<100 where answer.contains("Duplicate") {
+            usleep(200_000)
+            answer = try self("device_add edu,id=\(id)")
+        }
+        guard waitUntil(timeout: 20, { (try? Guest.eduDevices().count) == count }) else {
+            Issue.record("the re-added device did not come back; the monitor said: \(answer); info pci: \(try self("info pci"))")
+            return false
+        }
+        return true
     }
 }
 

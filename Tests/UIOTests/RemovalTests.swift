@@ -57,19 +57,16 @@ struct RemovalTests {
         }
     }
 
-    @Test("the watcher marks the device gone when the node reports POLLERR and the sysfs directory is gone")
+    @Test("the watcher marks the device gone when the node reports POLLERR and irqcontrol says EINVAL (uio_write without info)")
     func watcherNoticesRemoval() throws {
         let path = try StandIn.standIn()
         defer { StandIn.remove(path) }
-        let sysPath = StandIn.sysPath(of: path)
         let gone = Locked(false)
         var system = SystemCalls.live
         system.pollRemoval = { fd, wake in
             waitUntil { gone.withLock { $0 } } ? .success(true) : SystemCalls.live.pollRemoval(fd, wake)
         }
-        system.pathStatus = { path in
-            path == sysPath && gone.withLock({ $0 }) ? .failure(.noSuchFileOrDirectory) : SystemCalls.live.pathStatus(path)
-        }
+        system.writeControl = { _, _ in .failure(.invalidArgument) }
         let handle = try UIOHandle(device: StandIn.device(at: path, maps: [MemoryMap(index: 0, name: nil, address: 0, size: 0x1000, offset: 0)]),
                                    exclusive: true, system: system)
         defer { handle.close() }
@@ -80,7 +77,7 @@ struct RemovalTests {
         #expect(throws: UIOError.self) { try region.read(UInt8.self, at: 0x10) }
     }
 
-    @Test("POLLERR while the sysfs directory is still there is a device without an interrupt, not a removal")
+    @Test("POLLERR with irqcontrol saying EIO is a device without an interrupt (uio_write), not a removal")
     func pollErrorWithoutRemoval() throws {
         let path = try StandIn.standIn()
         defer { StandIn.remove(path) }
@@ -90,6 +87,7 @@ struct RemovalTests {
             _ = polled.increment()
             return .success(true)
         }
+        system.writeControl = { _, _ in .failure(.ioError) }
         let handle = try UIOHandle(device: StandIn.device(at: path), exclusive: true, system: system)
         #expect(waitUntil { polled.value == 1 })
         handle.close()

@@ -5,9 +5,9 @@ import Glibc
 /// A thread that waits for a claimed device to be unregistered and then marks its liveness.
 ///
 /// It polls its own file on the node for `POLLERR`/`POLLHUP` only: `uio_poll` reports `POLLERR`
-/// once the device is unregistered. `uio_poll` also reports `POLLERR` for a device without an
-/// interrupt (`info->irq` is 0), so a `POLLERR` counts as removal only when the device's sysfs
-/// directory is gone too; otherwise there is nothing to watch and the thread ends.
+/// once the device is unregistered (`info` is NULL), and also for a device without an interrupt
+/// (`info->irq` is 0). `uio_write` tells them apart: `EINVAL` without `info`, `EIO` without an
+/// irq. The sysfs directory is no witness: the waiters are woken before it is removed.
 final class RemovalWatcher: Sendable {
     private let thread: OSThread
     private let wake: SharedDescriptor
@@ -34,8 +34,9 @@ final class RemovalWatcher: Sendable {
                     }
                     switch outcome {
                     case .success(true)?:
-                        if case .failure = system.pathStatus(device.sysPath) { liveness.markRemoved() }
-                        return
+                        let probe = try? node.withDescriptor { fd in system.writeControl(fd, 0) }
+                        if case .failure(.invalidArgument)? = probe { liveness.markRemoved() }
+                        return  // removed, or a device without an interrupt: nothing more to watch
                     case .failure(.interrupted)?:
                         continue
                     default:
