@@ -86,12 +86,13 @@ struct Bind: ParsableCommand {
         abstract: "Bind a PCI or platform device to a UIO driver (driver_override, drivers_probe).")
     @Argument(help: "A PCI slot (0000:00:04.0) or a platform device's name (9010000.pl031).") var device: String
     @Option(help: "The UIO driver (default: uio_pci_generic for a PCI slot, uio_pdrv_genirq for a platform device).") var driver: String?
+    @Flag(help: "Take the device even from a kernel driver that is using it (an interface up, a file system mounted).") var force = false
 
     func run() throws {
         let uio = if case .slot = DeviceSelector(device) {
-            try PCIBinding.bind(slot: device, to: driver ?? "uio_pci_generic")
+            try PCIBinding.bind(slot: device, to: driver ?? "uio_pci_generic", force: force)
         } else {
-            try PlatformBinding.bind(device: device, to: driver ?? "uio_pdrv_genirq")
+            try PlatformBinding.bind(device: device, to: driver ?? "uio_pdrv_genirq", force: force)
         }
         print("\(device) bound to \(uio.parent?.driver ?? "?"): uio\(uio.number) (\(uio.devicePath))")
     }

@@ -79,13 +79,26 @@ struct DriverBindingTests {
         #expect(error?.description.contains("root") == true)
     }
 
-    @Test("a probe that does not take the device is reported, and the override was written", arguments: [Bus.pci, .platform])
-    func probeFails(bus: Bus) throws {
-        let root = try sysfs(bus, driverLoaded: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let error = #expect(throws: UIOError.self) { try bus.bind(bus.device, bus.driver, .live, root) }
-        #expect(error?.code == .systemCall)
-        #expect(try String(contentsOfFile: root + "/bus/\(bus.name)/devices/\(bus.device)/driver_override", encoding: .utf8) == bus.driver)
-        #expect(try String(contentsOfFile: root + "/bus/\(bus.name)/drivers_probe", encoding: .utf8) == bus.device)
+    @Test("a driver name that is not one folder name is refused before anything is written",
+          arguments: ["", "..", ".", "a/b", "../../../../etc", "uio pci"])
+    func notADriverName(driver: String) {
+        let sim = SimulatedBus(bus: "pci", device: "0000:00:04.0", driver: "e1000", idMatch: "e1000",
+                               loaded: ["e1000", "uio_pci_generic"], accepting: ["e1000", "uio_pci_generic"])
+        let error = #expect(throws: UIOError.self) { try sim.binding(uioDriver: "uio_pci_generic").bind("0000:00:04.0", to: driver) }
+        #expect(error?.code == .deviceNotFound)
+        #expect(error?.description.contains("is not a driver's name") == true, "\(String(describing: error))")
+        #expect(sim.writes.isEmpty)
+        #expect(sim.driver == "e1000")
+    }
+
+    @Test("a driver the kernel does not have is refused before the device is unbound")
+    func unknownDriver() {
+        let sim = SimulatedBus(bus: "pci", device: "0000:00:04.0", driver: "e1000", idMatch: "e1000",
+                               loaded: ["e1000"], accepting: ["e1000"])
+        let error = #expect(throws: UIOError.self) { try sim.binding(uioDriver: "uio_pci_generic").bind("0000:00:04.0", to: "no_such_driver") }
+        #expect(error?.code == .deviceNotFound)
+        #expect(error?.description.contains("no such pci driver is loaded") == true)
+        #expect(sim.writes.isEmpty)
+        #expect(sim.driver == "e1000")
     }
 }

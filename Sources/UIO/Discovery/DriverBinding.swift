@@ -5,6 +5,9 @@ import Glibc
 /// Gives one device on a bus to one driver through sysfs: `driver_override`, then
 /// `drivers_probe`. The kernel's way to bind a single device without touching others that the
 /// driver would match (`new_id`, `of_id`); ``PCIBinding`` and ``PlatformBinding`` are its faces.
+///
+/// All or nothing: when the new driver does not take the device, or takes it without making a
+/// UIO device, the device goes back to the driver it had, with the `driver_override` it had.
 struct DriverBinding {
     /// The bus's name in sysfs: `pci`, `platform`.
     let bus: String
@@ -20,25 +23,80 @@ struct DriverBinding {
     let listAdvice: String
     let system: SystemCalls
     let sysfs: String
+    /// Where the mounts are listed, to see whether the device's disks are in use.
+    var mountInfo = "/proc/self/mountinfo"
+    /// The UIO device of a bound device, once the uio class has made it.
+    var findUIO: (String) throws(UIOError) -> UIODevice?
 
-    func bind(_ name: String, to driver: String) throws(UIOError) -> UIODevice {
+    init(bus: String, noun: String, selector: @escaping (String) -> DeviceSelector, isValidName: @escaping (String) -> Bool,
+         invalidName: (reason: String, advice: String), listAdvice: String, system: SystemCalls, sysfs: String) {
+        self.bus = bus
+        self.noun = noun
+        self.selector = selector
+        self.isValidName = isValidName
+        self.invalidName = invalidName
+        self.listAdvice = listAdvice
+        self.system = system
+        self.sysfs = sysfs
+        self.findUIO = { name throws(UIOError) in try UIODevice.find(selector(name)).first }
+    }
+
+    /// Binds the device `name` to `driver` and returns its UIO device. Refuses a device whose
+    /// kernel driver is serving it (``DeviceUsage``) unless `force`.
+    func bind(_ name: String, to driver: String, force: Bool = false) throws(UIOError) -> UIODevice {
         let device = try devicePath(name)
+        try checkDriver(driver)
+        let original = currentDriver(device)
+        if let original, original != driver, !force {
+            let uses = try DeviceUsage(system: system, sysfs: sysfs, mountInfo: mountInfo).uses(of: device)
+            guard uses.isEmpty else {
+                throw UIOError(.deviceInUse, subject: device, reason: "\(original) is using it: \(uses.joined(separator: "; "))",
+                               advice: "stop that first (ip link set IFACE down, umount), or force it (uioctl bind --force), which cuts it off")
+            }
+        }
+        let originalOverride = override(of: device)
+        do throws(UIOError) {
+            if currentDriver(device) != driver {
+                if original != nil { try write(name, to: "\(device)/driver/unbind") }
+                try write(driver, to: "\(device)/driver_override")
+                try write(name, to: "\(sysfs)/bus/\(bus)/drivers_probe")
+            }
+            guard currentDriver(device) == driver else {
+                throw UIOError(.systemCall, subject: device, reason: "\(driver) did not take the device",
+                               advice: "see the kernel log (dmesg) for why the probe failed")
+            }
+            return try uioDevice(name, boundTo: driver)
+        } catch {
+            // A failure before anything changed (no permission to unbind) leaves nothing to undo.
+            if currentDriver(device) == original && override(of: device) == originalOverride { throw error }
+            throw rollBack(name, at: device, to: original, override: originalOverride, after: error)
+        }
+    }
+
+    func unbind(_ name: String) throws(UIOError) {
+        let device = try devicePath(name)
+        if currentDriver(device) != nil { try write(name, to: "\(device)/driver/unbind") }
+        try write("\n", to: "\(device)/driver_override")
+    }
+
+    /// Refuses a driver name that is not one folder name, or names no driver the kernel has loaded.
+    private func checkDriver(_ driver: String) throws(UIOError) {
+        guard !driver.isEmpty, !driver.contains("/"), driver != ".", driver != "..", !driver.contains("\0"),
+              !driver.contains(where: \.isWhitespace) else {
+            throw UIOError(.deviceNotFound, subject: driver.isEmpty ? "the driver" : driver, reason: "is not a driver's name",
+                           advice: "name one driver as /sys/bus/\(bus)/drivers lists it, e.g. \(bus == "pci" ? "uio_pci_generic" : "uio_pdrv_genirq")")
+        }
         guard exists("\(sysfs)/bus/\(bus)/drivers/\(driver)") else {
             throw UIOError(.deviceNotFound, subject: driver, reason: "no such \(bus) driver is loaded",
                            advice: "load it first: modprobe \(driver)")
         }
-        if currentDriver(device) != driver {
-            if currentDriver(device) != nil { try write(name, to: "\(device)/driver/unbind") }
-            try write(driver, to: "\(device)/driver_override")
-            try write(name, to: "\(sysfs)/bus/\(bus)/drivers_probe")
-        }
-        guard currentDriver(device) == driver else {
-            throw UIOError(.systemCall, subject: device, reason: "\(driver) did not take the device",
-                           advice: "see the kernel log (dmesg) for why the probe failed")
-        }
+    }
+
+    /// Waits for the UIO device the bound driver makes.
+    private func uioDevice(_ name: String, boundTo driver: String) throws(UIOError) -> UIODevice {
         // devtmpfs and the uio class follow the probe; give them a moment.
         for _ in 0..<100 {
-            if let uio = try UIODevice.find(selector(name)).first { return uio }
+            if let uio = try findUIO(name) { return uio }
             var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
             nanosleep(&pause, nil)
         }
@@ -46,10 +104,43 @@ struct DriverBinding {
                        advice: "is \(driver) a UIO driver?")
     }
 
-    func unbind(_ name: String) throws(UIOError) {
-        let device = try devicePath(name)
-        if currentDriver(device) != nil { try write(name, to: "\(device)/driver/unbind") }
-        try write("\n", to: "\(device)/driver_override")
+    /// Puts the device back as it was after a bind that failed: off the new driver, the old
+    /// `driver_override`, the old driver. Returns `failure`, saying what became of the device.
+    private func rollBack(_ name: String, at device: String, to original: String?, override: String?,
+                          after failure: UIOError) -> UIOError {
+        var problems: [String] = []
+        func attempt(_ what: String, _ step: () throws(UIOError) -> Void) {
+            do { try step() } catch { problems.append("\(what): \(error.reason)") }
+        }
+        if let now = currentDriver(device), now != original {
+            attempt("unbinding from \(now)") { () throws(UIOError) in try write(name, to: "\(device)/driver/unbind") }
+        }
+        // A bare newline clears an override; writing back "(null)" would set one.
+        attempt("restoring driver_override") { () throws(UIOError) in try write(override ?? "\n", to: "\(device)/driver_override") }
+        if let original, currentDriver(device) != original {
+            attempt("binding to \(original)") { () throws(UIOError) in
+                try write(name, to: "\(sysfs)/bus/\(bus)/drivers/\(original)/bind")
+            }
+        }
+        let now = currentDriver(device)
+        let restoredOverride = self.override(of: device) == override
+        if now == original && restoredOverride {
+            let state = original.map { "given back to \($0)" } ?? "left without a driver, as it was"
+            return UIOError(failure.code, subject: failure.subject, reason: "\(failure.reason); \(state)",
+                            errno: failure.errno, advice: failure.advice)
+        }
+        let state = now.map { "now on \($0)" } ?? "left without a driver"
+        let fix = original.map { "echo \(name) > \(sysfs)/bus/\(bus)/drivers/\($0)/bind" } ?? "uioctl unbind \(name)"
+        return UIOError(failure.code, subject: failure.subject,
+                        reason: "\(failure.reason); putting it back failed (\(problems.joined(separator: "; "))), \(state)",
+                        errno: failure.errno, advice: "put it back by hand: echo > \(device)/driver_override; \(fix)")
+    }
+
+    /// The device's `driver_override`, or nil when none is set (the kernel reads back "(null)").
+    private func override(of device: String) -> String? {
+        guard let text = try? SysfsFile.read("\(device)/driver_override", system: system),
+              let line = SysfsValue.line(text), line != "(null)" else { return nil }
+        return line
     }
 
     private func devicePath(_ name: String) throws(UIOError) -> String {

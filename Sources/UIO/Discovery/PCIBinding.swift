@@ -4,9 +4,12 @@
 /// vendor and device id (`new_id` would claim them all).
 public enum PCIBinding {
     /// Binds the PCI device at `slot` (`0000:00:04.0`) to `driver` and returns its UIO device.
-    /// Unbinds it from another driver first. Needs root (or write access to those files).
-    public static func bind(slot: String, to driver: String = "uio_pci_generic") throws(UIOError) -> UIODevice {
-        try bind(slot: slot, to: driver, system: .live, sysfs: "/sys")
+    /// Unbinds it from another driver first, unless that driver is using it (a network interface
+    /// up, a file system mounted: ``UIOError/Code-swift.enum/deviceInUse``) and `force` is false.
+    /// When the new driver does not take the device, the old one gets it back. Needs root (or
+    /// write access to those files).
+    public static func bind(slot: String, to driver: String = "uio_pci_generic", force: Bool = false) throws(UIOError) -> UIODevice {
+        try bind(slot: slot, to: driver, force: force, system: .live, sysfs: "/sys")
     }
 
     /// Unbinds the PCI device at `slot` from its driver, if it has one, and clears its
@@ -15,15 +18,15 @@ public enum PCIBinding {
         try unbind(slot: slot, system: .live, sysfs: "/sys")
     }
 
-    static func bind(slot: String, to driver: String, system: SystemCalls, sysfs: String) throws(UIOError) -> UIODevice {
-        try binding(system: system, sysfs: sysfs).bind(slot, to: driver)
+    static func bind(slot: String, to driver: String, force: Bool = false, system: SystemCalls, sysfs: String) throws(UIOError) -> UIODevice {
+        try binding(system: system, sysfs: sysfs).bind(slot, to: driver, force: force)
     }
 
     static func unbind(slot: String, system: SystemCalls, sysfs: String) throws(UIOError) {
         try binding(system: system, sysfs: sysfs).unbind(slot)
     }
 
-    private static func binding(system: SystemCalls, sysfs: String) -> DriverBinding {
+    static func binding(system: SystemCalls, sysfs: String) -> DriverBinding {
         DriverBinding(
             bus: "pci", noun: "PCI device in this slot", selector: DeviceSelector.slot,
             isValidName: DeviceSelector.isPCISlot,

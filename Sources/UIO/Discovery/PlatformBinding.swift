@@ -7,10 +7,12 @@
 /// a device that Linux drives to userspace.
 public enum PlatformBinding {
     /// Binds the platform device `name` (`9010000.pl031`, as in `/sys/bus/platform/devices`) to
-    /// `driver` and returns its UIO device. Unbinds it from another driver first. Needs root (or
-    /// write access to those files).
-    public static func bind(device name: String, to driver: String = "uio_pdrv_genirq") throws(UIOError) -> UIODevice {
-        try bind(device: name, to: driver, system: .live, sysfs: "/sys")
+    /// `driver` and returns its UIO device. Unbinds it from another driver first, unless that
+    /// driver is using it (``UIOError/Code-swift.enum/deviceInUse``) and `force` is false. When the
+    /// new driver does not take the device, the old one gets it back. Needs root (or write access
+    /// to those files).
+    public static func bind(device name: String, to driver: String = "uio_pdrv_genirq", force: Bool = false) throws(UIOError) -> UIODevice {
+        try bind(device: name, to: driver, force: force, system: .live, sysfs: "/sys")
     }
 
     /// Unbinds the platform device `name` from its driver, if it has one, and clears its
@@ -19,15 +21,15 @@ public enum PlatformBinding {
         try unbind(device: name, system: .live, sysfs: "/sys")
     }
 
-    static func bind(device name: String, to driver: String, system: SystemCalls, sysfs: String) throws(UIOError) -> UIODevice {
-        try binding(system: system, sysfs: sysfs).bind(name, to: driver)
+    static func bind(device name: String, to driver: String, force: Bool = false, system: SystemCalls, sysfs: String) throws(UIOError) -> UIODevice {
+        try binding(system: system, sysfs: sysfs).bind(name, to: driver, force: force)
     }
 
     static func unbind(device name: String, system: SystemCalls, sysfs: String) throws(UIOError) {
         try binding(system: system, sysfs: sysfs).unbind(name)
     }
 
-    private static func binding(system: SystemCalls, sysfs: String) -> DriverBinding {
+    static func binding(system: SystemCalls, sysfs: String) -> DriverBinding {
         DriverBinding(
             bus: "platform", noun: "platform device by this name", selector: DeviceSelector.platform,
             isValidName: isDeviceName,

@@ -16,6 +16,9 @@ public struct UIOError: Error, Sendable, Hashable, CustomStringConvertible {
         case permissionDenied
         /// Another open file holds the exclusive claim on the device.
         case deviceBusy
+        /// A kernel driver serves the device (a network interface up, a file system mounted):
+        /// taking it away would cut that off.
+        case deviceInUse
         /// The device went away (EIO, EPOLLERR, ENODEV, or its node vanished after discovery).
         case deviceRemoved
         /// The device has no memory map, port region or PCI resource with that index.

@@ -64,6 +64,8 @@ public struct SystemCalls: Sendable {
     public var duplicate: @Sendable (_ fd: Int32) -> Result<Int32, Errno>
     /// `readlink`: the link's target.
     public var readLink: @Sendable (_ path: String) -> Result<String, Errno>
+    /// `opendir`/`readdir`: the names in a folder, without `.` and `..`.
+    public var listDirectory: @Sendable (_ path: String) -> Result<[String], Errno>
     /// `mmap` shared and read-write.
     public var mmap: @Sendable (_ fd: Int32, _ length: Int, _ offset: Int64) -> Result<UnsafeMutableRawPointer, Errno>
     /// `munmap`.
@@ -150,6 +152,18 @@ extension SystemCalls {
             let count = Glibc.readlink(path, &buffer, buffer.count - 1)
             guard count >= 0 else { return .failure(Errno(rawValue: Glibc.errno)) }
             return .success(String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        },
+        listDirectory: { path in
+            guard let directory = opendir(path) else { return .failure(Errno(rawValue: Glibc.errno)) }
+            defer { closedir(directory) }
+            var names: [String] = []
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                    String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            return .success(names)
         },
         mmap: { fd, length, offset in
             var address: UnsafeMutableRawPointer?

@@ -1,0 +1,66 @@
+/// What a device's kernel driver is serving that taking the device away would cut off: a
+/// network interface that is up, a block device or partition that is mounted or held by
+/// another block device (device-mapper, md).
+///
+/// Found through `/sys/class/net` and `/sys/class/block`, whose entries link into the device's
+/// own folder at any depth (a virtio disk's `block/vda` sits under `virtio2`, an NVMe namespace
+/// under `nvme/nvme0`). dpdk-devbind refuses "Active" interfaces for the same reason.
+struct DeviceUsage {
+    let system: SystemCalls
+    let sysfs: String
+    /// `/proc/self/mountinfo`, read only when the device has a block device.
+    let mountInfo: String
+
+    /// IFF_UP in a network interface's `flags`: the interface was brought up.
+    private let interfaceUp: UInt64 = 0x1
+
+    /// One phrase per use found ("network interface eth0 is up", "vda1 is mounted on /mnt");
+    /// empty when nothing is in use.
+    func uses(of devicePath: String) throws(UIOError) -> [String] {
+        let device = resolved(devicePath)
+        var uses: [String] = []
+        for name in entries(of: "net", under: device) {
+            let flags = try? SysfsFile.read("\(sysfs)/class/net/\(name)/flags", system: system)
+            if let flags, let value = SysfsValue.hexadecimal(flags), value & interfaceUp != 0 {
+                uses.append("network interface \(name) is up")
+            }
+        }
+        var mounts: MountTable?
+        for name in entries(of: "block", under: device) {
+            let entry = "\(sysfs)/class/block/\(name)"
+            let table: MountTable
+            if let mounts { table = mounts } else {
+                table = MountTable(parsing: try SysfsFile.read(mountInfo, system: system, limit: 1 << 22))
+                mounts = table
+            }
+            if let number = try? SysfsFile.read("\(entry)/dev", system: system), let device = SysfsValue.line(number) {
+                uses += table.mountPoints(of: device).map { "\(name) is mounted on \($0)" }
+            }
+            if case .success(let holders) = system.listDirectory("\(entry)/holders"), !holders.isEmpty {
+                uses.append("\(name) is held by \(holders.sorted().joined(separator: ", "))")
+            }
+        }
+        return uses
+    }
+
+    /// The names in `/sys/class/CLASS` whose device lives under `device`, sorted.
+    private func entries(of deviceClass: String, under device: String) -> [String] {
+        let folder = "\(sysfs)/class/\(deviceClass)"
+        guard case .success(let names) = system.listDirectory(folder) else { return [] }
+        return names.sorted().filter { resolved("\(folder)/\($0)").hasPrefix(device + "/") }
+    }
+
+    /// The path with a symbolic link at its end followed and `..` folded, as sysfs's links
+    /// (`../../devices/pci0000:00/0000:00:03.0`) are made to be read.
+    private func resolved(_ path: String) -> String {
+        var full = path
+        if case .success(let target) = system.readLink(path) {
+            full = target.hasPrefix("/") ? target : String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) + "/" + target
+        }
+        var parts: [Substring] = []
+        for part in full.split(separator: "/") where part != "." {
+            if part == ".." { _ = parts.popLast() } else { parts.append(part) }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+}
