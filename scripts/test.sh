@@ -53,6 +53,9 @@ scripts/guest/run.sh --arch aarch64 -- .build/debug/pl031-driver --alarms 5
 echo "==> uioctl bind and unbind of a platform device through driver_override, in the aarch64 guest"
 scripts/guest/run.sh --arch aarch64 -- scripts/guest/platform-bind-check.sh
 
+echo "==> uioctl bind of PCI devices in the guest: refused driver names, rollback, an interface up and a mounted disk refused, --force"
+scripts/guest/run.sh --edu 1 --nic --disk -- scripts/guest/pci-bind-check.sh
+
 echo "==> the udev rules in the guest, applied by systemd-udevd; the driver unprivileged"
 scripts/guest/run.sh --edu 1 -- scripts/guest/udev-check.sh
 echo "==> the udev rules for a platform device, in the aarch64 guest"

@@ -16,7 +16,7 @@ struct DeviceUsageTests {
         let error = #expect(throws: UIOError.self) { try sim.binding(uioDriver: "uio_pci_generic").bind("0000:00:03.0", to: "uio_pci_generic") }
         #expect(error?.code == .deviceInUse)
         #expect(error?.description.contains("e1000 is using it: network interface eth0 is up") == true, "\(String(describing: error))")
-        #expect(error?.description.contains("--force") == true)
+        #expect(error?.description.contains("ip link set eth0 down first, or force it (uioctl bind --force)") == true)
         #expect(sim.writes.isEmpty)
         #expect(sim.driver == "e1000")
     }
@@ -53,6 +53,7 @@ struct DeviceUsageTests {
         }
         #expect(error?.code == .deviceInUse)
         #expect(error?.description.contains("virtio-pci is using it: vda1 is mounted on /mnt/my data") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("umount /mnt/my data first") == true)
         #expect(sim.writes.isEmpty)
     }
 

@@ -3,7 +3,7 @@
 # devices, and this machine's root shared read-only, so host-built programs run unchanged at the
 # same paths. Prints the command's output; exits with its status.
 #
-#   scripts/guest/run.sh [--arch ARCH] [--edu N] [--cpus N] [--timeout SECONDS] [--env NAME]... [--share DIR] [--] COMMAND [ARG...]
+#   scripts/guest/run.sh [--arch ARCH] [--edu N] [--cpus N] [--timeout SECONDS] [--env NAME]... [--share DIR] [--nic] [--disk] [--] COMMAND [ARG...]
 #
 # --arch ARCH   x86_64 (default): QEMU's edu PCI devices bound to uio_pci_generic (x86_64.sh);
 #               aarch64: the virt board's PL031 RTC bound to uio_pdrv_genirq through the device
@@ -16,6 +16,11 @@
 # --hotplug     name the edu devices edu0..eduN-1 and serve hot-plug requests: the guest writes
 #               a QEMU monitor command ("device_del edu1", "device_add edu,id=edu1") to a file
 #               NAME.request in $SWIFT_UIO_GUEST_HOTPLUG; the host runs it and writes NAME.done
+# --nic         (x86_64) an e1000 NIC on a QEMU hub of its own, in place of QEMU's default NIC:
+#               an interface to bring up, with no host network behind it
+# --disk        (x86_64) a virtio-blk disk holding a fresh 8 MiB ext2 file system, to mount
+# The guest's commands find the kernel's modules with
+#   modprobe -d "$SWIFT_UIO_GUEST_KERNEL_ROOT" -S "$SWIFT_UIO_GUEST_KERNEL_VERSION" MODULE
 # Downloads (kernel packages) and builds are cached in .cache/guest, which git ignores.
 set -Eeuo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -30,6 +35,8 @@ timeout_seconds=600
 passed_env=()
 share=""
 hotplug=0
+nic=0
+disk=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) arch="$2"; shift 2 ;;
@@ -39,16 +46,20 @@ while [ $# -gt 0 ]; do
         --env) passed_env+=("$2"); shift 2 ;;
         --share) share="$(cd "$2" && pwd)"; shift 2 ;;
         --hotplug) hotplug=1; shift ;;
+        --nic) nic=1; shift ;;
+        --disk) disk=1; shift ;;
         --) shift; break ;;
         -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: scripts/guest/run.sh [--arch ARCH] [--edu N] [--cpus N] [--timeout S] [--env NAME]... [--] COMMAND [ARG...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: scripts/guest/run.sh [--arch ARCH] [--edu N] [--cpus N] [--timeout S] [--env NAME]... [--share DIR] [--hotplug] [--nic] [--disk] [--] COMMAND [ARG...]" >&2; exit 2; }
 
 case "$arch" in
     x86_64) ;;
-    aarch64) if [ "$edu" != 1 ] || [ "$hotplug" = 1 ]; then echo "run.sh: --edu and --hotplug are for the x86_64 guest" >&2; exit 2; fi ;;
+    aarch64) if [ "$edu" != 1 ] || [ "$hotplug" = 1 ] || [ "$nic" = 1 ] || [ "$disk" = 1 ]; then
+                 echo "run.sh: --edu, --hotplug, --nic and --disk are for the x86_64 guest" >&2; exit 2
+             fi ;;
     *) echo "run.sh: no guest for --arch $arch (x86_64 or aarch64)" >&2; exit 2 ;;
 esac
 
@@ -98,6 +109,8 @@ devices=()
 binfmt=""
 source "$here/$arch.sh"
 modules_dir="$kernel_root/lib/modules/$version"
+export SWIFT_UIO_GUEST_KERNEL_ROOT="$kernel_root" SWIFT_UIO_GUEST_KERNEL_VERSION="$version"
+passed_env+=(SWIFT_UIO_GUEST_KERNEL_ROOT SWIFT_UIO_GUEST_KERNEL_VERSION)
 
 # --- the command, written where the guest will find it (a writable share at the same path)
 results=$(mktemp -d "$cache/run-XXXXXX")
@@ -108,6 +121,15 @@ if [ "$hotplug" -eq 1 ]; then
     monitor=(-monitor "unix:$results/monitor.sock,server,nowait")
     export SWIFT_UIO_GUEST_HOTPLUG="$results/hotplug"
     passed_env+=(SWIFT_UIO_GUEST_HOTPLUG)
+fi
+if [ "$nic" -eq 1 ]; then
+    devices+=(-netdev hubport,id=nic0,hubid=0 -device e1000,netdev=nic0)
+fi
+if [ "$disk" -eq 1 ]; then
+    ensure_packages e2fsprogs
+    truncate -s 8M "$results/disk.img"
+    mkfs.ext2 -q -F "$results/disk.img"
+    devices+=(-drive "file=$results/disk.img,format=raw,if=none,id=disk0" -device virtio-blk-pci,drive=disk0)
 fi
 if [ -n "$share" ]; then
     devices+=(-fsdev "local,id=share,path=$share,security_model=none,multidevs=remap" -device virtio-9p-pci,fsdev=share,mount_tag=share)

@@ -14,15 +14,22 @@ struct DeviceUsage {
     /// IFF_UP in a network interface's `flags`: the interface was brought up.
     private let interfaceUp: UInt64 = 0x1
 
-    /// One phrase per use found ("network interface eth0 is up", "vda1 is mounted on /mnt");
-    /// empty when nothing is in use.
-    func uses(of devicePath: String) throws(UIOError) -> [String] {
+    /// One use of the device, and the command that ends it.
+    struct Use: Sendable, Equatable {
+        /// "network interface eth0 is up", "vda1 is mounted on /mnt".
+        let description: String
+        /// "ip link set eth0 down", "umount /mnt".
+        let remedy: String
+    }
+
+    /// Every use found; empty when nothing is in use.
+    func uses(of devicePath: String) throws(UIOError) -> [Use] {
         let device = resolved(devicePath)
-        var uses: [String] = []
+        var uses: [Use] = []
         for name in entries(of: "net", under: device) {
             let flags = try? SysfsFile.read("\(sysfs)/class/net/\(name)/flags", system: system)
             if let flags, let value = SysfsValue.hexadecimal(flags), value & interfaceUp != 0 {
-                uses.append("network interface \(name) is up")
+                uses.append(Use(description: "network interface \(name) is up", remedy: "ip link set \(name) down"))
             }
         }
         var mounts: MountTable?
@@ -34,10 +41,11 @@ struct DeviceUsage {
                 mounts = table
             }
             if let number = try? SysfsFile.read("\(entry)/dev", system: system), let device = SysfsValue.line(number) {
-                uses += table.mountPoints(of: device).map { "\(name) is mounted on \($0)" }
+                uses += table.mountPoints(of: device).map { Use(description: "\(name) is mounted on \($0)", remedy: "umount \($0)") }
             }
             if case .success(let holders) = system.listDirectory("\(entry)/holders"), !holders.isEmpty {
-                uses.append("\(name) is held by \(holders.sorted().joined(separator: ", "))")
+                let holders = holders.sorted().joined(separator: ", ")
+                uses.append(Use(description: "\(name) is held by \(holders)", remedy: "stop \(holders)"))
             }
         }
         return uses

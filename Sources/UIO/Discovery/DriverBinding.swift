@@ -50,8 +50,9 @@ struct DriverBinding {
         if let original, original != driver, !force {
             let uses = try DeviceUsage(system: system, sysfs: sysfs, mountInfo: mountInfo).uses(of: device)
             guard uses.isEmpty else {
-                throw UIOError(.deviceInUse, subject: device, reason: "\(original) is using it: \(uses.joined(separator: "; "))",
-                               advice: "stop that first (ip link set IFACE down, umount), or force it (uioctl bind --force), which cuts it off")
+                throw UIOError(.deviceInUse, subject: device,
+                               reason: "\(original) is using it: \(uses.map(\.description).joined(separator: "; "))",
+                               advice: "\(uses.map(\.remedy).joined(separator: "; ")) first, or force it (uioctl bind --force), which cuts that off")
             }
         }
         let originalOverride = override(of: device)
