@@ -80,7 +80,7 @@ struct DeviceUsageTests {
         #expect(error?.description.contains("macb is using it: network interface end0 is up") == true, "\(String(describing: error))")
     }
 
-    @Test("mountinfo: devices and mount points, escapes undone, lines that are not mounts skipped")
+    @Test("mountinfo: devices and mount points, escapes undone, lines that are not mounts left out")
     func mountTable() {
         let table = MountTable(parsing: """
             22 1 0:21 / / ro,relatime - 9p hostroot ro

@@ -12,7 +12,7 @@ struct MountTable: Sendable, Equatable {
 
     let mounts: [Mount]
 
-    /// Reads the table; a line that is not a mountinfo line is skipped.
+    /// Reads the table; a line that is not a mountinfo line is left out.
     init(parsing text: String) {
         mounts = text.split(separator: "\n").compactMap { line in
             // id, parent id, major:minor, root, mount point, options, …
