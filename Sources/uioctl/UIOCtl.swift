@@ -101,12 +101,13 @@ struct Bind: ParsableCommand {
 struct Unbind: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Unbind a PCI or platform device from its driver and clear its driver_override.")
     @Argument(help: "A PCI slot (0000:00:04.0) or a platform device's name (9010000.pl031).") var device: String
+    @Flag(help: "Unbind it even from a kernel driver that is using it (an interface up, a file system mounted).") var force = false
 
     func run() throws {
         if case .slot = DeviceSelector(device) {
-            try PCIBinding.unbind(slot: device)
+            try PCIBinding.unbind(slot: device, force: force)
         } else {
-            try PlatformBinding.unbind(device: device)
+            try PlatformBinding.unbind(device: device, force: force)
         }
         print("\(device) unbound")
     }

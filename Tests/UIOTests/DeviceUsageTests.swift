@@ -21,6 +21,20 @@ struct DeviceUsageTests {
         #expect(sim.driver == "e1000")
     }
 
+    @Test("unbind refuses the same device, saying uioctl unbind --force; forced, it unbinds")
+    func unbindInUse() throws {
+        let sim = nic()
+        sim.addClassEntry("net", "eth0", at: "net/eth0", files: ["flags": "0x1003\n"])
+        let binding = sim.binding(uioDriver: "uio_pci_generic")
+        let error = #expect(throws: UIOError.self) { try binding.unbind("0000:00:03.0") }
+        #expect(error?.code == .deviceInUse)
+        #expect(error?.description.contains("e1000 is using it: network interface eth0 is up") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("uioctl unbind --force") == true)
+        #expect(sim.writes.isEmpty)
+        try binding.unbind("0000:00:03.0", force: true)
+        #expect(sim.driver == nil)
+    }
+
     @Test("force takes a device whose interface is up")
     func forced() throws {
         let sim = nic()

@@ -2,7 +2,7 @@
 # Runs inside the x86_64 guest as root, with an edu device on uio_pci_generic, an e1000 NIC and a
 # virtio disk: `uioctl bind` refuses a driver that is not one, gives a device back to its driver
 # when the new one refuses it, and takes no device a kernel driver is using (an interface up, a
-# file system mounted) unless forced.
+# file system mounted) unless forced; nor does `uioctl unbind`.
 #   scripts/guest/run.sh --edu 1 --nic --disk -- scripts/guest/pci-bind-check.sh
 set -euo pipefail
 top="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -51,8 +51,9 @@ wait_for "/sys/bus/pci/devices/$nic/net/*"
 interface=$(ls "/sys/bus/pci/devices/$nic/net")
 ip link set "$interface" up
 refused "e1000 is using it: network interface $interface is up" bind "$nic"
+refused "e1000 is using it: network interface $interface is up" unbind "$nic"
 [ "$(driver_of "$nic")" = e1000 ] || fail "$nic left e1000 though refused"
-pass "the NIC with $interface up is refused, naming the interface; still on e1000"
+pass "bind and unbind of the NIC with $interface up are refused, naming the interface; still on e1000"
 
 ip link set "$interface" down
 refused "virtio-pci did not take the device; given back to e1000" bind "$nic" --driver virtio-pci

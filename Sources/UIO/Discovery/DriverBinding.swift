@@ -47,14 +47,7 @@ struct DriverBinding {
         let device = try devicePath(name)
         try checkDriver(driver)
         let original = currentDriver(device)
-        if let original, original != driver, !force {
-            let uses = try DeviceUsage(system: system, sysfs: sysfs, mountInfo: mountInfo).uses(of: device)
-            guard uses.isEmpty else {
-                throw UIOError(.deviceInUse, subject: device,
-                               reason: "\(original) is using it: \(uses.map(\.description).joined(separator: "; "))",
-                               advice: "\(uses.map(\.remedy).joined(separator: "; ")) first, or force it (uioctl bind --force), which cuts that off")
-            }
-        }
+        if let original, original != driver, !force { try refuseIfInUse(device, by: original, command: "bind") }
         let originalOverride = override(of: device)
         do throws(UIOError) {
             if currentDriver(device) != driver {
@@ -74,10 +67,26 @@ struct DriverBinding {
         }
     }
 
-    func unbind(_ name: String) throws(UIOError) {
+    /// Unbinds the device from its driver and clears its `driver_override`. Refuses a device
+    /// its driver is using unless `force`, as ``bind(_:to:force:)`` does.
+    func unbind(_ name: String, force: Bool = false) throws(UIOError) {
         let device = try devicePath(name)
-        if currentDriver(device) != nil { try write(name, to: "\(device)/driver/unbind") }
+        if let driver = currentDriver(device) {
+            if !force { try refuseIfInUse(device, by: driver, command: "unbind") }
+            try write(name, to: "\(device)/driver/unbind")
+        }
         try write("\n", to: "\(device)/driver_override")
+    }
+
+    /// Throws ``UIOError/Code-swift.enum/deviceInUse`` when `driver` serves something through
+    /// the device that taking it away would cut off.
+    private func refuseIfInUse(_ device: String, by driver: String, command: String) throws(UIOError) {
+        let uses = try DeviceUsage(system: system, sysfs: sysfs, mountInfo: mountInfo).uses(of: device)
+        guard uses.isEmpty else {
+            throw UIOError(.deviceInUse, subject: device,
+                           reason: "\(driver) is using it: \(uses.map(\.description).joined(separator: "; "))",
+                           advice: "\(uses.map(\.remedy).joined(separator: "; ")) first, or force it (uioctl \(command) --force), which cuts that off")
+        }
     }
 
     /// Refuses a driver name that is not one folder name, or names no driver the kernel has loaded.

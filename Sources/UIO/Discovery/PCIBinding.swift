@@ -13,17 +13,17 @@ public enum PCIBinding {
     }
 
     /// Unbinds the PCI device at `slot` from its driver, if it has one, and clears its
-    /// `driver_override`.
-    public static func unbind(slot: String) throws(UIOError) {
-        try unbind(slot: slot, system: .live, sysfs: "/sys")
+    /// `driver_override`. Refuses a device its driver is using unless `force`.
+    public static func unbind(slot: String, force: Bool = false) throws(UIOError) {
+        try unbind(slot: slot, force: force, system: .live, sysfs: "/sys")
     }
 
     static func bind(slot: String, to driver: String, force: Bool = false, system: SystemCalls, sysfs: String) throws(UIOError) -> UIODevice {
         try binding(system: system, sysfs: sysfs).bind(slot, to: driver, force: force)
     }
 
-    static func unbind(slot: String, system: SystemCalls, sysfs: String) throws(UIOError) {
-        try binding(system: system, sysfs: sysfs).unbind(slot)
+    static func unbind(slot: String, force: Bool = false, system: SystemCalls, sysfs: String) throws(UIOError) {
+        try binding(system: system, sysfs: sysfs).unbind(slot, force: force)
     }
 
     static func binding(system: SystemCalls, sysfs: String) -> DriverBinding {

@@ -16,17 +16,17 @@ public enum PlatformBinding {
     }
 
     /// Unbinds the platform device `name` from its driver, if it has one, and clears its
-    /// `driver_override`.
-    public static func unbind(device name: String) throws(UIOError) {
-        try unbind(device: name, system: .live, sysfs: "/sys")
+    /// `driver_override`. Refuses a device its driver is using unless `force`.
+    public static func unbind(device name: String, force: Bool = false) throws(UIOError) {
+        try unbind(device: name, force: force, system: .live, sysfs: "/sys")
     }
 
     static func bind(device name: String, to driver: String, force: Bool = false, system: SystemCalls, sysfs: String) throws(UIOError) -> UIODevice {
         try binding(system: system, sysfs: sysfs).bind(name, to: driver, force: force)
     }
 
-    static func unbind(device name: String, system: SystemCalls, sysfs: String) throws(UIOError) {
-        try binding(system: system, sysfs: sysfs).unbind(name)
+    static func unbind(device name: String, force: Bool = false, system: SystemCalls, sysfs: String) throws(UIOError) {
+        try binding(system: system, sysfs: sysfs).unbind(name, force: force)
     }
 
     static func binding(system: SystemCalls, sysfs: String) -> DriverBinding {
