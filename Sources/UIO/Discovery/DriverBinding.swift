@@ -63,7 +63,7 @@ struct DriverBinding {
         } catch {
             // A failure before anything changed (no permission to unbind) leaves nothing to undo.
             if currentDriver(device) == original && override(of: device) == originalOverride { throw error }
-            throw rollBack(name, at: device, to: original, override: originalOverride, after: error)
+            throw rollBack(name, at: device, to: original, originalOverride: originalOverride, after: error)
         }
     }
 
@@ -116,7 +116,7 @@ struct DriverBinding {
 
     /// Puts the device back as it was after a bind that failed: off the new driver, the old
     /// `driver_override`, the old driver. Returns `failure`, saying what became of the device.
-    private func rollBack(_ name: String, at device: String, to original: String?, override: String?,
+    private func rollBack(_ name: String, at device: String, to original: String?, originalOverride: String?,
                           after failure: UIOError) -> UIOError {
         var problems: [String] = []
         func attempt(_ what: String, _ step: () throws(UIOError) -> Void) {
@@ -126,24 +126,24 @@ struct DriverBinding {
             attempt("unbinding from \(now)") { () throws(UIOError) in try write(name, to: "\(device)/driver/unbind") }
         }
         // A bare newline clears an override; writing back "(null)" would set one.
-        attempt("restoring driver_override") { () throws(UIOError) in try write(override ?? "\n", to: "\(device)/driver_override") }
+        attempt("restoring driver_override") { () throws(UIOError) in try write(originalOverride ?? "\n", to: "\(device)/driver_override") }
         if let original, currentDriver(device) != original {
             attempt("binding to \(original)") { () throws(UIOError) in
                 try write(name, to: "\(sysfs)/bus/\(bus)/drivers/\(original)/bind")
             }
         }
         let now = currentDriver(device)
-        let restoredOverride = self.override(of: device) == override
-        if now == original && restoredOverride {
+        if now == original && override(of: device) == originalOverride {
             let state = original.map { "given back to \($0)" } ?? "left without a driver, as it was"
             return UIOError(failure.code, subject: failure.subject, reason: "\(failure.reason); \(state)",
                             errno: failure.errno, advice: failure.advice)
         }
         let state = now.map { "now on \($0)" } ?? "left without a driver"
-        let fix = original.map { "echo \(name) > \(sysfs)/bus/\(bus)/drivers/\($0)/bind" } ?? "uioctl unbind \(name)"
+        let why = problems.isEmpty ? "" : " (\(problems.joined(separator: "; ")))"
+        let driverFix = original.map { "echo \(name) > \(sysfs)/bus/\(bus)/drivers/\($0)/bind" } ?? "uioctl unbind \(name)"
         return UIOError(failure.code, subject: failure.subject,
-                        reason: "\(failure.reason); putting it back failed (\(problems.joined(separator: "; "))), \(state)",
-                        errno: failure.errno, advice: "put it back by hand: echo > \(device)/driver_override; \(fix)")
+                        reason: "\(failure.reason); putting it back failed\(why), \(state)", errno: failure.errno,
+                        advice: "put it back by hand: echo \(originalOverride ?? "") > \(device)/driver_override; \(driverFix)")
     }
 
     /// The device's `driver_override`, or nil when none is set (the kernel reads back "(null)").
