@@ -114,6 +114,9 @@ public final class SimulatedDevice: HardwareResources {
         if kernel.state.withLock({ $0.closed }) { throw UIOError(.closed, subject: device.devicePath, reason: "used after close") }
     }
 
+    /// Nothing to start: a test reports the removal with `liveness.markRemoved()`.
+    public func watchForRemoval() {}
+
     /// Opens the device's interrupt line, as `UIOHandle.interruptLine(reArm:)` does.
     public func interruptLine(reArm: ReArmMethod? = nil) throws(UIOError) -> InterruptLine {
         try requireOpen()

@@ -71,6 +71,8 @@ struct RemovalTests {
                                    exclusive: true, system: system)
         defer { handle.close() }
         let region = try handle.mapRegion(0)
+        try handle.watchForRemoval()
+        try handle.watchForRemoval()  // once is enough; twice is harmless
         #expect(!handle.liveness.isRemoved)
         gone.withLock { $0 = true }
         #expect(waitUntil { handle.liveness.isRemoved })
@@ -89,6 +91,8 @@ struct RemovalTests {
         }
         system.writeControl = { _, _ in .failure(.ioError) }
         let handle = try UIOHandle(device: StandIn.device(at: path), exclusive: true, system: system)
+        #expect(polled.value == 0, "no watcher until asked")
+        try handle.watchForRemoval()
         #expect(waitUntil { polled.value == 1 })
         handle.close()
         #expect(!handle.liveness.isRemoved)

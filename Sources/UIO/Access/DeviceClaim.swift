@@ -19,9 +19,11 @@ import Glibc
 /// - **Files on the node stay open until the claim ends**, when the handle is closed and the
 ///   last region and interrupt line made from it are gone. Users get duplicates: closing one
 ///   never reaches the driver's `release()`.
-/// - **Removal is noticed without an interrupt line**: a watcher thread blocks in `poll` on the
-///   node asking for nothing but the `POLLERR` that `uio_poll` reports once the device is
-///   unregistered (interrupts do not wake it), then marks ``liveness`` and retires the mappings.
+/// - **Removal is noticed without an interrupt line** once asked (``watchForRemoval()``): a
+///   watcher thread blocks in `poll` on the node asking for nothing but the `POLLERR` that
+///   `uio_poll` reports once the device is unregistered, then marks ``liveness``, which retires
+///   the mappings. Each interrupt still wakes it (the UIO core wakes every waiter without saying
+///   why), so it is started only where no interrupt line watches.
 final class DeviceClaim: Sendable {
     let device: UIODevice
     let system: SystemCalls
@@ -36,7 +38,7 @@ final class DeviceClaim: Sendable {
     let liveness = DeviceLiveness()
     /// The live mappings of the device's registers.
     let mappings = DeviceMappings()
-    /// The removal watcher, started with the first file on the node.
+    /// The removal watcher, once started.
     private let watcher = Locked<RemovalWatcher?>(nil)
 
     init(device: UIODevice, exclusive: Bool, system: SystemCalls) throws(UIOError) {
@@ -129,13 +131,19 @@ final class DeviceClaim: Sendable {
             case .failure(let errno): throw UIOError.system(errno, operation: .claim, subject: path)
             }
         }
-        if isFirst {
-            // Without a thread, removal is still noticed by an interrupt line.
-            let started = try? RemovalWatcher(device: device, nodeFD: system.duplicate(fd).get(operation: .other, subject: path),
-                                              system: system, liveness: liveness)
-            watcher.withLock { $0 = started }
-        }
         return try system.duplicate(fd).get(operation: .other, subject: path)
+    }
+
+    /// Starts the removal watcher on a file of its own, once.
+    func watchForRemoval() throws(UIOError) {
+        guard watcher.withLock({ $0 == nil }) else { return }
+        let started = try RemovalWatcher(device: device, nodeFD: try openNode(), system: system, liveness: liveness)
+        let redundant = watcher.withLock { current -> RemovalWatcher? in
+            guard current == nil else { return started }
+            current = started
+            return nil
+        }
+        redundant?.stop()
     }
 
     /// Opens a file on the node and the count it starts from. The kernel takes a file's

@@ -9,6 +9,8 @@ public protocol HardwareResources: AnyObject, Sendable {
     var device: UIODevice { get }
     /// Whether the device is still there; marked when the kernel reports it gone.
     var liveness: DeviceLiveness { get }
+    /// Starts noticing the device's removal without an interrupt line; ``liveness`` tells.
+    func watchForRemoval() throws(UIOError)
     /// Maps memory map `index`.
     func mapRegion(_ index: Int) throws(UIOError) -> MappedRegion
     /// Opens the PCI config space.

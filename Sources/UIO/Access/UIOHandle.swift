@@ -47,6 +47,14 @@ public final class UIOHandle: Sendable {
         claim.withLock { $0 = nil }
     }
 
+    /// Starts watching for the device's removal on a thread of the handle's own, for a driver
+    /// that has no interrupt line open (a line notices removal itself). Once the kernel
+    /// unregisters the device, ``liveness`` is marked and the mappings read all-ones. Idempotent.
+    ///
+    /// The UIO core wakes every waiter at each interrupt, so the watcher costs a thread wake-up
+    /// per interrupt: with an interrupt line open, it is not needed.
+    public func watchForRemoval() throws(UIOError) { try requireClaim().watchForRemoval() }
+
     /// Whether ``close()`` was called.
     public var isClosed: Bool { descriptor.isClosed }
 

@@ -103,9 +103,17 @@ public final class Device: FrameworkObject, @unchecked Sendable {
                 tearDown(from: .working)
                 throw error
             }
-            setState(.working)
             // A removal no interrupt line reports (a device without an interrupt object) reaches
             // the driver the same way, from the handle's removal watcher.
+            if interrupts.isEmpty {
+                do throws(UIOError) {
+                    try resources.watchForRemoval()
+                } catch {
+                    tearDown(from: .working)
+                    throw DriverError.device(error, while: "watching for the device's removal")
+                }
+            }
+            setState(.working)
             let node = resources.device.devicePath
             resources.liveness.whenRemoved { [weak self] in
                 self?.reportFailure(UIOError(.deviceRemoved, subject: node, reason: "the kernel unregistered the device",
