@@ -142,6 +142,8 @@ final class SimulatedKernel: Sendable {
     private func writeControl(_ fd: Int32, _ value: UInt32) -> Result<Void, Errno> {
         guard isInterruptFile(fd) else { return live.writeControl(fd, value) }
         if let errno = takeFailure(.write) { return .failure(errno) }
+        // uio_write: EINVAL once unregistered, before any driver's irqcontrol.
+        if state.withLock({ $0.removed }) { return .failure(.invalidArgument) }
         let ring: Set<Int32>
         switch driver {
         case .pciGeneric:
@@ -159,7 +161,7 @@ final class SimulatedKernel: Sendable {
                 }
                 return unmask(&state)
             }
-            if state.withLock({ $0.removed }) { return .failure(.ioError) }
+            if state.withLock({ $0.removed }) { return .failure(.invalidArgument) }
         }
         ring.forEach(ringDoorbell)
         return .success(())

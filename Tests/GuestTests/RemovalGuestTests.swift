@@ -209,7 +209,8 @@ extension GuestSuites {
 /// the guest leaves in a file and writes the answer beside it.
 final class QEMUMonitor {
     private let folder: String
-    private var request = 0
+    /// Numbers the requests of the whole run: the host leaves each answer in its folder.
+    private static let requests = Locked(0)
 
     init() throws {
         folder = try #require(ProcessInfo.processInfo.environment["SWIFT_UIO_GUEST_HOTPLUG"])
@@ -218,7 +219,10 @@ final class QEMUMonitor {
     /// Runs `command`; returns QEMU's answer.
     @discardableResult
     func callAsFunction(_ command: String) throws -> String {
-        request += 1
+        let request = Self.requests.withLock { count in
+            count += 1
+            return count
+        }
         let base = "\(folder)/\(request)"
         try command.write(toFile: base + ".request.tmp", atomically: false, encoding: .utf8)
         rename(base + ".request.tmp", base + ".request")

@@ -144,6 +144,35 @@ struct UIOHandleTests {
         #expect(files.openCount == 1, "the node was not opened again")
     }
 
+    @Test("a claim refused after the node opened (a program that locks the node itself) keeps that file open: its close would clear Bus Master")
+    func refusedAfterOpenParksTheFile() throws {
+        let path = try Self.standIn()
+        defer { Self.remove(path) }
+        let files = NodeFiles()
+        var system = Self.recording(path, into: files)
+        system.flock = { fd, operation in
+            files.isOriginal(fd) && operation & LOCK_EX != 0 ? .failure(.wouldBlock) : SystemCalls.live.flock(fd, operation)
+        }
+        let error = try #require(throws: UIOError.self) { try UIOHandle(device: Self.device(at: path), exclusive: true, system: system) }
+        #expect(error.code == .deviceBusy)
+        #expect(error.reason.contains("locks"))
+        #expect(files.openCount == 1)
+        #expect(files.closedOriginals == 0)
+    }
+
+    @Test("the kernel's index of character devices must name the discovered sysfs path")
+    func charIndexNamesTheDevice() throws {
+        let path = try Self.standIn()
+        defer { Self.remove(path) }
+        var system = SystemCalls.live
+        system.readLink = { link in
+            link == "/sys/dev/char/0:0" ? .success("../../devices/platform/other/uio/uio9") : SystemCalls.live.readLink(link)
+        }
+        let error = try #require(throws: UIOError.self) { try UIOHandle(device: Self.device(at: path), exclusive: true, system: system) }
+        #expect(error.code == .deviceRemoved)
+        #expect(error.reason.contains("/sys/devices/platform/other/uio/uio9 now"))
+    }
+
     @Test("an fd that is not the node checked before the open is refused (the node was replaced in between)")
     func replacedNodeIsRefused() throws {
         let path = try Self.standIn()
@@ -333,6 +362,7 @@ final class NodeFiles: @unchecked Sendable {
 
     func opened(_ fd: Int32) { lock.withLock { _ = originals.insert(fd); _ = closedFiles.remove(fd) } }
     func closed(_ fd: Int32) { lock.withLock { if originals.contains(fd) { _ = closedFiles.insert(fd) } } }
+    func isOriginal(_ fd: Int32) -> Bool { lock.withLock { originals.contains(fd) } }
     var openCount: Int { lock.withLock { originals.count } }
     var closedOriginals: Int { lock.withLock { closedFiles.count } }
     /// The device `stat` of the node reports (an ordinary file's is 0:0).

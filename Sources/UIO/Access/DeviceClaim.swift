@@ -100,14 +100,7 @@ final class DeviceClaim: Sendable {
     /// reaches the claimed device; returns a duplicate the caller owns.
     func openNode() throws(UIOError) -> Int32 {
         let path = device.devicePath
-        let node: FileStatus
-        switch system.pathStatus(path) {
-        case .success(let status): node = status
-        case .failure(let errno) where errno == .noSuchFileOrDirectory:
-            throw Self.gone(device, errno: errno)
-        case .failure(let errno): throw UIOError.system(errno, operation: .status, subject: path)
-        }
-        guard node.device == number else { throw renumbered(found: node.device) }
+        let node = try verifiedNode()
         let fd: Int32
         switch system.open(path, O_RDWR) {
         case .success(let opened): fd = opened
@@ -116,22 +109,72 @@ final class DeviceClaim: Sendable {
             throw Self.gone(device, errno: errno)
         case .failure(let errno): throw UIOError.system(errno, operation: .openNode, subject: path)
         }
-        // Kept from here on: its close runs the driver's release().
         let isFirst = nodeFiles.withLock { files in
             files.append(fd)
             return files.count == 1
         }
-        let opened = try system.fileStatus(fd).get(operation: .status, subject: path)
-        guard opened.isSameFile(as: node) else { throw renumbered(found: opened.device) }
-        if exclusive && isFirst {
-            switch retryingOnInterrupt({ system.flock(fd, LOCK_EX | LOCK_NB) }) {
-            case .success: break
-            case .failure(.wouldBlock):
-                throw Self.busy(device, errno: .wouldBlock, holder: "a program that locks \(path) itself (DPDK does)")
-            case .failure(let errno): throw UIOError.system(errno, operation: .claim, subject: path)
+        do throws(UIOError) {
+            let opened = try system.fileStatus(fd).get(operation: .status, subject: path)
+            guard opened.isSameFile(as: node) else { throw renumbered(found: opened.device) }
+            if exclusive && isFirst {
+                switch retryingOnInterrupt({ system.flock(fd, LOCK_EX | LOCK_NB) }) {
+                case .success: break
+                case .failure(.wouldBlock):
+                    throw Self.busy(device, errno: .wouldBlock, holder: "a program that locks \(path) itself (DPDK does)")
+                case .failure(let errno): throw UIOError.system(errno, operation: .claim, subject: path)
+                }
             }
+        } catch {
+            // Never closed: its close would run the release() of a device that may be another
+            // driver's (uio_pci_generic clears that device's Bus Master).
+            nodeFiles.withLock { $0.removeAll { $0 == fd } }
+            Self.parked.withLock { $0.append(fd) }
+            throw error
         }
         return try system.duplicate(fd).get(operation: .other, subject: path)
+    }
+
+    /// Files on a node whose claim failed after the open: kept open for the life of the process.
+    private static let parked = Locked<[Int32]>([])
+
+    /// Checks, just before an open, that the device is still at the discovered sysfs path with the
+    /// claimed number, that the kernel's own index of character devices (`/sys/dev/char/M:N`)
+    /// names that path, and that the node reaches that number; returns the node's status.
+    private func verifiedNode() throws(UIOError) -> FileStatus {
+        let attribute = device.sysPath + "/dev"
+        let text: String
+        do throws(UIOError) {
+            text = try SysfsFile.read(attribute, system: system)
+        } catch {
+            throw error.code == .deviceRemoved ? Self.gone(device, errno: error.errno) : error
+        }
+        guard let current = DeviceNumber(sysfs: text) else {
+            throw UIOError.malformed(attribute, value: text, expected: "a device number (major:minor)")
+        }
+        guard current == number else { throw renumbered(found: current) }
+        // Absent only in a mocked tree; on a kernel every character device has its link.
+        if case .success(let target) = system.readLink("/sys/dev/char/\(number)"),
+           Self.sysfsPath(linkTarget: target) != device.sysPath {
+            throw renumbered(found: number, at: Self.sysfsPath(linkTarget: target))
+        }
+        let path = device.devicePath
+        switch system.pathStatus(path) {
+        case .success(let node):
+            guard node.device == number else { throw renumbered(found: node.device) }
+            return node
+        case .failure(let errno) where errno == .noSuchFileOrDirectory:
+            throw Self.gone(device, errno: errno)
+        case .failure(let errno): throw UIOError.system(errno, operation: .status, subject: path)
+        }
+    }
+
+    /// `../../devices/pci0000:00/…/uio/uio0` (relative to `/sys/dev/char`) → `/sys/devices/…`.
+    static func sysfsPath(linkTarget: String) -> String {
+        var parts = ["sys", "dev", "char"]
+        for part in linkTarget.split(separator: "/") {
+            if part == ".." { if !parts.isEmpty { parts.removeLast() } } else if part != "." { parts.append(String(part)) }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     /// Starts the removal watcher on a file of its own, once.
@@ -168,10 +211,12 @@ final class DeviceClaim: Sendable {
         }
     }
 
-    private func renumbered(found: DeviceNumber) -> UIOError {
-        UIOError(.deviceRemoved, subject: device.devicePath,
-                 reason: "reaches device \(found), not \(number) as \(device.sysPath)/dev says: the kernel renumbered its UIO devices since discovery",
-                 advice: "the device was unbound or unplugged and another took its number; discover it again")
+    private func renumbered(found: DeviceNumber, at other: String? = nil) -> UIOError {
+        let what = other.map { "device \(found) is \($0) now, not \(device.sysPath)" }
+            ?? "reaches device \(found), not \(number) as discovered at \(device.sysPath)"
+        return UIOError(.deviceRemoved, subject: device.devicePath,
+                        reason: "\(what): the kernel renumbered its UIO devices since discovery",
+                        advice: "the device was unbound or unplugged and another took its number; discover it again")
     }
 
     private static func gone(_ device: UIODevice, errno: Errno?) -> UIOError {

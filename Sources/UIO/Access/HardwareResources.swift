@@ -22,4 +22,9 @@ public protocol HardwareResources: AnyObject, Sendable {
     func close()
 }
 
+extension HardwareResources {
+    /// No watcher: a removal is noticed by the interrupt line alone.
+    public func watchForRemoval() throws(UIOError) {}
+}
+
 extension UIOHandle: HardwareResources {}

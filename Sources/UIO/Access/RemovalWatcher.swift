@@ -51,10 +51,11 @@ final class RemovalWatcher: Sendable {
         }
     }
 
-    /// Wakes the thread, waits for it to end, and closes its files.
+    /// Wakes the thread, waits for it to end (unless this is it: a removal action may hold the
+    /// last reference to the claim), and closes its files.
     func stop() {
         _ = try? wake.withDescriptor { fd in wake.system.eventfdSignal(fd) }
-        thread.join()
+        if thread.isCurrent { thread.detach() } else { thread.join() }
         node.close()
         wake.close()
     }

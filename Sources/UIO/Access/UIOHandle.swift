@@ -91,7 +91,7 @@ public final class UIOHandle: Sendable {
         guard (0...5).contains(bar) else {
             throw UIOError(.noSuchRegion, subject: parent.sysPath, reason: "BAR \(bar) does not exist; PCI has BARs 0 to 5")
         }
-        try requireOpen()
+        let claim = try requireClaim()
         let path = parent.sysPath + "/resource\(bar)"
         let fd: Int32
         switch system.open(path, O_RDWR | O_SYNC) {
@@ -107,7 +107,7 @@ public final class UIOHandle: Sendable {
         // mmap of an I/O-port BAR fails with EINVAL: only memory BARs map.
         let address = try system.mmap(fd, Int(size), 0).get(operation: .map, subject: path)
         return MappedRegion(name: path, mapping: address, mappingLength: Int(size), offset: 0, size: Int(size), system: system,
-                            claim: try requireClaim())
+                            claim: claim)
     }
 
     /// Opens the PCI parent's configuration space.

@@ -53,8 +53,12 @@ extension UIOError {
         case (.accessFile, .noSuchFileOrDirectory), (.accessFile, .operationNotSupportedByDevice),
              (.status, .noSuchFileOrDirectory), (.claim, .noSuchFileOrDirectory):
             (.deviceRemoved, "kernfs: the device's sysfs files went with it")
-        case (.readCount, .ioError), (.poll, .ioError), (.interruptControl, .ioError), (.accessFile, .ioError):
-            (.deviceRemoved, "uio_read/uio_write: the device was unregistered (idev->info is NULL)")
+        case (.readCount, .ioError), (.poll, .ioError), (.accessFile, .ioError):
+            (.deviceRemoved, "uio_read: the device was unregistered (idev->info is NULL)")
+        case (.interruptControl, .invalidArgument):
+            (.deviceRemoved, "uio_write: the device was unregistered (idev->info is NULL)")
+        case (.interruptControl, .ioError):
+            (.irqControlUnsupported, "uio_write: the device has no interrupt (info->irq is 0)")
         case (.interruptControl, .noFunction):
             (.irqControlUnsupported, "uio_write: the driver has no irqcontrol")
         case (.claim, .wouldBlock), (.claim, .resourceBusy):

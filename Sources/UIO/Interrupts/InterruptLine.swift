@@ -100,8 +100,16 @@ public final class InterruptLine: Sendable {
                     case .success(nil): return .timedOut
                     case .success(let ready?): outcome = ready
                     }
-                    // uio_poll: EPOLLERR once the device is unregistered.
-                    if outcome.interrupt & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { throw removed(errno: nil) }
+                    // uio_poll: EPOLLERR once the device is unregistered, and for a device without
+                    // an interrupt; uio_write tells them apart (EINVAL without info, EIO without irq).
+                    if outcome.interrupt & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+                        if case .failure(.ioError) = system.writeControl(fd, 0) {
+                            throw UIOError(.irqControlUnsupported, subject: device.devicePath,
+                                           reason: "the device has no interrupt (uio_poll reports POLLERR for it)",
+                                           advice: "a driver of this device polls its registers instead of waiting")
+                        }
+                        throw removed(errno: nil)
+                    }
                     let interrupted = outcome.interrupt & Int16(POLLIN) != 0
                     if outcome.wake & Int16(POLLIN) != 0 {
                         _ = system.eventfdDrain(wake)
@@ -173,8 +181,8 @@ public final class InterruptLine: Sendable {
                 throw UIOError(.irqControlUnsupported, subject: device.devicePath,
                                reason: "the bound driver (\(device.parent?.driver ?? "unknown")) has no irqcontrol", errno: .noFunction,
                                advice: "its interrupt cannot be masked from userspace; use a driver with irqcontrol, such as uio_pdrv_genirq")
-            case .failure(.ioError):
-                throw removed(errno: .ioError)
+            case .failure(.invalidArgument):
+                throw removed(errno: .invalidArgument)  // uio_write: no info, the device is gone
             case .failure(let errno):
                 throw UIOError.system(errno, operation: .interruptControl, subject: device.devicePath)
             }

@@ -48,6 +48,9 @@ package final class OSThread: Sendable {
     /// Whether the calling thread is this one.
     package var isCurrent: Bool { pthread_equal(pthread_self(), thread) != 0 }
 
+    /// Lets the thread end on its own, nobody waiting for it. Call once, instead of ``join()``.
+    package func detach() { pthread_detach(thread) }
+
     /// Waits for the thread to end. Call once.
     package func join() {
         precondition(!isCurrent, "a thread cannot wait for itself to end")
