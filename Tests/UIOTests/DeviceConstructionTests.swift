@@ -1,40 +1,21 @@
 import Testing
 @_spi(Simulation) import UIO
+@_spi(Simulation) import UIOTesting
 
 /// A device and its parent with the attribute texts a test chooses.
-private final class TestDevice: SysfsDeviceSource {
-    let sysPath: String
-    let sysName: String
-    let subsystem: String?
-    let driver: String?
-    let devNode: String? = nil
-    var attributes: [String: String]
-    let parent: TestDevice?
-
-    init(sysName: String, subsystem: String, driver: String?, attributes: [String: String], parent: TestDevice?) {
-        self.sysPath = "/sys/devices/test/" + sysName
-        self.sysName = sysName
-        self.subsystem = subsystem
-        self.driver = driver
-        self.attributes = attributes
-        self.parent = parent
-    }
-
-    /// QEMU's edu device as uio_pci_generic shows it, with `changes` applied to the parent's
-    /// attributes (`nil` removes one).
-    static func edu(parent changes: [String: String?] = [:], uio uioChanges: [String: String?] = [:]) -> TestDevice {
+/// QEMU's edu device as uio_pci_generic shows it, with `changes` applied to the parent's
+/// attributes (`nil` removes one).
+private enum TestDevice {
+    static func edu(parent changes: [String: String?] = [:], uio uioChanges: [String: String?] = [:]) -> AttributeDevice {
         var parentAttributes = ["vendor": "0x1234", "device": "0x11e8", "class": "0x00ff00", "irq": "11"]
         for (name, text) in changes { parentAttributes[name] = text }
         var attributes = ["name": "uio_pci_generic", "version": "0.01.0", "event": "7",
                           "maps/map0/addr": "0xfea00000", "maps/map0/size": "0x100000", "maps/map0/offset": "0x0"]
         for (name, text) in uioChanges { attributes[name] = text }
-        let parent = TestDevice(sysName: "0000:00:04.0", subsystem: "pci", driver: "uio_pci_generic",
-                                attributes: parentAttributes, parent: nil)
-        return TestDevice(sysName: "uio0", subsystem: "uio", driver: nil, attributes: attributes, parent: parent)
+        let parent = AttributeDevice(folder: "test", sysName: "0000:00:04.0", subsystem: "pci", driver: "uio_pci_generic",
+                                     attributes: parentAttributes)
+        return AttributeDevice(folder: "test", sysName: "uio0", subsystem: "uio", driver: nil, attributes: attributes, parent: parent)
     }
-
-    func attribute(_ name: String) -> String? { attributes[name] }
-    var parentSource: (any SysfsDeviceSource)? { parent }
 }
 
 /// Discovery's conversions of attribute text, fed directly: a number the kernel would never

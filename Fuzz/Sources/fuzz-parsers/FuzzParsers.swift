@@ -37,7 +37,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         _ = selector.description
     case 8:
         // Discovery's conversions: a device built from attribute texts the input supplies.
-        guard let device = try? UIODevice(reading: FuzzedDevice(text)) else { return 0 }
+        guard let device = try? UIODevice(reading: FuzzedDevice.device(text)) else { return 0 }
         precondition(device.maps.enumerated().allSatisfy { $0.offset == $0.element.index })
         precondition((device.parent?.irq ?? 0) >= 0)
         precondition((device.parent?.pci?.classCode ?? 0) <= 0xFF_FFFF)

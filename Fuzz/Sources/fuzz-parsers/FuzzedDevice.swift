@@ -1,9 +1,10 @@
 @_spi(Simulation) import UIO
+@_spi(Simulation) import UIOTesting
 
 /// A UIO device and its parent whose attribute texts are the fuzzer's: the input's NUL-separated
 /// fields, in the order of `uioAttributes` then `parentAttributes`. A name past the last field is
 /// absent, as an attribute the kernel did not write.
-final class FuzzedDevice: SysfsDeviceSource {
+enum FuzzedDevice {
     static let uioAttributes = [
         "name", "version", "event",
         "maps/map0/size", "maps/map0/name", "maps/map0/addr", "maps/map0/offset",
@@ -12,37 +13,17 @@ final class FuzzedDevice: SysfsDeviceSource {
     ]
     static let parentAttributes = ["vendor", "device", "subsystem_vendor", "subsystem_device", "class", "irq"]
 
-    let sysPath: String
-    let sysName: String
-    let subsystem: String?
-    let driver: String?
-    let devNode: String? = nil
-    private let attributes: [String: String]
-    private let parent: FuzzedDevice?
-
     /// The UIO device: the first field is its sysfs name (`uioN` when the input is kind), the
     /// next choose the parent's subsystem (PCI unless it starts with `p`), the rest are attributes.
-    convenience init(_ text: String) {
+    static func device(_ text: String) -> AttributeDevice {
         var fields = text.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)[...]
         let sysName = fields.popFirst() ?? ""
         let subsystem = fields.popFirst()?.hasPrefix("p") == true ? "platform" : "pci"
-        let own = Array(fields.prefix(Self.uioAttributes.count))
-        let parent = FuzzedDevice(
-            sysName: "0000:00:04.0", subsystem: subsystem, driver: "uio_pci_generic",
-            attributes: Dictionary(uniqueKeysWithValues: zip(Self.parentAttributes, fields.dropFirst(own.count))), parent: nil)
-        self.init(sysName: sysName, subsystem: "uio", driver: nil,
-                  attributes: Dictionary(uniqueKeysWithValues: zip(Self.uioAttributes, own)), parent: parent)
+        let own = Array(fields.prefix(uioAttributes.count))
+        let parent = AttributeDevice(
+            folder: "fuzzed", sysName: "0000:00:04.0", subsystem: subsystem, driver: "uio_pci_generic",
+            attributes: Dictionary(uniqueKeysWithValues: zip(parentAttributes, fields.dropFirst(own.count))))
+        return AttributeDevice(folder: "fuzzed", sysName: sysName, subsystem: "uio", driver: nil,
+                               attributes: Dictionary(uniqueKeysWithValues: zip(uioAttributes, own)), parent: parent)
     }
-
-    private init(sysName: String, subsystem: String, driver: String?, attributes: [String: String], parent: FuzzedDevice?) {
-        self.sysPath = "/sys/devices/fuzzed/" + sysName
-        self.sysName = sysName
-        self.subsystem = subsystem
-        self.driver = driver
-        self.attributes = attributes
-        self.parent = parent
-    }
-
-    func attribute(_ name: String) -> String? { attributes[name] }
-    var parentSource: (any SysfsDeviceSource)? { parent }
 }

@@ -71,7 +71,7 @@ final class DeviceClaim: Sendable {
             number = parsed
         } catch {
             _ = system.close(directory)
-            throw error.code == .deviceNotFound ? Self.gone(device, errno: error.errno) : error
+            throw error.code == .deviceRemoved ? Self.gone(device, errno: error.errno) : error
         }
         self.device = device
         self.system = system

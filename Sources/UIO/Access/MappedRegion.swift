@@ -28,8 +28,21 @@ public final class MappedRegion: @unchecked Sendable {
     /// Takes ownership of `mapping`; the registers are `offset` bytes into it. `owner` lives
     /// as long as the region.
     @_spi(Simulation)
-    public init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
-                liveness: DeviceLiveness = DeviceLiveness(), keepingAlive owner: (any AnyObject & Sendable)? = nil) {
+    public convenience init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
+                            liveness: DeviceLiveness = DeviceLiveness(), keepingAlive owner: (any AnyObject & Sendable)? = nil) {
+        self.init(name: name, mapping: mapping, mappingLength: mappingLength, offset: offset, size: size, system: system,
+                  liveness: liveness, owner: owner, mappings: nil)
+    }
+
+    /// A mapping of a claimed device's registers: guarded, and retired if the device goes.
+    convenience init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
+                     claim: DeviceClaim) {
+        self.init(name: name, mapping: mapping, mappingLength: mappingLength, offset: offset, size: size, system: system,
+                  liveness: claim.liveness, owner: claim, mappings: claim.mappings)
+    }
+
+    private init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
+                 liveness: DeviceLiveness, owner: (any AnyObject & Sendable)?, mappings: DeviceMappings?) {
         precondition(offset >= 0 && size >= 0 && offset + size <= mappingLength)
         self.name = name
         self.mapping = mapping
@@ -39,23 +52,8 @@ public final class MappedRegion: @unchecked Sendable {
         self.system = system
         self.liveness = liveness
         self.owner = owner
-        self.mappings = nil
-    }
-
-    /// A mapping of a claimed device's registers: guarded, and retired if the device goes.
-    init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
-         claim: DeviceClaim) {
-        precondition(offset >= 0 && size >= 0 && offset + size <= mappingLength)
-        self.name = name
-        self.mapping = mapping
-        self.mappingLength = mappingLength
-        self.base = mapping + offset
-        self.size = size
-        self.system = system
-        self.liveness = claim.liveness
-        self.owner = claim
-        self.mappings = claim.mappings
-        claim.mappings.add(mapping, length: mappingLength)
+        self.mappings = mappings
+        mappings?.add(mapping, length: mappingLength)
     }
 
     deinit {
