@@ -22,16 +22,22 @@ let package = Package(
             providers: [.apt(["libudev-dev"])]
         ),
         .target(name: "CUIOShim"),
+        // The operating-system plumbing: the system-call seam, descriptors, threads, waits. The
+        // only target that imports the C shim.
+        .target(
+            name: "UIOPlatform",
+            dependencies: ["CUIOShim", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         .target(
             name: "UIO",
             dependencies: [
                 "CLibudev",
-                "CUIOShim",
+                "UIOPlatform",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
-        .target(name: "UIODriver", dependencies: ["UIO", "CUIOShim"]),
-        .target(name: "UIOControl", dependencies: ["UIO"]),
+        .target(name: "UIODriver", dependencies: ["UIO", "UIOPlatform"]),
+        .target(name: "UIOControl", dependencies: ["UIO", "UIOPlatform"]),
         .executableTarget(
             name: "uioctl",
             dependencies: ["UIO", "UIOControl", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -47,7 +53,7 @@ let package = Package(
             path: "examples/pl031-driver",
             exclude: ["README.md"]
         ),
-        .target(name: "UIOTesting", dependencies: ["UIO", "CUIOShim", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "UIOTesting", dependencies: ["UIO", "UIOPlatform", .product(name: "SystemPackage", package: "swift-system")]),
         .systemLibrary(
             name: "CUMockdev",
             path: "Tests/CUMockdev",
@@ -56,17 +62,17 @@ let package = Package(
         ),
         .testTarget(
             name: "UIOTests",
-            dependencies: ["UIO", "UIOControl", "UIOTesting", "CUIOShim", "CUMockdev"]
+            dependencies: ["UIO", "UIOControl", "UIOTesting", "UIOPlatform", "CUMockdev"]
         ),
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "GuestTests",
-            dependencies: ["UIO", "UIODriver", "UIOTesting", "CTestSupport", "TestSupport"]
+            dependencies: ["UIO", "UIODriver", "UIOTesting", "UIOPlatform", "CTestSupport", "TestSupport"]
         ),
         .testTarget(
             name: "UIODriverTests",
-            dependencies: ["UIO", "UIODriver", "UIOTesting", "TestSupport"]
+            dependencies: ["UIO", "UIODriver", "UIOTesting", "UIOPlatform", "TestSupport"]
         ),
         .testTarget(
             name: "CommandLineTests",

@@ -1,3 +1,4 @@
+import UIOPlatform
 import UIO
 
 /// `uioctl watch`: follows a device's interrupt count and rate without opening it.
@@ -52,7 +53,7 @@ public final class InterruptWatch: Sendable {
 
 /// A sleep that another thread can end.
 private final class Stop: Sendable {
-    private let signal = Signal()
+    private let signal = ConditionVariable()
     private let cancelled = Locked(false)
 
     /// Sleeps until `deadline`; `true` when cancelled instead.

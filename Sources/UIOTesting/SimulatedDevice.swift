@@ -1,3 +1,4 @@
+import UIOPlatform
 @_spi(Simulation) import UIO
 import SystemPackage
 

@@ -1,5 +1,5 @@
 @_spi(Simulation) import UIO
-import CUIOShim
+import UIOPlatform
 import Synchronization
 import SystemPackage
 
@@ -240,8 +240,7 @@ final class SimulatedKernel: Sendable {
 
 /// An anonymous memory file of `size` zero bytes.
 func memoryFile(size: Int, name: String) throws(UIOError) -> Int32 {
-    let fd = cuio_memfd_create(name)
-    guard fd >= 0 else { throw UIOError.system(Errno(rawValue: -fd), operation: .other, subject: name) }
+    let fd = try createMemoryFile(name: name).get(operation: .other, subject: name)
     guard ftruncate(fd, off_t(size)) == 0 else {
         let errno = Errno(rawValue: Glibc.errno)
         _ = Glibc.close(fd)

@@ -1,3 +1,4 @@
+import UIOPlatform
 import Dispatch
 import Foundation
 import Synchronization

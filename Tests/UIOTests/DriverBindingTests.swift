@@ -1,3 +1,4 @@
+import UIOPlatform
 import Foundation
 import Testing
 @_spi(Simulation) @testable import UIO

@@ -1,3 +1,4 @@
+import UIOPlatform
 import CUMockdev
 import Foundation
 import UIO

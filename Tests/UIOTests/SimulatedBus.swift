@@ -1,3 +1,4 @@
+import UIOPlatform
 import SystemPackage
 @_spi(Simulation) @testable import UIO
 

@@ -1,3 +1,4 @@
+import UIOPlatform
 import Foundation
 import SystemPackage
 import Testing

@@ -1,3 +1,4 @@
+import UIOPlatform
 #if canImport(Glibc)
 import Glibc
 #endif

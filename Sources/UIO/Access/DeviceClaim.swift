@@ -1,3 +1,4 @@
+import UIOPlatform
 import SystemPackage
 
 #if canImport(Glibc)

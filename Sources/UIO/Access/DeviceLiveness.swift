@@ -1,3 +1,4 @@
+import UIOPlatform
 import Synchronization
 
 /// Whether a claimed device is still there, shared by everything made from one ``UIOHandle``.

@@ -1,4 +1,4 @@
-import CUIOShim
+import UIOPlatform
 
 /// The live mappings of one claimed device's registers, and what becomes of them when the device
 /// goes: each is replaced, at the same address, with anonymous memory that reads all-ones.
@@ -19,23 +19,23 @@ final class DeviceMappings: Sendable {
             return false
         }
         if retired {
-            _ = cuio_retire_mapping(address, length)
+            MappingGuard.retire(address, length: length)
         } else {
-            _ = cuio_guard_mapping(address, length)  // without a slot, the removal watcher still retires it
+            MappingGuard.guardMapping(address, length: length)  // without a slot, the removal watcher still retires it
         }
     }
 
     /// Forgets a mapping about to be unmapped; after this, nothing remaps its address.
     func remove(_ address: UnsafeMutableRawPointer) {
         live.withLock { _ = $0?.removeValue(forKey: UInt(bitPattern: address)) }
-        cuio_unguard_mapping(address)
+        MappingGuard.unguard(address)
     }
 
     /// Replaces every live mapping with all-ones memory. Idempotent.
     func retireAll() {
         live.withLock { live in
             for (address, length) in live ?? [:] {
-                _ = cuio_retire_mapping(UnsafeMutableRawPointer(bitPattern: address), length)
+                MappingGuard.retire(UnsafeMutableRawPointer(bitPattern: address), length: length)
             }
             live = nil
         }

@@ -1,3 +1,4 @@
+import UIOPlatform
 /// A device memory region mapped into this process: a UIO map or a PCI BAR.
 ///
 /// Mirrors what the kernel's `uio_mmap` hands out. Every access is bounds- and

@@ -1,3 +1,5 @@
+import SystemPackage
+import UIOPlatform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,43 +12,34 @@ import Glibc
 /// irq. The sysfs directory is no witness: the waiters are woken before it is removed.
 final class RemovalWatcher: Sendable {
     private let thread: OSThread
-    private let wake: SharedDescriptor
+    private let wait: WakeableWait
     private let node: SharedDescriptor
 
     /// Takes ownership of `nodeFD`, a file on the device's node.
     init(device: UIODevice, nodeFD: Int32, system: SystemCalls, liveness: DeviceLiveness) throws(UIOError) {
         let node = SharedDescriptor(fd: nodeFD, path: device.devicePath, system: system)
-        let wakeFD: Int32
-        do throws(UIOError) {
-            wakeFD = try system.eventfdCreate().get(operation: .other, subject: device.devicePath)
+        let wait: WakeableWait
+        do throws(Errno) {
+            wait = try WakeableWait(name: device.devicePath + " (removal watcher)", system: system)
         } catch {
             node.close()
-            throw error
+            throw UIOError.system(error, operation: .other, subject: device.devicePath)
         }
-        let wake = SharedDescriptor(fd: wakeFD, path: device.devicePath + " (removal watcher's eventfd)", system: system)
         self.node = node
-        self.wake = wake
+        self.wait = wait
         do throws(UIOError) {
-            thread = try OSThread(name: "uio\(device.number)-removal") {
-                while true {
-                    let outcome = try? node.withDescriptor { fd throws(UIOError) in
-                        try wake.withDescriptor { wakeFD in system.pollRemoval(fd, wakeFD) }
-                    }
-                    switch outcome {
-                    case .success(true)?:
-                        let probe = try? node.withDescriptor { fd in system.writeControl(fd, 0) }
-                        if case .failure(.invalidArgument)? = probe { liveness.markRemoved() }
-                        return  // removed, or a device without an interrupt: nothing more to watch
-                    case .failure(.interrupted)?:
-                        continue
-                    default:
-                        return  // woken to stop, or the wait failed: nothing more to watch
-                    }
+            thread = try UIOError.startingThread("uio\(device.number)-removal") {
+                let hungUp = try? node.withDescriptor { fd throws(UIOError) in
+                    try UIOError.waiting(on: device.devicePath) { () throws(WakeableWait.Failure) in try wait.waitForHangUp(on: fd) }
                 }
+                guard hungUp == true else { return }  // woken to stop, or the wait failed
+                // Removed, or a device without an interrupt: uio_write tells them apart.
+                let probe = try? node.withDescriptor { fd in system.writeControl(fd, 0) }
+                if case .failure(.invalidArgument)? = probe { liveness.markRemoved() }
             }
         } catch {
             node.close()
-            wake.close()
+            wait.close()
             throw error
         }
     }
@@ -54,9 +47,9 @@ final class RemovalWatcher: Sendable {
     /// Wakes the thread, waits for it to end (unless this is it: a removal action may hold the
     /// last reference to the claim), and closes its files.
     func stop() {
-        _ = try? wake.withDescriptor { fd in wake.system.eventfdSignal(fd) }
+        try? wait.wake()
         if thread.isCurrent { thread.detach() } else { thread.join() }
         node.close()
-        wake.close()
+        wait.close()
     }
 }

@@ -1,4 +1,4 @@
-import CUIOShim
+import UIOPlatform
 
 #if canImport(Glibc)
 import Glibc
@@ -71,7 +71,7 @@ public final class UIOHandle: Sendable {
                            advice: device.maps.isEmpty ? "this driver exports no memory maps" : "use an index below \(device.maps.count)")
         }
         let claim = try requireClaim()
-        let page = UInt64(cuio_page_size())
+        let page = UInt64(pageSize)
         guard map.offset < page, map.offset < map.size, map.size <= UInt64(Int.max / 2) else {
             throw UIOError.malformed(device.sysPath + "/maps/map\(index)", value: "offset 0x\(String(map.offset, radix: 16)), size 0x\(String(map.size, radix: 16))",
                                      expected: "an offset inside the first page and a size past it")

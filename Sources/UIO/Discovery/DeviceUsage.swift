@@ -1,3 +1,4 @@
+import UIOPlatform
 /// What a device's kernel driver is serving that taking the device away would cut off: a
 /// network interface that is up, a block device or partition that is mounted or held by
 /// another block device (device-mapper, md).

@@ -1,5 +1,5 @@
 import CLibudev
-import CUIOShim
+import UIOPlatform
 import SystemPackage
 
 #if canImport(Glibc)
@@ -13,7 +13,7 @@ import Glibc
 /// One reader at a time. ``close()`` ends every form.
 public final class HotplugMonitor: @unchecked Sendable {
     // @unchecked: the libudev objects are used only inside `reader`'s lock (one reader at a
-    // time, as libudev requires); `wake` is an eventfd, safe from any thread.
+    // time, as libudev requires); `waiting` is safe from any thread.
 
     /// Where the events come from.
     public enum Source: Sendable, Hashable {
@@ -29,10 +29,9 @@ public final class HotplugMonitor: @unchecked Sendable {
     public let source: Source
     private let udev: Udev
     private let monitor: OpaquePointer
-    private let wake: Int32
+    private let waiting: WakeableWait
     private let reader = Locked(())
     private let closed = Locked(false)
-    private let system: SystemCalls
 
     /// Opens a monitor of UIO uevents from `source`.
     public convenience init(source: Source = .automatic) throws(UIOError) {
@@ -55,23 +54,20 @@ public final class HotplugMonitor: @unchecked Sendable {
             udev_monitor_unref(monitor)
             throw UIOError(.systemCall, subject: "libudev monitor", reason: "cannot receive uevents", errno: Errno(rawValue: -status))
         }
-        let wake: Int32
-        switch system.eventfdCreate() {
-        case .success(let fd): wake = fd
-        case .failure(let errno):
+        do throws(Errno) {
+            waiting = try WakeableWait(name: "libudev monitor", system: system)
+        } catch {
             udev_monitor_unref(monitor)
-            throw UIOError.system(errno, operation: .other, subject: "libudev monitor")
+            throw UIOError.system(error, operation: .other, subject: "libudev monitor")
         }
         self.source = resolved
         self.udev = udev
         self.monitor = monitor
-        self.wake = wake
-        self.system = system
     }
 
     deinit {
         udev_monitor_unref(monitor)
-        _ = system.close(wake)
+        waiting.close()
     }
 
     /// The next event, or `nil` when `timeout` passes, ``cancel()`` is called or the monitor closes.
@@ -81,17 +77,12 @@ public final class HotplugMonitor: @unchecked Sendable {
             let fd = udev_monitor_get_fd(monitor)
             while true {
                 if closed.withLock({ $0 }) { return nil }
-                let remaining = deadline.map(nanosecondsLeft(until:)) ?? -1
-                let outcome: SystemCalls.PollOutcome
-                switch system.pollPair(fd, wake, remaining) {
-                case .failure(.interrupted): continue
-                case .failure(let errno): throw UIOError.system(errno, operation: .poll, subject: "libudev monitor")
-                case .success(nil): return nil
-                case .success(let ready?): outcome = ready
-                }
-                if outcome.wake & Int16(POLLIN) != 0 {
-                    _ = system.eventfdDrain(wake)
-                    return nil
+                // A message ready comes before a cancel (the wait's rule); the cancel ends the next wait.
+                switch try UIOError.waiting(on: "libudev monitor", { () throws(WakeableWait.Failure) in
+                    try waiting.wait(on: fd, until: deadline)
+                }) {
+                case .woken, .timedOut: return nil
+                case .ready: break
                 }
                 // A message that is not for us (or malformed) yields no device: wait for the next.
                 guard let received = udev_monitor_receive_device(monitor) else { continue }
@@ -101,7 +92,7 @@ public final class HotplugMonitor: @unchecked Sendable {
     }
 
     /// Wakes a reader blocked in ``next(timeout:)`` (which returns `nil`). Safe from any thread.
-    public func cancel() { _ = system.eventfdSignal(wake) }
+    public func cancel() { try? waiting.wake() }
 
     /// Ends every reader, now and later. Idempotent.
     public func close() {
@@ -119,7 +110,7 @@ public final class HotplugMonitor: @unchecked Sendable {
             self?.cancel()
         }
         do {
-            try OSThread.detached(name: "uio-hotplug") { [self] in
+            try UIOError.detachedThread("uio-hotplug") { [self] in
                 while !ended.withLock({ $0 }) && !closed.withLock({ $0 }) {
                     do throws(UIOError) {
                         if let event = try next() { continuation.yield(event) }
@@ -137,7 +128,7 @@ public final class HotplugMonitor: @unchecked Sendable {
 
     /// Calls `handler` for each event on a thread of the monitor's own, until ``close()``.
     public func start(_ handler: @escaping @Sendable (HotplugEvent) -> Void) throws(UIOError) {
-        try OSThread.detached(name: "uio-hotplug") { [self] in
+        try UIOError.detachedThread("uio-hotplug") { [self] in
             while !closed.withLock({ $0 }) {
                 do throws(UIOError) {
                     if let event = try next() { handler(event) }

@@ -1,3 +1,4 @@
+import UIOPlatform
 /// Binding a PCI device to a UIO driver through sysfs: `driver_override`, then `drivers_probe`.
 ///
 /// The kernel's way to give one device to one driver without touching others of the same

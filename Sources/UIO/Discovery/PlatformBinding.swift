@@ -1,3 +1,4 @@
+import UIOPlatform
 /// Binding a platform device (a device-tree node) to a UIO driver through sysfs:
 /// `driver_override`, then `drivers_probe`.
 ///

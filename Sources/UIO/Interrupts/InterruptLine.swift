@@ -1,3 +1,4 @@
+import UIOPlatform
 import SystemPackage
 import Synchronization
 
@@ -20,12 +21,10 @@ public final class InterruptLine: Sendable {
     /// The device as discovery described it.
     public let device: UIODevice
     private let interruptFD: SharedDescriptor
-    private let wakeFD: SharedDescriptor
+    private let waiting: WakeableWait
     private let config: ConfigSpace?
     private let method: Atomic<UInt8>
     private let lastCount: Atomic<UInt32>
-    /// A cancel noticed together with an interrupt: the next wait returns it.
-    private let cancelPending = Atomic<Bool>(false)
 
     /// A line on its own file of the claimed device; the claim lives as long as the line.
     convenience init(claim: DeviceClaim, reArm: ReArmMethod?, liveness: DeviceLiveness) throws(UIOError) {
@@ -59,10 +58,13 @@ public final class InterruptLine: Sendable {
     public init(device: UIODevice, fd: Int32, baseline: UInt32, reArm: ReArmMethod, config: ConfigSpace?, system: SystemCalls,
                 liveness: DeviceLiveness = DeviceLiveness(), keepingAlive owner: (any AnyObject & Sendable)? = nil) throws(UIOError) {
         let interruptFD = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
-        let wake = try system.eventfdCreate().get(operation: .other, subject: device.devicePath)
+        do throws(Errno) {
+            waiting = try WakeableWait(name: device.devicePath, system: system)
+        } catch {
+            throw UIOError.system(error, operation: .other, subject: device.devicePath)
+        }
         self.device = device
         self.interruptFD = interruptFD
-        self.wakeFD = SharedDescriptor(fd: wake, path: device.devicePath + " (wake-up eventfd)", system: system)
         self.config = config
         self.method = Atomic(Self.encode(reArm))
         self.lastCount = Atomic(baseline)
@@ -86,48 +88,38 @@ public final class InterruptLine: Sendable {
     /// Throws ``UIOError/Code/deviceRemoved`` once the device is gone and
     /// ``UIOError/Code/closed`` after ``close()``.
     public func wait(timeout: Duration? = nil) throws(UIOError) -> InterruptWait {
-        if cancelPending.exchange(false, ordering: .relaxed) { return .cancelled }
         let deadline = timeout.flatMap(clampedDeadline(after:))
         return try interruptFD.withDescriptor { fd throws(UIOError) in
-            try wakeFD.withDescriptor { wake throws(UIOError) in
-                let system = interruptFD.system
-                while true {
-                    let remaining = deadline.map(nanosecondsLeft(until:)) ?? -1
-                    let outcome: SystemCalls.PollOutcome
-                    switch system.pollPair(fd, wake, remaining) {
-                    case .failure(.interrupted): continue
-                    case .failure(let errno): throw UIOError.system(errno, operation: .poll, subject: device.devicePath)
-                    case .success(nil): return .timedOut
-                    case .success(let ready?): outcome = ready
+            let system = interruptFD.system
+            while true {
+                // An interrupt the kernel already counted comes before a cancel (the wait's rule),
+                // so a stop never drops one the kernel saw, and a storm cannot hold a cancel off.
+                let events: Int16
+                switch try UIOError.waiting(on: device.devicePath, { () throws(WakeableWait.Failure) in
+                    try waiting.wait(on: fd, until: deadline)
+                }) {
+                case .woken: return .cancelled
+                case .timedOut: return .timedOut
+                case .ready(let ready): events = ready
+                }
+                // uio_poll: EPOLLERR once the device is unregistered, and for a device without
+                // an interrupt; uio_write tells them apart (EINVAL without info, EIO without irq).
+                if events & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+                    if case .failure(.ioError) = system.writeControl(fd, 0) {
+                        throw UIOError(.irqControlUnsupported, subject: device.devicePath,
+                                       reason: "the device has no interrupt (uio_poll reports POLLERR for it)",
+                                       advice: "a driver of this device polls its registers instead of waiting")
                     }
-                    // uio_poll: EPOLLERR once the device is unregistered, and for a device without
-                    // an interrupt; uio_write tells them apart (EINVAL without info, EIO without irq).
-                    if outcome.interrupt & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
-                        if case .failure(.ioError) = system.writeControl(fd, 0) {
-                            throw UIOError(.irqControlUnsupported, subject: device.devicePath,
-                                           reason: "the device has no interrupt (uio_poll reports POLLERR for it)",
-                                           advice: "a driver of this device polls its registers instead of waiting")
-                        }
-                        throw removed(errno: nil)
-                    }
-                    let interrupted = outcome.interrupt & Int16(POLLIN) != 0
-                    if outcome.wake & Int16(POLLIN) != 0 {
-                        _ = system.eventfdDrain(wake)
-                        guard interrupted else { return .cancelled }
-                        // An interrupt the kernel already counted comes first, so a stop never
-                        // drops one the kernel saw; the cancel ends the next wait, so a storm
-                        // cannot hold it off.
-                        cancelPending.store(true, ordering: .relaxed)
-                    }
-                    guard interrupted else { continue }
-                    // uio_read: the total count, or EIO once the device is unregistered.
-                    switch retryingOnInterrupt({ system.readCount(fd) }) {
-                    case .success(let count):
-                        let previous = lastCount.exchange(count, ordering: .relaxed)
-                        return .interrupt(InterruptEvent(count: count, newInterrupts: count &- previous))
-                    case .failure(.ioError): throw removed(errno: .ioError)
-                    case .failure(let errno): throw UIOError.system(errno, operation: .readCount, subject: device.devicePath)
-                    }
+                    throw removed(errno: nil)
+                }
+                guard events & Int16(POLLIN) != 0 else { continue }
+                // uio_read: the total count, or EIO once the device is unregistered.
+                switch retryingOnInterrupt({ system.readCount(fd) }) {
+                case .success(let count):
+                    let previous = lastCount.exchange(count, ordering: .relaxed)
+                    return .interrupt(InterruptEvent(count: count, newInterrupts: count &- previous))
+                case .failure(.ioError): throw removed(errno: .ioError)
+                case .failure(let errno): throw UIOError.system(errno, operation: .readCount, subject: device.devicePath)
                 }
             }
         }
@@ -136,9 +128,7 @@ public final class InterruptLine: Sendable {
     /// Wakes the thread blocked in ``wait(timeout:)``; if none is waiting, the next wait returns
     /// ``InterruptWait/cancelled`` at once. Safe from any thread; never closes the fd.
     public func cancel() throws(UIOError) {
-        try wakeFD.withDescriptor { wake throws(UIOError) in
-            try wakeFD.system.eventfdSignal(wake).get(operation: .other, subject: wakeFD.path)
-        }
+        try UIOError.waiting(on: device.devicePath) { () throws(WakeableWait.Failure) in try waiting.wake() }
     }
 
     /// Enables the interrupt again after one was delivered, the way the bound driver needs.
@@ -154,8 +144,7 @@ public final class InterruptLine: Sendable {
     /// Wakes any waiter and releases the line's files once it has left. Closing twice is harmless.
     public func close() {
         if interruptFD.close() {
-            try? cancel()
-            wakeFD.close()
+            waiting.close()
             config?.close()
         }
     }

@@ -1,3 +1,4 @@
+import UIOPlatform
 /// What the kernel says about an interrupt line in `/proc/interrupts` and `/proc/irq/N/`.
 public struct KernelIRQ: Sendable, Hashable, Codable {
     /// How the line signals.

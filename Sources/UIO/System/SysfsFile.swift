@@ -1,3 +1,4 @@
+import UIOPlatform
 import SystemPackage
 
 #if canImport(Glibc)
@@ -37,7 +38,7 @@ enum SysfsFile {
 
 extension Result where Failure == Errno {
     /// The value, or the errno classified as a ``UIOError`` about `subject`.
-    func get(operation: SystemOperation, subject: String) throws(UIOError) -> Success {
+    package func get(operation: SystemOperation, subject: String) throws(UIOError) -> Success {
         switch self {
         case .success(let value): return value
         case .failure(let errno): throw UIOError.system(errno, operation: operation, subject: subject)

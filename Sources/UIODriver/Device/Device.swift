@@ -1,3 +1,4 @@
+import UIOPlatform
 import Synchronization
 import UIO
 
@@ -39,7 +40,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
     let synchronizationLock: DriverLock
     private let transition: DriverLock
     private let lifecycle = Locked(Lifecycle())
-    private let stoppedSignal = Signal()
+    private let stoppedSignal = ConditionVariable()
     private var stoppedFlag = false
 
     private struct Lifecycle {

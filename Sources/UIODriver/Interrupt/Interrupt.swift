@@ -1,3 +1,4 @@
+import UIOPlatform
 import Synchronization
 import UIO
 

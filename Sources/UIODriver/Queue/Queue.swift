@@ -1,3 +1,4 @@
+import UIOPlatform
 import UIO
 
 /// A framework queue (`WDFQUEUE`) with sequential dispatch: submitted work runs one item at a
@@ -6,8 +7,7 @@ import UIO
 /// An interrupt parented to a queue with automatic serialization runs its DPC or work item
 /// under the same lock, so it never overlaps the queue's work: how a DPC completes requests
 /// the queue started without a lock of the driver's own.
-public final class Queue: FrameworkObject, @unchecked Sendable {
-    // @unchecked: `pending`, `closed`, `ending` and `busy` are touched only with `signal`'s mutex held.
+public final class Queue: FrameworkObject, Sendable {
 
     /// The device the queue belongs to.
     public let device: Device
@@ -15,12 +15,7 @@ public final class Queue: FrameworkObject, @unchecked Sendable {
     public let executionLevel: ExecutionLevel
 
     let synchronizationLock: DriverLock
-    private let signal = Signal()
-    private var pending: [@Sendable () -> Void] = []
-    private var busy = false
-    private var closed = false
-    private var ending = false
-    private var thread: OSThread?
+    private let worker: WorkerThread
 
     /// `WdfIoQueueCreate` with `WdfIoQueueDispatchSequential`.
     public init(device: Device, executionLevel: ExecutionLevel = .inheritFromParent) throws(DriverError) {
@@ -29,19 +24,19 @@ public final class Queue: FrameworkObject, @unchecked Sendable {
         self.executionLevel = level
         self.synchronizationLock = DriverLock(kind: level == .passive ? .wait : .spin,
                                               name: "the queue lock of \(device.resources.device.devicePath)")
-        try device.attach(self)
-        thread = try startThread(name: "uio\(device.resources.device.number)-queue") { self.loop() }
+        worker = try startWorker(name: "uio\(device.resources.device.number)-queue")
+        do throws(DriverError) {
+            try device.attach(self)
+        } catch {
+            worker.stop()
+            throw error
+        }
     }
 
     /// Adds `work` to the queue. `false` once the device is stopping.
     @discardableResult
     public func submit(_ work: @escaping @Sendable () -> Void) -> Bool {
-        signal.withLock {
-            guard !closed else { return false }
-            pending.append(work)
-            signal.broadcast()
-            return true
-        }
+        worker.submit { [synchronizationLock] in synchronizationLock.withLock("the queue's work") { work() } }
     }
 
     /// `WdfObjectAcquireLock` on the queue: runs `body` serialized with the queue's work.
@@ -51,33 +46,9 @@ public final class Queue: FrameworkObject, @unchecked Sendable {
 
     /// Whether the calling thread is the queue's own (running its work) or holds its lock.
     var isBusyOnCurrentThread: Bool {
-        synchronizationLock.isHeldByCurrentThread || signal.withLock { thread?.isCurrent ?? false }
+        synchronizationLock.isHeldByCurrentThread || worker.isCurrentThread
     }
 
     /// Runs what was submitted, refuses more, and ends the thread. Called by the device's stop.
-    func stop() {
-        let toJoin: OSThread? = signal.withLock {
-            closed = true
-            while !pending.isEmpty || busy { signal.wait() }
-            ending = true
-            signal.broadcast()
-            defer { thread = nil }
-            return thread
-        }
-        if let toJoin, !toJoin.isCurrent { toJoin.join() }
-    }
-
-    private func loop() {
-        signal.withLock {
-            while true {
-                while pending.isEmpty && !ending { signal.wait() }
-                guard !pending.isEmpty else { return }
-                let work = pending.removeFirst()
-                busy = true
-                signal.unlockedDuring { synchronizationLock.withLock("the queue's work") { work() } }
-                busy = false
-                signal.broadcast()
-            }
-        }
-    }
+    func stop() { worker.stop() }
 }

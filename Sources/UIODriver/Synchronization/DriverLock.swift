@@ -1,4 +1,4 @@
-import CUIOShim
+import UIOPlatform
 import Synchronization
 
 #if canImport(Glibc)
@@ -29,7 +29,7 @@ final class DriverLock: @unchecked Sendable {
     @usableFromInline let kind: Kind
     /// What the lock protects, for trap messages: "the interrupt lock of /dev/uio0".
     let name: String
-    /// The holder's thread (``cuio_current_thread()``), 0 when free.
+    /// The holder's thread (`Processor.currentThread`), 0 when free.
     @usableFromInline let owner = Atomic<UInt>(0)
     /// The spin lock's tickets: the next to hand out, and the one that holds or may take it.
     @usableFromInline let nextTicket = Atomic<UInt32>(0)
@@ -75,7 +75,7 @@ final class DriverLock: @unchecked Sendable {
                 // Spin a while, then yield: past that the holder (or the next in line) is likely
                 // descheduled.
                 if spins < 128 {
-                    cuio_cpu_relax()
+                    Processor.relax()
                     spins += 1
                 } else {
                     sched_yield()
@@ -132,7 +132,7 @@ final class DriverLock: @unchecked Sendable {
         return try body()
     }
 
-    @inlinable var currentThread: UInt { UInt(cuio_current_thread()) }
+    @inlinable var currentThread: UInt { Processor.currentThread }
 
     @usableFromInline @inline(never)
     func recursion(_ operation: StaticString) -> Never {

@@ -1,10 +1,21 @@
+import SystemPackage
 import UIO
+import UIOPlatform
 
 /// Starts a framework thread; failing to get one is WDF's `STATUS_INSUFFICIENT_RESOURCES`.
 func startThread(name: String, _ body: @escaping @Sendable () -> Void) throws(DriverError) -> OSThread {
     do {
         return try OSThread(name: name, body)
     } catch {
-        throw DriverError(.insufficientResources, "could not start the thread \(name)", underlying: error)
+        throw DriverError(.insufficientResources, "could not start the thread \(name)", underlying: .threadFailed(name, errno: error))
+    }
+}
+
+/// Starts a framework worker thread, failing as ``startThread(name:_:)`` does.
+func startWorker(name: String) throws(DriverError) -> WorkerThread {
+    do {
+        return try WorkerThread(name: name)
+    } catch {
+        throw DriverError(.insufficientResources, "could not start the thread \(name)", underlying: .threadFailed(name, errno: error))
     }
 }

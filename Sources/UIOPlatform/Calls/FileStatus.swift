@@ -3,7 +3,6 @@ import Glibc
 #endif
 
 /// Which file a path or an open fd is, and for a device node, which device it reaches.
-@_spi(Simulation)
 public struct FileStatus: Sendable, Hashable {
     /// The filesystem holding the file (`st_dev`).
     public var fileSystem: UInt64
@@ -19,16 +18,15 @@ public struct FileStatus: Sendable, Hashable {
         self.device = device
     }
 
-    init(_ info: stat) {
+    package init(_ info: stat) {
         self.init(fileSystem: UInt64(info.st_dev), inode: UInt64(info.st_ino), device: DeviceNumber(encoded: UInt64(info.st_rdev)))
     }
 
     /// Whether both name the same file (a node replaced under the same path is another file).
-    func isSameFile(as other: FileStatus) -> Bool { fileSystem == other.fileSystem && inode == other.inode }
+    package func isSameFile(as other: FileStatus) -> Bool { fileSystem == other.fileSystem && inode == other.inode }
 }
 
 /// A device's number, `major:minor`, as sysfs writes it in a device's `dev` attribute.
-@_spi(Simulation)
 public struct DeviceNumber: Sendable, Hashable, CustomStringConvertible {
     /// The driver's number.
     public var major: UInt32

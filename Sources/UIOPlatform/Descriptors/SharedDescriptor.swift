@@ -5,21 +5,21 @@
 /// Closing while another thread is inside ``withDescriptor(_:)`` (blocked in `poll`, say) must
 /// not close the fd under it: the number could be reused by an unrelated `open` and the blocked
 /// call would then read someone else's file. So ``close()`` only marks the descriptor; the last
-/// user leaving closes it. New users after ``close()`` get ``UIOError/Code/closed``.
-final class SharedDescriptor: Sendable {
+/// user leaving closes it. New users after ``close()`` get the caller's error for a closed file.
+package final class SharedDescriptor: Sendable {
     private struct State {
         var users = 0
         var closing = false
         var closed = false
     }
 
-    let fd: Int32
+    package let fd: Int32
     /// What the fd is, for messages: `/dev/uio0`.
-    let path: String
-    let system: SystemCalls
+    package let path: String
+    package let system: SystemCalls
     private let state = Locked(State())
 
-    init(fd: Int32, path: String, system: SystemCalls) {
+    package init(fd: Int32, path: String, system: SystemCalls) {
         self.fd = fd
         self.path = path
         self.system = system
@@ -30,17 +30,19 @@ final class SharedDescriptor: Sendable {
         if !state.withLock({ $0.closed }) { _ = system.close(fd) }
     }
 
-    var isClosed: Bool { state.withLock { $0.closing } }
+    package var isClosed: Bool { state.withLock { $0.closing } }
 
-    /// Runs `body` with the fd, which stays open until `body` returns.
+    /// Runs `body` with the fd, which stays open until `body` returns; throws `closedError`
+    /// after ``close()``.
     @inline(__always)
-    func withDescriptor<T>(_ body: (Int32) throws(UIOError) -> T) throws(UIOError) -> T {
+    package func withDescriptor<T, E: Error>(orIfClosed closedError: @autoclosure () -> E,
+                                             _ body: (Int32) throws(E) -> T) throws(E) -> T {
         let admitted = state.withLock { state in
             if state.closing { return false }
             state.users += 1
             return true
         }
-        guard admitted else { throw UIOError.closed(path) }
+        guard admitted else { throw closedError() }
         defer { leave() }
         return try body(fd)
     }
@@ -48,7 +50,7 @@ final class SharedDescriptor: Sendable {
     /// Marks the descriptor closed; the fd is closed now, or when its last user leaves.
     /// Returns `false` when it was already closed (closing twice is harmless).
     @discardableResult
-    func close() -> Bool {
+    package func close() -> Bool {
         let (first, closeNow) = state.withLock { state in
             if state.closing { return (false, false) }
             state.closing = true

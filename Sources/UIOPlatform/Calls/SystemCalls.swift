@@ -7,13 +7,12 @@ import Glibc
 import Musl
 #endif
 
-/// The seam between the UIO layer and the kernel: one entry per system call.
+/// The seam between the device layer and the kernel: one entry per system call.
 ///
 /// Every syscall the layer makes goes through one of these closures. ``live`` calls the kernel;
 /// a test copies it and replaces single entries to force an errno (EINTR, EIO, EACCES, EBUSY,
 /// ENOSYS) without hardware, in the manner of apple/swift-system's mocking switch — but as a
 /// value, so parallel tests never share a global.
-@_spi(Simulation)
 public struct SystemCalls: Sendable {
     /// What `ppoll` reported for the interrupt fd and the wake-up fd.
     public struct PollOutcome: Sendable, Equatable {
@@ -72,7 +71,6 @@ public struct SystemCalls: Sendable {
     public var munmap: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
 }
 
-@_spi(Simulation)
 extension SystemCalls {
     /// The kernel itself.
     public static let live = SystemCalls(
@@ -180,7 +178,7 @@ extension SystemCalls {
 
 /// Runs `body` again while it fails with EINTR: a signal is not an error.
 @inline(__always)
-func retryingOnInterrupt<T>(_ body: () -> Result<T, Errno>) -> Result<T, Errno> {
+package func retryingOnInterrupt<T>(_ body: () -> Result<T, Errno>) -> Result<T, Errno> {
     while true {
         let result = body()
         if case .failure(.interrupted) = result { continue }

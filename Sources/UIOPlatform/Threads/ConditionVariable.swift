@@ -4,7 +4,7 @@ import Glibc
 
 /// A mutex and a condition variable, allocated once: how worker threads sleep and are woken
 /// without allocating on the way.
-package final class Signal: @unchecked Sendable {
+package final class ConditionVariable: @unchecked Sendable {
     // @unchecked: the pthread objects are reached only through pointers made in init and
     // freed in deinit, when no thread can be using them.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)

@@ -22,7 +22,8 @@ package final class OSThread: Sendable {
     }
 
     /// Starts `body` on a new thread named `name` (the kernel keeps 15 characters of it).
-    package init(name: String, _ body: @escaping @Sendable () -> Void) throws(UIOError) {
+    /// Throws `pthread_create`'s error (`EAGAIN`: the process reached its thread limit).
+    package init(name: String, _ body: @escaping @Sendable () -> Void) throws(Errno) {
         let start = Unmanaged.passRetained(Start(name: name, body: body))
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { argument in
@@ -33,14 +34,13 @@ package final class OSThread: Sendable {
         }, start.toOpaque())
         guard status == 0 else {
             start.release()
-            throw UIOError(.systemCall, subject: name, reason: "could not start the thread: pthread_create failed",
-                           errno: Errno(rawValue: status), advice: "the process may have reached its thread limit (ulimit -u)")
+            throw Errno(rawValue: status)
         }
         self.thread = thread
     }
 
     /// Starts `body` on a thread nobody waits for; it cleans up after itself when it ends.
-    package static func detached(name: String, _ body: @escaping @Sendable () -> Void) throws(UIOError) {
+    package static func detached(name: String, _ body: @escaping @Sendable () -> Void) throws(Errno) {
         let thread = try OSThread(name: name, body)
         pthread_detach(thread.thread)
     }
