@@ -14,18 +14,6 @@ import Glibc
 /// Disable bit masks INTx, and memory-backed maps. A test raises interrupts, removes the
 /// device, or makes the next system call of a kind fail with any errno.
 public final class SimulatedDevice: HardwareResources {
-    /// Which kernel driver the simulation behaves like.
-    public enum KernelDriver: Sendable, Hashable {
-        /// uio_pdrv_genirq: irqcontrol exists; the line is disabled on each interrupt until
-        /// `write(1)`.
-        case genirq
-        /// uio_pci_generic: no irqcontrol (`ENOSYS`); INTx is masked in the command register on
-        /// each interrupt until the driver clears the Interrupt Disable bit.
-        case pciGeneric
-        /// A driver that never masks: every raise is counted; irqcontrol writes are recorded.
-        case unmasked
-    }
-
     /// A system call the simulation can be told to fail.
     public enum Call: Sendable, Hashable {
         /// `open`, `poll` and `read`/`write` of interrupt files, and reads and writes of the config space.
@@ -42,13 +30,13 @@ public final class SimulatedDevice: HardwareResources {
     private let maps: [Int32]
 
     /// Makes a simulated device with memory maps of the given sizes.
-    public init(name: String = "simulated", number: Int = 0, kernelDriver: KernelDriver = .genirq,
+    public init(name: String = "simulated", number: Int = 0, kernelDriver: KernelDriver = .uioPdrvGenirq,
                 mapSizes: [Int] = [4096], irq: Int = 11) throws(UIOError) {
-        let isPCI = kernelDriver == .pciGeneric
+        let isPCI = kernelDriver == .uioPCIGeneric
         let parentName = isPCI ? "0000:00:\(number < 16 ? "0" : "")\(String(number, radix: 16)).0" : "simulated.\(number)"
         let parent = ParentDevice(
             subsystem: isPCI ? "pci" : "platform", sysName: parentName, sysPath: "/simulated/devices/\(parentName)",
-            driver: Self.driverName(kernelDriver),
+            driver: kernelDriver.name,
             irq: irq,
             pci: isPCI ? PCIIdentity(vendor: 0x1234, device: 0x11e8, subsystemVendor: nil, subsystemDevice: nil,
                                      classCode: 0x00ff00, slot: parentName) : nil)
@@ -69,14 +57,6 @@ public final class SimulatedDevice: HardwareResources {
         self.kernel = kernel
         self.maps = maps
         self.system = kernel.systemCalls()
-    }
-
-    private static func driverName(_ driver: KernelDriver) -> String {
-        switch driver {
-        case .genirq: "uio_pdrv_genirq"
-        case .pciGeneric: "uio_pci_generic"
-        case .unmasked: "simulated"
-        }
     }
 
     deinit { maps.forEach { _ = Glibc.close($0) } }
@@ -158,4 +138,10 @@ public final class SimulatedDevice: HardwareResources {
         return MappedRegion(name: "\(device.devicePath) map\(index)", mapping: address, mappingLength: size,
                             offset: 0, size: size, system: system, liveness: liveness)
     }
+}
+
+extension KernelDriver {
+    /// A simulated driver that never masks: every raise is counted; irqcontrol writes are
+    /// recorded. (uio_pdrv_genirq and uio_pci_generic are simulated as they mask.)
+    public static let unmasked = KernelDriver(name: "simulated")
 }

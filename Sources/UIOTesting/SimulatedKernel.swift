@@ -26,7 +26,7 @@ final class SimulatedKernel: Sendable {
         var failures: [SimulatedDevice.Call: [Errno]] = [:]
     }
 
-    let driver: SimulatedDevice.KernelDriver
+    let driver: KernelDriver
     let devicePath: String
     let configPath: String?
     /// The config space's backing memory file.
@@ -34,7 +34,7 @@ final class SimulatedKernel: Sendable {
     let state = Locked(State())
     private let live = SystemCalls.live
 
-    init(driver: SimulatedDevice.KernelDriver, devicePath: String, configPath: String?) throws(UIOError) {
+    init(driver: KernelDriver, devicePath: String, configPath: String?) throws(UIOError) {
         self.driver = driver
         self.devicePath = devicePath
         self.configPath = configPath
@@ -146,12 +146,12 @@ final class SimulatedKernel: Sendable {
         if state.withLock({ $0.removed }) { return .failure(.invalidArgument) }
         let ring: Set<Int32>
         switch driver {
-        case .pciGeneric:
+        case .uioPCIGeneric:
             return .failure(.noFunction)  // uio_pci_generic has no irqcontrol
         case .unmasked:
             state.withLock { $0.controlWrites.append(value) }
             return .success(())
-        case .genirq:
+        default:  // uio_pdrv_genirq's irqcontrol
             ring = state.withLock { state in
                 if state.removed { return [] }
                 state.controlWrites.append(value)
@@ -192,13 +192,13 @@ final class SimulatedKernel: Sendable {
         state.count &+= 1
         state.pending = false
         switch driver {
-        case .genirq:
-            state.lineEnabled = false
-        case .pciGeneric:
+        case .uioPCIGeneric:
             state.lineEnabled = false
             writeConfigByte(5, readConfigByte(5) | 0x04)
         case .unmasked:
             break
+        default:  // uio_pdrv_genirq disables the line in its handler
+            state.lineEnabled = false
         }
     }
 

@@ -90,9 +90,9 @@ struct Bind: ParsableCommand {
 
     func run() throws {
         let uio = if case .slot = DeviceSelector(device) {
-            try PCIBinding.bind(slot: device, to: driver ?? "uio_pci_generic", force: force)
+            try PCIBinding.bind(slot: device, to: driver ?? KernelDriver.uioPCIGeneric.name, force: force)
         } else {
-            try PlatformBinding.bind(device: device, to: driver ?? "uio_pdrv_genirq", force: force)
+            try PlatformBinding.bind(device: device, to: driver ?? KernelDriver.uioPdrvGenirq.name, force: force)
         }
         print("\(device) bound to \(uio.parent?.driver ?? "?"): uio\(uio.number) (\(uio.devicePath))")
     }

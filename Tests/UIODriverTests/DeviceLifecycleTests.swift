@@ -49,7 +49,7 @@ struct DeviceLifecycleTests {
     @Test("disable keeps interrupts from the ISR until enable, which delivers the held one")
     func disableEnable() throws {
         let log = Recorder()
-        let simulated = try SimulatedDevice(kernelDriver: .genirq)
+        let simulated = try SimulatedDevice(kernelDriver: .uioPdrvGenirq)
         let (device, interrupt) = try recordedDevice(simulated, log)
         try device.start()
         defer { device.stop() }
@@ -66,7 +66,7 @@ struct DeviceLifecycleTests {
     @Test("reportInactive masks the line without the disable callback; reportActive unmasks it")
     func activity() throws {
         let log = Recorder()
-        let simulated = try SimulatedDevice(kernelDriver: .genirq)
+        let simulated = try SimulatedDevice(kernelDriver: .uioPdrvGenirq)
         let (device, interrupt) = try recordedDevice(simulated, log)
         try device.start()
         defer { device.stop() }
@@ -152,7 +152,7 @@ struct DeviceLifecycleTests {
     @Test("surprise removal ends the ISR thread and runs surpriseRemoval, then the way down")
     func surpriseRemoval() throws {
         let log = Recorder()
-        let simulated = try SimulatedDevice(kernelDriver: .genirq)
+        let simulated = try SimulatedDevice(kernelDriver: .uioPdrvGenirq)
         let (device, interrupt) = try recordedDevice(simulated, log)
         try device.start()
         simulated.raise()
@@ -168,7 +168,7 @@ struct DeviceLifecycleTests {
 
     @Test("after surprise removal, register access throws deviceRemoved instead of touching the memory")
     func accessAfterRemoval() throws {
-        let simulated = try SimulatedDevice(kernelDriver: .genirq)
+        let simulated = try SimulatedDevice(kernelDriver: .uioPdrvGenirq)
         let region = try simulated.mapRegion(0)
         let register = try region.register(UInt32.self, at: 0)
         let device = Device(resources: simulated)

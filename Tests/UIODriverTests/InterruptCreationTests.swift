@@ -8,12 +8,12 @@ struct InterruptCreationTests {
     static let isr: InterruptConfig<Int>.ServiceRoutine = { _, _ in true }
     static let deferred: InterruptConfig<Int>.DeferredRoutine = { _, _ in }
 
-    func device(_ level: ExecutionLevel = .inheritFromParent, driver: SimulatedDevice.KernelDriver = .genirq) throws -> Device {
+    func device(_ level: ExecutionLevel = .inheritFromParent, driver: KernelDriver = .uioPdrvGenirq) throws -> Device {
         Device(resources: try SimulatedDevice(kernelDriver: driver), executionLevel: level)
     }
 
     func status(of config: InterruptConfig<Int>, parent: (Device) throws -> any FrameworkObject = { $0 }, level: ExecutionLevel = .inheritFromParent,
-                driver: SimulatedDevice.KernelDriver = .genirq) throws -> DriverError.Status? {
+                driver: KernelDriver = .uioPdrvGenirq) throws -> DriverError.Status? {
         let device = try device(level, driver: driver)
         defer { device.stop() }
         let parent = try parent(device)
@@ -135,7 +135,7 @@ struct InterruptCreationTests {
         #expect(try status(of: wake) == .notSupported)
         var exclusive = InterruptConfig<Int>(isr: Self.isr)
         exclusive.shareVector = .no
-        #expect(try status(of: exclusive, driver: .pciGeneric) == .notSupported)
-        #expect(try status(of: exclusive, driver: .genirq) == nil)
+        #expect(try status(of: exclusive, driver: .uioPCIGeneric) == .notSupported)
+        #expect(try status(of: exclusive, driver: .uioPdrvGenirq) == nil)
     }
 }

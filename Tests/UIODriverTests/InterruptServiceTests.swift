@@ -76,7 +76,7 @@ struct InterruptServiceTests {
 
     @Test("genirq: the line is re-armed through irqcontrol after each ISR, without the driver asking")
     func rearmsIRQControl() throws {
-        let simulated = try SimulatedDevice(kernelDriver: .genirq)
+        let simulated = try SimulatedDevice(kernelDriver: .uioPdrvGenirq)
         let device = Device(resources: simulated)
         let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
         try device.start()
@@ -91,7 +91,7 @@ struct InterruptServiceTests {
 
     @Test("uio_pci_generic: the Interrupt Disable bit is cleared after each ISR")
     func rearmsINTx() throws {
-        let simulated = try SimulatedDevice(kernelDriver: .pciGeneric)
+        let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         let device = Device(resources: simulated)
         let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
         try device.start()
@@ -107,7 +107,7 @@ struct InterruptServiceTests {
 
     @Test("the events sequence delivers each wake-up after the ISR ran, and finishes at stop")
     func asyncEvents() async throws {
-        let simulated = try SimulatedDevice(kernelDriver: .genirq)
+        let simulated = try SimulatedDevice(kernelDriver: .uioPdrvGenirq)
         let device = Device(resources: simulated)
         let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { interrupt, _ in
             interrupt.withLockedContext { $0 += 1 }
@@ -128,7 +128,7 @@ struct InterruptServiceTests {
 
     @Test("info: the parent's irq, not message-signaled; PCI INTx is level, active-low, shared")
     func info() throws {
-        let pci = Device(resources: try SimulatedDevice(kernelDriver: .pciGeneric, irq: 11))
+        let pci = Device(resources: try SimulatedDevice(kernelDriver: .uioPCIGeneric, irq: 11))
         let interrupt = try Interrupt(parent: pci, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
         let info = interrupt.info
         #expect(info.vector == 11)

@@ -21,7 +21,7 @@ struct ReArmFailureTests {
         let removals = Locked<[UIOError]>([])
 
         init() throws {
-            simulated = try SimulatedDevice(kernelDriver: .pciGeneric)
+            simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
             let removals = self.removals
             device = Device(resources: simulated, callbacks: DeviceCallbacks(
                 surpriseRemoval: { _, reason in removals.withLock { $0.append(reason) } }))

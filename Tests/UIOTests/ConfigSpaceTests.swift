@@ -7,7 +7,7 @@ import UIOTesting
 struct ConfigSpaceTests {
     @Test("reads the ids and command register little-endian")
     func reads() throws {
-        let config = try SimulatedDevice(kernelDriver: .pciGeneric).configSpace()
+        let config = try SimulatedDevice(kernelDriver: .uioPCIGeneric).configSpace()
         #expect(config.size == 256)
         #expect(try config.read16(at: 0) == 0x1234)
         #expect(try config.read16(at: 2) == 0x11e8)
@@ -18,7 +18,7 @@ struct ConfigSpaceTests {
 
     @Test("setting and clearing Interrupt Disable touches bit 10 only")
     func interruptDisable() throws {
-        let config = try SimulatedDevice(kernelDriver: .pciGeneric).configSpace()
+        let config = try SimulatedDevice(kernelDriver: .uioPCIGeneric).configSpace()
         try config.write8(0x01, at: 5)  // another bit in the high byte must survive
         try config.setInterruptDisabled(true)
         #expect(try config.command() == 0x0506)
@@ -30,7 +30,7 @@ struct ConfigSpaceTests {
 
     @Test("interrupt pending reads status bit 3")
     func pending() throws {
-        let config = try SimulatedDevice(kernelDriver: .pciGeneric).configSpace()
+        let config = try SimulatedDevice(kernelDriver: .uioPCIGeneric).configSpace()
         #expect(try !config.isInterruptPending())
         try config.write16(0x0008, at: ConfigSpace.statusOffset)
         #expect(try config.isInterruptPending())
@@ -38,7 +38,7 @@ struct ConfigSpaceTests {
 
     @Test("an access past the config space or misaligned throws", arguments: [(256, 1, UIOError.Code.outOfBounds), (254, 4, .outOfBounds), (-1, 1, .outOfBounds), (3, 2, .misaligned), (2, 4, .misaligned)])
     func bounds(offset: Int, width: Int, code: UIOError.Code) throws {
-        let config = try SimulatedDevice(kernelDriver: .pciGeneric).configSpace()
+        let config = try SimulatedDevice(kernelDriver: .uioPCIGeneric).configSpace()
         let error = try #require(throws: UIOError.self) {
             switch width {
             case 1: _ = try config.read8(at: offset)
@@ -51,7 +51,7 @@ struct ConfigSpaceTests {
 
     @Test("EINTR is retried; other errnos surface with the path")
     func errnos() throws {
-        let device = try SimulatedDevice(kernelDriver: .pciGeneric)
+        let device = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         let config = try device.configSpace()
         device.failNext(.configRead, with: .interrupted)
         #expect(try config.command() == 0x0006)
@@ -63,7 +63,7 @@ struct ConfigSpaceTests {
 
     @Test("after close every access throws closed")
     func closed() throws {
-        let config = try SimulatedDevice(kernelDriver: .pciGeneric).configSpace()
+        let config = try SimulatedDevice(kernelDriver: .uioPCIGeneric).configSpace()
         config.close()
         config.close()
         let error = try #require(throws: UIOError.self) { try config.command() }

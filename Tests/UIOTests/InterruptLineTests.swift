@@ -112,7 +112,7 @@ struct InterruptLineTests {
 
     @Test("genirq: the line stays masked until rearm writes 1 to irqcontrol, then the held interrupt arrives")
     func rearmIRQControl() throws {
-        let device = try SimulatedDevice(kernelDriver: .genirq)
+        let device = try SimulatedDevice(kernelDriver: .uioPdrvGenirq)
         let line = try device.interruptLine()
         #expect(line.reArmMethod == .irqControl)
         device.raise()
@@ -126,7 +126,7 @@ struct InterruptLineTests {
 
     @Test("uio_pci_generic: rearm clears the Interrupt Disable bit the kernel set")
     func rearmINTx() throws {
-        let device = try SimulatedDevice(kernelDriver: .pciGeneric)
+        let device = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         let line = try device.interruptLine()
         let config = try device.configSpace()
         #expect(line.reArmMethod == .pciInterruptDisableBit)
@@ -142,7 +142,7 @@ struct InterruptLineTests {
 
     @Test("ENOSYS from irqcontrol on a PCI device falls back to the Interrupt Disable bit")
     func enosysFallback() throws {
-        let device = try SimulatedDevice(kernelDriver: .pciGeneric)
+        let device = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         let line = try device.interruptLine(reArm: .irqControl)
         device.raise()
         _ = try line.wait(timeout: .seconds(5))
@@ -153,7 +153,7 @@ struct InterruptLineTests {
 
     @Test("ENOSYS from irqcontrol without a PCI parent is irqControlUnsupported")
     func enosysPlatform() throws {
-        let device = try SimulatedDevice(kernelDriver: .genirq)
+        let device = try SimulatedDevice(kernelDriver: .uioPdrvGenirq)
         let line = try device.interruptLine()
         device.failNext(.write, with: .noFunction)
         let error = try #require(throws: UIOError.self) { try line.rearm() }
@@ -163,7 +163,7 @@ struct InterruptLineTests {
 
     @Test("disable holds interrupts back and enable lets the held one through")
     func disableEnable() throws {
-        let device = try SimulatedDevice(kernelDriver: .genirq)
+        let device = try SimulatedDevice(kernelDriver: .uioPdrvGenirq)
         let line = try device.interruptLine()
         try line.disable()
         device.raise()

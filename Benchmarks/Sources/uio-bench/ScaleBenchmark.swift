@@ -24,7 +24,7 @@ struct ScaleBenchmark {
             var devices: [SimulatedDevice] = []
             var objects: [Device] = []
             for index in 0..<count {
-                let simulated = try SimulatedDevice(number: index, kernelDriver: .genirq)
+                let simulated = try SimulatedDevice(number: index, kernelDriver: .uioPdrvGenirq)
                 let device = Device(resources: simulated)
                 _ = try Interrupt(parent: device, config: InterruptConfig<Int>(
                     isr: { interrupt, _ in interrupt.queueDPC(); return true },

@@ -35,7 +35,9 @@ final class RemovalWatcher: Sendable {
                 guard hungUp == true else { return }  // woken to stop, or the wait failed
                 // Removed, or a device without an interrupt: uio_write tells them apart.
                 let probe = try? node.withDescriptor { fd in system.writeControl(fd, 0) }
-                if case .failure(.invalidArgument)? = probe { liveness.markRemoved() }
+                if case .failure(let errno)? = probe, UIOError.code(for: .interruptControl, errno: errno).code == .deviceRemoved {
+                    liveness.markRemoved()
+                }
             }
         } catch {
             node.close()

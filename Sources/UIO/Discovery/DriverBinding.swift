@@ -95,7 +95,7 @@ struct DriverBinding {
         guard !driver.isEmpty, !driver.contains("/"), driver != ".", driver != "..", !driver.contains("\0"),
               !driver.contains(where: \.isWhitespace) else {
             throw UIOError(.deviceNotFound, subject: driver.isEmpty ? "the driver" : driver, reason: "is not a driver's name",
-                           advice: "name one driver as /sys/bus/\(bus)/drivers lists it, e.g. \(bus == "pci" ? "uio_pci_generic" : "uio_pdrv_genirq")")
+                           advice: "name one driver as /sys/bus/\(bus)/drivers lists it, e.g. \(KernelDriver.generic(forBus: bus))")
         }
         guard exists("\(sysfs)/bus/\(bus)/drivers/\(driver)") else {
             throw UIOError(.deviceNotFound, subject: driver, reason: "no such \(bus) driver is loaded",

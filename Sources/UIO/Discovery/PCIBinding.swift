@@ -9,7 +9,7 @@ public enum PCIBinding {
     /// up, a file system mounted: ``UIOError/Code-swift.enum/deviceInUse``) and `force` is false.
     /// When the new driver does not take the device, the old one gets it back. Needs root (or
     /// write access to those files).
-    public static func bind(slot: String, to driver: String = "uio_pci_generic", force: Bool = false) throws(UIOError) -> UIODevice {
+    public static func bind(slot: String, to driver: String = KernelDriver.uioPCIGeneric.name, force: Bool = false) throws(UIOError) -> UIODevice {
         try bind(slot: slot, to: driver, force: force, system: .live, sysfs: "/sys")
     }
 

@@ -12,7 +12,7 @@ public enum PlatformBinding {
     /// driver is using it (``UIOError/Code-swift.enum/deviceInUse``) and `force` is false. When the
     /// new driver does not take the device, the old one gets it back. Needs root (or write access
     /// to those files).
-    public static func bind(device name: String, to driver: String = "uio_pdrv_genirq", force: Bool = false) throws(UIOError) -> UIODevice {
+    public static func bind(device name: String, to driver: String = KernelDriver.uioPdrvGenirq.name, force: Bool = false) throws(UIOError) -> UIODevice {
         try bind(device: name, to: driver, force: force, system: .live, sysfs: "/sys")
     }
 

@@ -105,7 +105,8 @@ public final class InterruptLine: Sendable {
                 // uio_poll: EPOLLERR once the device is unregistered, and for a device without
                 // an interrupt; uio_write tells them apart (EINVAL without info, EIO without irq).
                 if events & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
-                    if case .failure(.ioError) = system.writeControl(fd, 0) {
+                    if case .failure(let errno) = system.writeControl(fd, 0),
+                       UIOError.code(for: .interruptControl, errno: errno).code == .irqControlUnsupported {
                         throw UIOError(.irqControlUnsupported, subject: device.devicePath,
                                        reason: "the device has no interrupt (uio_poll reports POLLERR for it)",
                                        advice: "a driver of this device polls its registers instead of waiting")
@@ -118,8 +119,7 @@ public final class InterruptLine: Sendable {
                 case .success(let count):
                     let previous = lastCount.exchange(count, ordering: .relaxed)
                     return .interrupt(InterruptEvent(count: count, newInterrupts: count &- previous))
-                case .failure(.ioError): throw removed(errno: .ioError)
-                case .failure(let errno): throw UIOError.system(errno, operation: .readCount, subject: device.devicePath)
+                case .failure(let errno): throw failure(errno, operation: .readCount)
                 }
             }
         }
@@ -170,10 +170,8 @@ public final class InterruptLine: Sendable {
                 throw UIOError(.irqControlUnsupported, subject: device.devicePath,
                                reason: "the bound driver (\(device.parent?.driver ?? "unknown")) has no irqcontrol", errno: .noFunction,
                                advice: "its interrupt cannot be masked from userspace; use a driver with irqcontrol, such as uio_pdrv_genirq")
-            case .failure(.invalidArgument):
-                throw removed(errno: .invalidArgument)  // uio_write: no info, the device is gone
             case .failure(let errno):
-                throw UIOError.system(errno, operation: .interruptControl, subject: device.devicePath)
+                throw failure(errno, operation: .interruptControl)
             }
         }
     }
@@ -183,6 +181,12 @@ public final class InterruptLine: Sendable {
             throw UIOError(.notPCIDevice, subject: device.devicePath, reason: "has no PCI config space to mask the interrupt in")
         }
         return config
+    }
+
+    /// The table's error for `errno`; a removal is also recorded in the liveness.
+    private func failure(_ errno: Errno, operation: SystemOperation) -> UIOError {
+        guard UIOError.code(for: operation, errno: errno).code != .deviceRemoved else { return removed(errno: errno) }
+        return UIOError.system(errno, operation: operation, subject: device.devicePath)
     }
 
     private func removed(errno: Errno?) -> UIOError {

@@ -11,8 +11,8 @@ public enum ReArmMethod: Sendable, Hashable {
     /// Nothing to do: the kernel driver leaves the line enabled.
     case none
 
-    /// The method the driver bound to `device` needs.
+    /// The method the driver bound to `device` needs (``KernelDriver/reArmMethod``).
     public static func detect(for device: UIODevice) -> ReArmMethod {
-        device.parent?.driver == "uio_pci_generic" ? .pciInterruptDisableBit : .irqControl
+        device.parent?.kernelDriver?.reArmMethod ?? .irqControl
     }
 }

@@ -98,8 +98,8 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         if config.canWakeDevice {
             throw DriverError(.notSupported, "UIO has no wake interrupts (canWakeDevice)")
         }
-        if config.shareVector == .no && device.resources.device.parent?.driver == "uio_pci_generic" {
-            throw DriverError(.notSupported, "uio_pci_generic always requests its PCI INTx line shared (shareVector = .no)")
+        if config.shareVector == .no, let driver = device.resources.device.parent?.kernelDriver, driver.alwaysSharesLine {
+            throw DriverError(.notSupported, "\(driver) always requests its line shared (shareVector = .no)")
         }
         self.device = device
         self.parent = parent

@@ -65,8 +65,7 @@ public struct InterruptInfo: Sendable, Hashable {
     /// Combines what the bus implies with what `/proc` says about the line.
     static func describe(_ device: UIODevice, kernel: KernelIRQ?) -> InterruptInfo {
         let irq = device.parent?.irq ?? kernel?.number
-        // PCI INTx is level-sensitive, active-low, and uio_pci_generic requests it shared.
-        if device.parent?.pci != nil {
+        if device.parent?.kernelDriver?.lineRequest == .sharedPCIINTx {
             return InterruptInfo(vector: irq, mode: .levelSensitive, polarity: .activeLow, shareDisposition: .shared,
                                  targetProcessors: kernel?.affinity ?? [])
         }
