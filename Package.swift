@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "UIO", targets: ["UIO"]),
         .library(name: "UIODriver", targets: ["UIODriver"]),
         .library(name: "UIOTesting", targets: ["UIOTesting"]),
+        .library(name: "QEMUDevices", targets: ["QEMUDevices"]),
         .executable(name: "uioctl", targets: ["uioctl"]),
     ],
     dependencies: [
@@ -42,14 +43,16 @@ let package = Package(
             name: "uioctl",
             dependencies: ["UIO", "UIOControl", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The register maps of the emulated devices the examples, tests and benchmarks drive.
+        .target(name: "QEMUDevices"),
         .executableTarget(
             name: "edu-driver",
-            dependencies: ["UIO", "UIODriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["UIO", "UIODriver", "QEMUDevices", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "examples/edu-driver"
         ),
         .executableTarget(
             name: "pl031-driver",
-            dependencies: ["UIO", "UIODriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["UIO", "UIODriver", "QEMUDevices", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "examples/pl031-driver",
             exclude: ["README.md"]
         ),
@@ -68,7 +71,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "GuestTests",
-            dependencies: ["UIO", "UIODriver", "UIOTesting", "UIOPlatform", "CTestSupport", "TestSupport"]
+            dependencies: ["UIO", "UIODriver", "UIOTesting", "UIOPlatform", "QEMUDevices", "CTestSupport", "TestSupport"]
         ),
         .testTarget(
             name: "UIODriverTests",

@@ -33,6 +33,7 @@ let package = Package(
             name: "uio-bench",
             dependencies: [
                 "CBaselines",
+                .product(name: "QEMUDevices", package: swiftUIO),
                 .product(name: "UIO", package: swiftUIO),
                 .product(name: "UIODriver", package: swiftUIO),
                 .product(name: "UIOTesting", package: swiftUIO),

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import QEMUDevices
 import UIO
 
 /// Every guest suite, one test at a time: they claim the same devices.
@@ -17,24 +18,6 @@ enum Guest {
 
     /// The edu devices, by number.
     static func eduDevices() throws -> [UIODevice] {
-        try UIODevice.find(.pci(vendor: 0x1234, device: 0x11e8))
+        try UIODevice.find(.pci(vendor: Edu.vendor, device: Edu.device))
     }
-}
-
-/// QEMU's edu device's registers (BAR0; 32-bit accesses only below 0x80).
-enum Edu {
-    static let identification = 0x00
-    static let liveness = 0x04
-    static let factorial = 0x08
-    static let status = 0x20
-    static let interruptStatus = 0x24
-    static let raiseInterrupt = 0x60
-    static let acknowledgeInterrupt = 0x64
-
-    /// Status bit: raise an interrupt when the factorial is done.
-    static let interruptOnFactorial: UInt32 = 0x80
-    /// Status bit: a factorial is being computed.
-    static let computing: UInt32 = 0x01
-    /// Interrupt status bit the factorial completion raises.
-    static let factorialInterrupt: UInt32 = 0x01
 }

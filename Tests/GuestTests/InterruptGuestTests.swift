@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 import TestSupport
+import QEMUDevices
 import UIO
 import UIODriver
 
@@ -163,11 +164,11 @@ extension GuestSuites {
             })
             try rig.device.start()
             defer { rig.device.stop() }
-            try rig.registers.write(Edu.interruptOnFactorial, at: Edu.status)
+            try rig.registers.write(Edu.Status.interruptOnFactorial, at: Edu.status)
             try rig.registers.write(UInt32(12), at: Edu.factorial)
             #expect(done.wait(timeout: .now() + 5) == .success)
             #expect(result.value.load(ordering: .relaxed) == 479_001_600)
-            #expect(rig.interrupt.synchronize { $0.statusBits } == Edu.factorialInterrupt)
+            #expect(rig.interrupt.synchronize { $0.statusBits } == Edu.Interrupt.factorialDone)
         }
 
         @Test("two edu devices driven at once, each by its own interrupt object")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import QEMUDevices
 import UIO
 import UIODriver
 import UIOTesting

@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 import Testing
 import TestSupport
+import QEMUDevices
 import UIO
 import UIODriver
 
@@ -325,17 +326,8 @@ enum PlatformGuest {
     static func rtc() throws -> UIODevice { try UIODevice.first(.name("pl031-uio")) }
 }
 
-/// ARM's PL031 real-time clock (PrimeCell; QEMU's virt board has one at 0x9010000).
-enum PL031 {
-    static let data = 0x00
-    static let match = 0x04
-    static let interruptMask = 0x10
-    static let rawInterruptStatus = 0x14
-    static let maskedInterruptStatus = 0x18
-    static let interruptClear = 0x1C
-    static let peripheralID0 = 0xFE0
-    static let peripheralID1 = 0xFE4
-
+/// What the platform tests do to the PL031 again and again.
+extension PL031 {
     /// Clears a storm test's alarm and re-enables the line the stop left disabled, so the next
     /// test starts from a quiet device.
     static func quiet(_ uio: UIODevice) throws {

@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 import Testing
 import TestSupport
+import QEMUDevices
 import UIO
 import UIODriver
 

@@ -1,37 +1,41 @@
 // A userspace driver for QEMU's edu PCI device, bound to uio_pci_generic.
 //
-// It reads top to bottom in the order the framework calls it, as a WDF driver does:
+// It reads top to bottom in the order the framework calls it, as a WDF driver (pcidrv) does:
 // find the device → device add → prepare hardware → D0 entry → enable the interrupt →
 // (ISR → DPC, per interrupt) → disable the interrupt → D0 exit → release hardware.
+// Its state lives in the device's context (pcidrv's FDO_DATA), reached from every callback.
 //
-// The edu device (QEMU's hw/misc/edu.c), BAR0:
-//   0x00 identification 0x010000ed     0x04 liveness: reads back the inverse of what was written
-//   0x08 factorial: write n, read n!   0x20 status: bit 0 computing, bit 7 interrupt when done
-//   0x24 interrupt status              0x60 raise an interrupt   0x64 acknowledge an interrupt
+// The edu device's registers are in the QEMUDevices target (hw/misc/edu.c): identification,
+// liveness, factorial, status, interrupt status, raise and acknowledge.
 
 import Dispatch
+import QEMUDevices
 import Synchronization
 import UIO
 import UIODriver
 
-/// The edu registers this driver touches.
-enum EduRegister {
-    static let identification = 0x00
-    static let liveness = 0x04
-    static let factorial = 0x08
-    static let status = 0x20
-    static let interruptStatus = 0x24
-    static let raise = 0x60
-    static let acknowledge = 0x64
+/// The device context (pcidrv's `FDO_DATA`): what the driver keeps about one edu device.
+final class EduDevice: Sendable {
+    let log: @Sendable (String) -> Void
+    /// BAR0, mapped from prepare hardware to release hardware.
+    let registers = Mutex<MappedRegion?>(nil)
+    /// The factorial the device is computing, completed by the DPC.
+    let factorialRequest = Mutex<FactorialRequest?>(nil)
+    /// Signalled by the DPC for each test interrupt it handled.
+    let testInterrupt = DispatchSemaphore(value: 0)
+
+    init(log: @escaping @Sendable (String) -> Void) { self.log = log }
+
+    /// BAR0, or an error outside prepare hardware … release hardware.
+    func mappedRegisters() throws -> MappedRegion {
+        guard let registers = registers.withLock({ $0 }) else { throw EduError.notPrepared }
+        return registers
+    }
 }
 
-enum EduBits {
-    /// Status: raise an interrupt when a factorial is done.
-    static let interruptOnFactorial: UInt32 = 0x80
-    /// Interrupt status: a factorial finished.
-    static let factorialDone: UInt32 = 0x01
-    /// Interrupt status: the bit this driver raises to test the interrupt path.
-    static let test: UInt32 = 0x1000
+extension Device {
+    /// The edu context of the device (pcidrv's `FdoGetData`).
+    var edu: EduDevice { context() }
 }
 
 /// What the ISR hands the DPC, under the interrupt lock (the interrupt object's context).
@@ -81,30 +85,23 @@ final class EduDriver: Sendable {
     /// Requests go through a sequential queue; the DPC, parented to the queue with automatic
     /// serialization, completes them without a lock of the driver's own.
     let requests: Queue
-    private let state: DriverState
-    private let log: @Sendable (String) -> Void
 
     // MARK: Device add
 
-    /// WDF's EvtDriverDeviceAdd: claim the device, create the device object, its queue and its
-    /// interrupt object. Nothing touches the hardware yet.
+    /// WDF's EvtDriverDeviceAdd: claim the device, create the device object with its context,
+    /// its queue and its interrupt object. Nothing touches the hardware yet.
     init(uio: UIODevice, log: @escaping @Sendable (String) -> Void) throws {
         self.uio = uio
-        self.log = log
-        let state = DriverState()
-        self.state = state
-        device = try Device(claiming: uio, callbacks: DeviceCallbacks(
-            prepareHardware: { _, resources in try EduDriver.prepareHardware(resources, state: state, log: log) },
-            d0Entry: { _ in log("D0 entry: the device is working") },
-            d0Exit: { _ in log("D0 exit") },
-            releaseHardware: { _ in EduDriver.releaseHardware(state: state, log: log) },
-            surpriseRemoval: { _, reason in log("surprise removal: \(reason)") }))
+        device = try Device(claiming: uio, context: EduDevice(log: log), callbacks: DeviceCallbacks(
+            prepareHardware: EduDriver.prepareHardware,
+            d0Entry: { device in device.edu.log("D0 entry: the device is working") },
+            d0Exit: { device in device.edu.log("D0 exit") },
+            releaseHardware: EduDriver.releaseHardware,
+            surpriseRemoval: { device, reason in device.edu.log("surprise removal: \(reason)") }))
         requests = try Queue(device: device)
-        var config = InterruptConfig<EduInterruptContext>(
-            isr: { interrupt, _ in EduDriver.isr(interrupt, state: state) },
-            dpc: { interrupt, _ in EduDriver.dpc(interrupt, state: state) })
-        config.enable = { _, _ in try EduDriver.enableInterrupts(state: state, log: log) }
-        config.disable = { _, _ in try EduDriver.disableInterrupts(state: state, log: log) }
+        var config = InterruptConfig<EduInterruptContext>(isr: EduDriver.isr, dpc: EduDriver.dpc)
+        config.enable = EduDriver.enableInterrupts
+        config.disable = EduDriver.disableInterrupts
         config.automaticSerialization = true
         interrupt = try Interrupt(parent: requests, config: config, context: EduInterruptContext())
         log("device add: claimed \(uio.devicePath), created the device, its request queue and its interrupt object")
@@ -113,35 +110,36 @@ final class EduDriver: Sendable {
     // MARK: Prepare hardware
 
     /// EvtDevicePrepareHardware: map BAR0 and check that this is an edu device that answers.
-    static func prepareHardware(_ resources: any HardwareResources, state: DriverState, log: (String) -> Void) throws {
+    static func prepareHardware(_ device: Device, _ resources: any HardwareResources) throws {
         let registers = try resources.mapRegion(0)
-        let identification = try registers.read(UInt32.self, at: EduRegister.identification)
+        let identification = try registers.read(UInt32.self, at: Edu.identification)
         guard identification & 0xff == 0xed else { throw EduError.notAnEduDevice(identification) }
-        try registers.write(UInt32(0x5a5a_0f0f), at: EduRegister.liveness)
-        guard try registers.read(UInt32.self, at: EduRegister.liveness) == ~UInt32(0x5a5a_0f0f) else { throw EduError.notAlive }
-        state.registers.withLock { $0 = registers }
+        try registers.write(UInt32(0x5a5a_0f0f), at: Edu.liveness)
+        guard try registers.read(UInt32.self, at: Edu.liveness) == ~UInt32(0x5a5a_0f0f) else { throw EduError.notAlive }
+        device.edu.registers.withLock { $0 = registers }
         let version = "\(identification >> 24).\((identification >> 16) & 0xff)"
-        log("prepare hardware: BAR0 mapped (\(registers.size / 1024) KiB), id 0x\(hex8(identification)) (edu \(version)), liveness check passed")
+        device.edu.log("prepare hardware: BAR0 mapped (\(registers.size / 1024) KiB), id 0x\(hex8(identification)) (edu \(version)), liveness check passed")
     }
 
     // MARK: Interrupt enable
 
     /// EvtInterruptEnable (interrupt lock held): ask the device to interrupt on factorial completion.
-    static func enableInterrupts(state: DriverState, log: (String) -> Void) throws {
-        let status = try state.mappedRegisters().read(UInt32.self, at: EduRegister.status)
-        try state.mappedRegisters().write(status | EduBits.interruptOnFactorial, at: EduRegister.status)
-        log("interrupt enabled: the device interrupts when a factorial is done")
+    static func enableInterrupts(_ interrupt: Interrupt<EduInterruptContext>, _ device: Device) throws {
+        let registers = try device.edu.mappedRegisters()
+        let status = try registers.read(UInt32.self, at: Edu.status)
+        try registers.write(status | Edu.Status.interruptOnFactorial, at: Edu.status)
+        device.edu.log("interrupt enabled: the device interrupts when a factorial is done")
     }
 
     // MARK: ISR
 
     /// EvtInterruptIsr (ISR thread, interrupt lock held): is it ours? Acknowledge it at the device,
     /// hand the status to the DPC, queue the DPC. Short, and never blocks.
-    static func isr(_ interrupt: Interrupt<EduInterruptContext>, state: DriverState) -> Bool {
-        guard let registers = try? state.mappedRegisters(),
-              let status = try? registers.read(UInt32.self, at: EduRegister.interruptStatus), status != 0
+    static func isr(_ interrupt: Interrupt<EduInterruptContext>, _ messageID: UInt32) -> Bool {
+        guard let registers = try? interrupt.device.edu.mappedRegisters(),
+              let status = try? registers.read(UInt32.self, at: Edu.interruptStatus), status != 0
         else { return false }  // not ours: the line is shared
-        try? registers.write(status, at: EduRegister.acknowledge)
+        try? registers.write(status, at: Edu.acknowledgeInterrupt)
         interrupt.withLockedContext { $0.pendingStatus |= status }
         interrupt.queueDPC()
         return true
@@ -151,35 +149,37 @@ final class EduDriver: Sendable {
 
     /// EvtInterruptDpc (DPC thread, serialized with the request queue): take what the ISR saw
     /// and complete the request waiting for it.
-    static func dpc(_ interrupt: Interrupt<EduInterruptContext>, state: DriverState) {
+    static func dpc(_ interrupt: Interrupt<EduInterruptContext>, _ associatedObject: any FrameworkObject) {
+        let edu = interrupt.device.edu
         let status = interrupt.synchronize { context -> UInt32 in
             defer { context.pendingStatus = 0 }
-            if context.pendingStatus & EduBits.test != 0 { context.testInterrupts += 1 }
+            if context.pendingStatus & Edu.Interrupt.test != 0 { context.testInterrupts += 1 }
             return context.pendingStatus
         }
-        if status & EduBits.factorialDone != 0, let request = state.takeFactorialRequest(),
-           let value = try? state.mappedRegisters().read(UInt32.self, at: EduRegister.factorial) {
+        if status & Edu.Interrupt.factorialDone != 0,
+           let request = edu.factorialRequest.withLock({ request in defer { request = nil }; return request }),
+           let value = try? edu.mappedRegisters().read(UInt32.self, at: Edu.factorial) {
             request.complete(with: value)
         }
-        state.signalTestInterrupt(status & EduBits.test != 0)
+        if status & Edu.Interrupt.test != 0 { edu.testInterrupt.signal() }
     }
 
     // MARK: Interrupt disable
 
     /// EvtInterruptDisable (interrupt lock held): stop interrupting on factorial completion.
-    static func disableInterrupts(state: DriverState, log: (String) -> Void) throws {
-        let registers = try state.mappedRegisters()
-        let status = try registers.read(UInt32.self, at: EduRegister.status)
-        try registers.write(status & ~EduBits.interruptOnFactorial, at: EduRegister.status)
-        log("interrupt disabled")
+    static func disableInterrupts(_ interrupt: Interrupt<EduInterruptContext>, _ device: Device) throws {
+        let registers = try device.edu.mappedRegisters()
+        let status = try registers.read(UInt32.self, at: Edu.status)
+        try registers.write(status & ~Edu.Status.interruptOnFactorial, at: Edu.status)
+        device.edu.log("interrupt disabled")
     }
 
     // MARK: Release hardware
 
     /// EvtDeviceReleaseHardware: drop the mapping.
-    static func releaseHardware(state: DriverState, log: (String) -> Void) {
-        state.registers.withLock { $0 = nil }
-        log("release hardware: BAR0 unmapped")
+    static func releaseHardware(_ device: Device) {
+        device.edu.registers.withLock { $0 = nil }
+        device.edu.log("release hardware: BAR0 unmapped")
     }
 
     // MARK: What the driver offers
@@ -187,9 +187,10 @@ final class EduDriver: Sendable {
     /// Computes n! on the device: the request starts on the queue; the DPC completes it.
     func factorial(_ n: UInt32) throws -> (value: UInt32, latency: Duration) {
         let request = FactorialRequest(n: n)
-        let accepted = requests.submit { [state] in
-            state.setFactorialRequest(request)
-            try? state.mappedRegisters().write(n, at: EduRegister.factorial)
+        let edu = device.edu
+        let accepted = requests.submit {
+            edu.factorialRequest.withLock { $0 = request }
+            try? edu.mappedRegisters().write(n, at: Edu.factorial)
         }
         guard accepted, let result = request.wait(timeout: .seconds(10)) else { throw EduError.timedOut("\(n)!") }
         return result
@@ -197,33 +198,16 @@ final class EduDriver: Sendable {
 
     /// Raises `count` interrupts one at a time, each waiting for its DPC.
     func raiseTestInterrupts(_ count: Int) throws -> Duration {
-        let clock = ContinuousClock()
-        return try clock.measure {
+        let edu = device.edu
+        return try ContinuousClock().measure {
             for _ in 0..<count {
-                try state.mappedRegisters().write(EduBits.test, at: EduRegister.raise)
-                guard state.waitForTestInterrupt(timeout: 5) else { throw EduError.timedOut("a test interrupt") }
+                try edu.mappedRegisters().write(Edu.Interrupt.test, at: Edu.raiseInterrupt)
+                guard edu.testInterrupt.wait(timeout: .now() + 5) == .success else { throw EduError.timedOut("a test interrupt") }
             }
         }
     }
 
     var testInterruptsHandled: Int { interrupt.synchronize { $0.testInterrupts } }
-}
-
-/// The driver's state outside the interrupt lock.
-final class DriverState: Sendable {
-    let registers = Mutex<MappedRegion?>(nil)
-    private let factorialRequest = Mutex<FactorialRequest?>(nil)
-    private let testInterrupt = DispatchSemaphore(value: 0)
-
-    func mappedRegisters() throws -> MappedRegion {
-        guard let registers = registers.withLock({ $0 }) else { throw EduError.notPrepared }
-        return registers
-    }
-
-    func setFactorialRequest(_ request: FactorialRequest) { factorialRequest.withLock { $0 = request } }
-    func takeFactorialRequest() -> FactorialRequest? { factorialRequest.withLock { request in defer { request = nil }; return request } }
-    func signalTestInterrupt(_ handled: Bool) { if handled { testInterrupt.signal() } }
-    func waitForTestInterrupt(timeout: Double) -> Bool { testInterrupt.wait(timeout: .now() + timeout) == .success }
 }
 
 enum EduError: Error, CustomStringConvertible {

@@ -46,7 +46,7 @@ struct EduDriverCommand: ParsableCommand {
         // Find the device through libudev (binding it first if asked).
         let uio: UIODevice
         if let slot = bind {
-            uio = try PCIBinding.bind(slot: slot, to: "uio_pci_generic")
+            uio = try PCIBinding.bind(slot: slot, to: KernelDriver.uioPCIGeneric.name)
             log("bound \(slot) to uio_pci_generic")
         } else {
             uio = try UIODevice.first(DeviceSelector(device))

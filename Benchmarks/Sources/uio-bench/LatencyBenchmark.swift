@@ -1,4 +1,5 @@
 import CBaselines
+import QEMUDevices
 import Synchronization
 import UIO
 import UIODriver
@@ -19,7 +20,7 @@ struct LatencyBenchmark {
     let output: String
 
     func run() throws {
-        let uio = try UIODevice.first(.pci(vendor: 0x1234, device: 0x11e8))
+        let uio = try UIODevice.first(.pci(vendor: Edu.vendor, device: Edu.device))
         var framework: [Double] = []
         var raw: [Double] = []
         var frameworkRates: [Double] = []
@@ -61,9 +62,9 @@ struct LatencyBenchmark {
     private func measureFramework(_ uio: UIODevice) throws -> ([Double], Double) {
         let handle = try uio.open()
         let bar = try handle.mapRegion(0)
-        let raise = try bar.register(UInt32.self, at: 0x60)
-        let status = try bar.register(UInt32.self, at: 0x24)
-        let acknowledge = try bar.register(UInt32.self, at: 0x64)
+        let raise = try bar.register(UInt32.self, at: Edu.raiseInterrupt)
+        let status = try bar.register(UInt32.self, at: Edu.interruptStatus)
+        let acknowledge = try bar.register(UInt32.self, at: Edu.acknowledgeInterrupt)
         let entered = Samples(count: perRound)
         let device = Device(resources: handle)
         let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { interrupt, _ in
@@ -114,7 +115,7 @@ struct LatencyBenchmark {
         let begin = baseline_now_ns()
         for index in 0..<perRound {
             started[index] = baseline_now_ns()
-            registers[0x60 / 4] = 1
+            registers[Edu.raiseInterrupt / 4] = 1
             while baseline_load_acquire(progress) <= UInt64(index) { yieldWhileWaiting() }
         }
         let seconds = Double(baseline_now_ns() - begin) / 1e9

@@ -1,4 +1,5 @@
 import CBaselines
+import QEMUDevices
 import UIO
 import UIODriver
 
@@ -17,8 +18,6 @@ struct PlatformBenchmark {
     let rounds: Int
     let seconds: Double
     let output: String
-
-    private static let data = 0x00, match = 0x04, interruptMask = 0x10, rawStatus = 0x14, interruptClear = 0x1C
 
     func run() throws {
         let uio = try UIODevice.first(.name("pl031-uio"))
@@ -53,11 +52,11 @@ struct PlatformBenchmark {
         let handle = try uio.open()
         defer { handle.close() }
         let registers = try handle.mapRegion(0)
-        try registers.write(UInt32(1), at: Self.interruptClear)
-        try registers.write(try registers.read(UInt32.self, at: Self.data) &+ 1, at: Self.match)
-        try registers.write(UInt32(1), at: Self.interruptMask)
+        try registers.write(UInt32(1), at: PL031.interruptClear)
+        try registers.write(try registers.read(UInt32.self, at: PL031.data) &+ 1, at: PL031.match)
+        try registers.write(UInt32(1), at: PL031.interruptMask)
         let deadline = ContinuousClock.now + .seconds(5)
-        while try registers.read(UInt32.self, at: Self.rawStatus) == 0 {
+        while try registers.read(UInt32.self, at: PL031.rawInterruptStatus) == 0 {
             guard ContinuousClock.now < deadline else { throw BenchError("the PL031 alarm did not fire") }
             usleep(10_000)
         }
@@ -68,8 +67,8 @@ struct PlatformBenchmark {
         let handle = try uio.open()
         defer { handle.close() }
         let registers = try handle.mapRegion(0)
-        try registers.write(UInt32(0), at: Self.interruptMask)
-        try registers.write(UInt32(1), at: Self.interruptClear)
+        try registers.write(UInt32(0), at: PL031.interruptMask)
+        try registers.write(UInt32(1), at: PL031.interruptClear)
     }
 
     /// The framework: an ISR that claims the interrupt and leaves it asserted.

@@ -36,6 +36,8 @@ public final class Device: FrameworkObject, @unchecked Sendable {
     public let executionLevel: ExecutionLevel
     /// The Plug and Play and power callbacks.
     public let callbacks: DeviceCallbacks
+    /// The driver's state for this device, given at device add (WDF's typed context space).
+    private let driverContext: (any AnyObject & Sendable)?
 
     let synchronizationLock: DriverLock
     private let transition: DriverLock
@@ -51,8 +53,12 @@ public final class Device: FrameworkObject, @unchecked Sendable {
     }
 
     /// Device add for `resources` (a claimed `UIOHandle`, or a simulated device in tests).
-    public init(resources: any HardwareResources, executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init()) {
+    /// `context` is the driver's state for the device, reached from every callback through
+    /// ``context(as:)``.
+    public init(resources: any HardwareResources, context: (any AnyObject & Sendable)? = nil,
+                executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init()) {
         self.resources = resources
+        self.driverContext = context
         self.executionLevel = executionLevel == .passive ? .passive : .dispatch
         self.callbacks = callbacks
         let path = resources.device.devicePath
@@ -60,11 +66,25 @@ public final class Device: FrameworkObject, @unchecked Sendable {
         self.transition = DriverLock(kind: .wait, name: "the start/stop sequence of \(path)")
     }
 
-    /// Claims `uio` (exclusive open) and adds a device for it.
-    public convenience init(claiming uio: UIODevice, executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init()) throws(DriverError) {
+    /// Claims `uio` (exclusive open) and adds a device for it, with the driver's `context`.
+    public convenience init(claiming uio: UIODevice, context: (any AnyObject & Sendable)? = nil,
+                            executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init()) throws(DriverError) {
         let handle: UIOHandle
         do { handle = try uio.open() } catch { throw DriverError.device(error, while: "claiming the device") }
-        self.init(resources: handle, executionLevel: executionLevel, callbacks: callbacks)
+        self.init(resources: handle, context: context, executionLevel: executionLevel, callbacks: callbacks)
+    }
+
+    /// The context given at device add, as `type` (`WdfObjectGetTypedContext`; a driver names
+    /// its accessor as pcidrv's `FdoGetData`: `extension Device { var edu: EduDevice { context() } }`).
+    ///
+    /// Traps, naming both types, when the device was added without a context of that type: a
+    /// driver asking for the wrong type has a bug no caller could handle.
+    @inline(__always)
+    public func context<Context: AnyObject & Sendable>(as type: Context.Type = Context.self) -> Context {
+        guard let context = driverContext as? Context else {
+            fatalError("Device.context(as: \(Context.self)): the device was added with \(driverContext.map { "a context of type \(Swift.type(of: $0))" } ?? "no context")")
+        }
+        return context
     }
 
     /// Where the device is in its life.
