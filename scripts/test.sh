@@ -31,7 +31,9 @@ SWIFT_UIO_REQUIRE_UMOCKDEV=1 umockdev-wrapper ".build/debug/$tests" --testing-li
 require_ran "$logs/unit.log" "unit tests"
 
 echo "==> integration tests in the guest: a real kernel, two edu devices on uio_pci_generic, hot-plug through QEMU's monitor"
-scripts/guest/run.sh --edu 2 --hotplug --env SWIFT_UIO_REQUIRE_GUEST -- \
+# Its leak suite alone runs minutes of cycles under emulation: the bound is for a hung guest, with
+# room for a loaded machine (the step takes ~5 min alone, ~10 min with builds beside it).
+scripts/guest/run.sh --edu 2 --hotplug --timeout 1800 --env SWIFT_UIO_REQUIRE_GUEST -- \
     ".build/debug/$tests" --testing-library swift-testing --filter GuestTests --skip PlatformGuestTests 2>&1 | tee "$logs/guest.log"
 require_ran "$logs/guest.log" "guest tests"
 
