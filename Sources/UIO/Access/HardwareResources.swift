@@ -1,4 +1,4 @@
-/// What the kernel gave a claimed device: its memory maps, its interrupt line and, for a PCI
+/// What the kernel gave a claimed device: its memory maps, its interrupt vectors and, for a PCI
 /// device, its config space.
 ///
 /// The counterpart of the resource lists WDF hands `EvtDevicePrepareHardware`. ``UIOHandle``
@@ -7,6 +7,14 @@
 public protocol HardwareResources: AnyObject, Sendable {
     /// The device as discovery described it.
     var device: UIODevice { get }
+    /// What the device is, for messages: `/dev/uio0`.
+    var name: String { get }
+    /// The start of the names of the device's threads: `uio0` (the kernel keeps 15 characters
+    /// of a thread's name).
+    var threadPrefix: String { get }
+    /// Whether the device's interrupts are always requested shared, so a driver cannot have a
+    /// vector to itself.
+    var alwaysSharesInterrupts: Bool { get }
     /// Whether the device is still there; marked when the kernel reports it gone.
     var liveness: DeviceLiveness { get }
     /// Starts noticing the device's removal without an interrupt line; ``liveness`` tells.
@@ -18,6 +26,12 @@ public protocol HardwareResources: AnyObject, Sendable {
     /// Opens the interrupt line, with the re-arm method the bound kernel driver needs unless
     /// `reArm` names one.
     func interruptLine(reArm: ReArmMethod?) throws(UIOError) -> InterruptLine
+    /// How many interrupt vectors the device has: one on UIO, one per MSI-X entry on a backend
+    /// that has them.
+    var interruptVectorCount: Int { get }
+    /// Opens vector `vector`'s interrupt source (vectors count from 0); what an interrupt object
+    /// connects to.
+    func interruptSource(vector: Int) throws(UIOError) -> any InterruptSource
     /// Releases the device. Idempotent.
     func close()
 }
@@ -25,6 +39,28 @@ public protocol HardwareResources: AnyObject, Sendable {
 extension HardwareResources {
     /// No watcher: a removal is noticed by the interrupt line alone.
     public func watchForRemoval() throws(UIOError) {}
+
+    /// The device's node.
+    public var name: String { device.devicePath }
+
+    /// `uio` and the device's number.
+    public var threadPrefix: String { "uio\(device.number)" }
+
+    /// What the bound kernel driver decides (``KernelDriver/alwaysSharesLine``).
+    public var alwaysSharesInterrupts: Bool { device.parent?.kernelDriver?.alwaysSharesLine ?? false }
+
+    /// UIO's one vector.
+    public var interruptVectorCount: Int { 1 }
+
+    /// Vector 0 is the device's interrupt line (with the re-arm method its kernel driver needs);
+    /// any other is ``UIOError/Code/noSuchRegion``.
+    public func interruptSource(vector: Int) throws(UIOError) -> any InterruptSource {
+        guard vector == 0 else {
+            throw UIOError(.noSuchRegion, subject: device.devicePath, reason: "has no interrupt vector \(vector); UIO gives a device one",
+                           advice: "create one interrupt object per device on UIO")
+        }
+        return try interruptLine(reArm: nil)
+    }
 }
 
 extension UIOHandle: HardwareResources {}

@@ -21,7 +21,7 @@ public struct UIOError: Error, Sendable, Hashable, CustomStringConvertible {
         case deviceInUse
         /// The device went away (EIO, EPOLLERR, ENODEV, or its node vanished after discovery).
         case deviceRemoved
-        /// The device has no memory map, port region or PCI resource with that index.
+        /// The device has no memory map, port region, PCI resource or interrupt vector with that index.
         case noSuchRegion
         /// An access reaches outside a map or the config space.
         case outOfBounds

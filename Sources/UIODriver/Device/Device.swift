@@ -61,7 +61,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
         self.driverContext = context
         self.executionLevel = executionLevel == .passive ? .passive : .dispatch
         self.callbacks = callbacks
-        let path = resources.device.devicePath
+        let path = resources.name
         self.synchronizationLock = DriverLock(kind: executionLevel == .passive ? .wait : .spin, name: "the device lock of \(path)")
         self.transition = DriverLock(kind: .wait, name: "the start/stop sequence of \(path)")
     }
@@ -135,7 +135,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
                 }
             }
             setState(.working)
-            let node = resources.device.devicePath
+            let node = resources.name
             resources.liveness.whenRemoved { [weak self] in
                 self?.reportFailure(UIOError(.deviceRemoved, subject: node, reason: "the kernel unregistered the device",
                                              advice: "it was unbound or unplugged; stop using it and rediscover"))
@@ -220,18 +220,23 @@ public final class Device: FrameworkObject, @unchecked Sendable {
 
     private var interrupts: [any ConnectableInterrupt] { lifecycle.withLock { $0.interrupts } }
 
-    /// Called by ``Interrupt/init(parent:config:context:)``.
-    func attach(_ interrupt: any ConnectableInterrupt) throws(DriverError) {
-        try lifecycle.withLock { (state: inout Lifecycle) throws(DriverError) in
+    /// Called by ``Interrupt/init(parent:config:context:)``: the interrupt's vector, the next
+    /// one the device has.
+    func attach(_ interrupt: any ConnectableInterrupt) throws(DriverError) -> Int {
+        let vectors = resources.interruptVectorCount
+        return try lifecycle.withLock { (state: inout Lifecycle) throws(DriverError) -> Int in
             guard state.state == .added || state.state == .preparingHardware else {
                 throw DriverError(.invalidDeviceState,
                                   "interrupts are created in device add or EvtDevicePrepareHardware; the device is \(state.state)")
             }
-            guard state.interrupts.isEmpty else {
+            guard state.interrupts.count < vectors else {
                 throw DriverError(.insufficientResources,
-                                  "\(resources.device.devicePath) has one interrupt vector (UIO offers one per device) and it already has an interrupt object")
+                                  vectors == 1
+                                      ? "\(resources.name) has one interrupt vector (UIO offers one per device) and it already has an interrupt object"
+                                      : "\(resources.name) has \(vectors) interrupt vectors and each already has an interrupt object")
             }
             state.interrupts.append(interrupt)
+            return state.interrupts.count - 1
         }
     }
 
@@ -257,7 +262,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
         }
         guard first else { return }
         do {
-            try OSThread.detached(name: "uio\(resources.device.number)-remove") { [self] in
+            try OSThread.detached(name: "\(resources.threadPrefix)-remove") { [self] in
                 transition.withLock("surprise removal") {
                     guard lifecycle.withLock({ $0.state }) == .working else { return }
                     callbacks.surpriseRemoval?(self, reason)

@@ -25,6 +25,11 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     public let config: InterruptConfig<Context>
 
     @usableFromInline let lock: DriverLock
+    /// The interrupt vector of the device this object connects to (WDF's message ID): the
+    /// device's next free one when the object was created.
+    public var vector: Int { assignedVector }
+    private var assignedVector = 0
+    private let isr: InterruptConfig<Context>.ServiceRoutine
     private let serializationLock: DriverLock?
     private var context: Context
     private var enabled = false
@@ -32,19 +37,16 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     private var event = InterruptEvent(count: 0, newInterrupts: 0)
     private let counters = InterruptCounters()
     private let connection = Locked(Connection())
-    private let stopping = Atomic<Bool>(false)
-    /// Callers waiting to mask the line: the ISR thread leaves the line masked for them, so an
+    /// Callers waiting to mask the source: the ISR thread leaves it masked for them, so an
     /// interrupt storm (each re-arm delivering the next at once) cannot keep them from the lock.
     private let maskRequests = Atomic<Int>(0)
-    private let subscribers = Locked([Int: AsyncStream<InterruptEvent>.Continuation]())
-    private let subscriberCount = Atomic<Int>(0)
+    private let subscribers = InterruptEventSubscribers()
 
     private struct Connection {
-        var line: InterruptLine?
-        var isrThread: OSThread?
+        var source: (any InterruptSource)?
+        var serviceThread: InterruptServiceThread?
         var dpc: DeferredCallWorker?
         var workItem: DeferredCallWorker?
-        var nextSubscriber = 0
     }
 
     /// `WdfInterruptCreate`: validates `config` with WDF's rules and attaches the interrupt to
@@ -57,58 +59,19 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// hardware), ``DriverError/Status/incompatibleExecutionLevel`` (automatic serialization of a
     /// DPC under a passive parent, or of a work item under a dispatch parent),
     /// ``DriverError/Status/notSupported`` (`canWakeDevice`; an unshared vector on uio_pci_generic),
-    /// ``DriverError/Status/insufficientResources`` (a second interrupt on one UIO device: UIO
-    /// offers one vector, and WDF would leave the extra object silently unconnected).
+    /// ``DriverError/Status/insufficientResources`` (more interrupt objects than the device has
+    /// vectors: UIO offers one, and WDF would leave the extra object silently unconnected).
+    /// Each object takes the device's next vector, in the order of creation.
     public init(parent: any FrameworkObject, config: InterruptConfig<Context>, context: Context) throws(DriverError) {
-        let serializationLevel: ExecutionLevel
-        let parentLock: DriverLock
-        switch parent {
-        case let device as Device:
-            serializationLevel = device.executionLevel
-            parentLock = device.synchronizationLock
-        case let queue as Queue:
-            serializationLevel = queue.executionLevel
-            parentLock = queue.synchronizationLock
-        default:
-            throw DriverError(.parentAssignmentNotAllowed, "an interrupt's parent must be a Device or a Queue, not \(type(of: parent))")
-        }
-        let device = parent.device
-        guard config.isr != nil else {
-            throw DriverError(.invalidParameter, "the config has no ISR (EvtInterruptIsr is required)")
-        }
-        guard config.dpc == nil || config.workItem == nil else {
-            throw DriverError(.invalidParameter, "the config sets both a DPC and a work item; choose one")
-        }
-        if config.waitLock != nil && !config.passiveHandling {
-            throw DriverError(.invalidParameter, "a wait lock is the interrupt lock only with passive handling")
-        }
-        if config.spinLock != nil && config.passiveHandling {
-            throw DriverError(.invalidParameter, "passive handling needs a wait lock, not a spin lock")
-        }
-        if config.automaticSerialization {
-            if config.dpc != nil && serializationLevel == .passive {
-                throw DriverError(.incompatibleExecutionLevel,
-                                  "automatic serialization of a DPC needs a parent at dispatch level; this parent is passive (use a work item)")
-            }
-            if config.workItem != nil && serializationLevel != .passive {
-                throw DriverError(.incompatibleExecutionLevel,
-                                  "automatic serialization of a work item needs a passive parent; this parent is at dispatch level (use a DPC)")
-            }
-        }
-        if config.canWakeDevice {
-            throw DriverError(.notSupported, "UIO has no wake interrupts (canWakeDevice)")
-        }
-        if config.shareVector == .no, let driver = device.resources.device.parent?.kernelDriver, driver.alwaysSharesLine {
-            throw DriverError(.notSupported, "\(driver) always requests its line shared (shareVector = .no)")
-        }
-        self.device = device
+        let checked = try config.checked(parent: parent)
+        self.device = parent.device
         self.parent = parent
         self.config = config
         self.context = context
-        self.serializationLock = config.automaticSerialization ? parentLock : nil
-        let name = "the interrupt lock of \(device.resources.device.devicePath)"
-        self.lock = config.spinLock?.lock ?? config.waitLock?.lock ?? DriverLock(kind: config.passiveHandling ? .wait : .spin, name: name)
-        try device.attach(self)
+        self.isr = checked.isr
+        self.lock = checked.lock
+        self.serializationLock = checked.serializationLock
+        assignedVector = try parent.device.attach(self)
     }
 
     // MARK: - The interrupt lock
@@ -172,7 +135,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// `WdfInterruptEnable`: unmasks the line at the device (irqcontrol or the INTx bit) and
     /// calls `EvtInterruptEnable` with the lock held.
     public func enable() throws(DriverError) {
-        let line = try connectedLine("WdfInterruptEnable")
+        let line = try connectedSource("WdfInterruptEnable")
         try lock.withLock("WdfInterruptEnable") { () throws(DriverError) in
             do throws(UIOError) {
                 try line.enable()
@@ -193,7 +156,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// for the lock the ISR thread does not re-arm the line, so an interrupt storm cannot keep it
     /// waiting.
     public func disable() throws(DriverError) {
-        let line = try connectedLine("WdfInterruptDisable")
+        let line = try connectedSource("WdfInterruptDisable")
         maskRequests.add(1, ordering: .relaxed)
         defer { maskRequests.subtract(1, ordering: .relaxed) }
         try lock.withLock("WdfInterruptDisable") { () throws(DriverError) in
@@ -213,7 +176,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
 
     /// `WdfInterruptReportActive`: the device's interrupt is expected again; unmasks the line.
     public func reportActive() throws(DriverError) {
-        let line = try connectedLine("WdfInterruptReportActive")
+        let line = try connectedSource("WdfInterruptReportActive")
         try lock.withLock("WdfInterruptReportActive") { () throws(DriverError) in
             active = true
             guard enabled else { return }
@@ -224,7 +187,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// `WdfInterruptReportInactive`: the device will raise no interrupt (it is in a low-power
     /// state); masks the line without calling the disable callback.
     public func reportInactive() throws(DriverError) {
-        let line = try connectedLine("WdfInterruptReportInactive")
+        let line = try connectedSource("WdfInterruptReportInactive")
         maskRequests.add(1, ordering: .relaxed)
         defer { maskRequests.subtract(1, ordering: .relaxed) }
         try lock.withLock("WdfInterruptReportInactive") { () throws(DriverError) in
@@ -264,39 +227,29 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// for each event delivered here, and a slow reader loses the oldest events beyond
     /// `bufferingNewest`. The stream finishes when the interrupt disconnects.
     public func events(bufferingNewest limit: Int = 256) -> AsyncStream<InterruptEvent> {
-        let (stream, continuation) = AsyncStream<InterruptEvent>.makeStream(bufferingPolicy: .bufferingNewest(limit))
-        let key = connection.withLock { state in
-            defer { state.nextSubscriber += 1 }
-            return state.nextSubscriber
-        }
-        subscribers.withLock { $0[key] = continuation }
-        subscriberCount.add(1, ordering: .relaxed)
-        continuation.onTermination = { [weak self] _ in
-            guard let self else { return }
-            if self.subscribers.withLock({ $0.removeValue(forKey: key) }) != nil {
-                self.subscriberCount.subtract(1, ordering: .relaxed)
-            }
-        }
-        return stream
+        subscribers.stream(bufferingNewest: limit)
     }
 
     // MARK: - Connection (driven by the device's D0 entry and exit)
 
-    private func connectedLine(_ operation: String) throws(DriverError) -> InterruptLine {
-        guard let line = connection.withLock({ $0.line }) else {
+    private func connectedSource(_ operation: String) throws(DriverError) -> any InterruptSource {
+        guard let line = connection.withLock({ $0.source }) else {
             throw DriverError(.invalidDeviceState, "\(operation): the interrupt is not connected (the device is not in D0)")
         }
         return line
     }
 
-    private var threadPrefix: String { "uio\(device.resources.device.number)" }
+    /// `uio0-isr` for vector 0, `uio0-isr3` for vector 3.
+    private func threadName(_ job: String) -> String {
+        "\(device.resources.threadPrefix)-\(job)\(vector == 0 ? "" : String(vector))"
+    }
 }
 
 extension Interrupt: ConnectableInterrupt {
     func connect() throws(DriverError) {
-        let line: InterruptLine
+        let source: any InterruptSource
         do throws(UIOError) {
-            line = try device.resources.interruptLine(reArm: nil)
+            source = try device.resources.interruptSource(vector: vector)
         } catch {
             throw DriverError.device(error, while: "opening the interrupt line")
         }
@@ -307,54 +260,46 @@ extension Interrupt: ConnectableInterrupt {
         var workItem: DeferredCallWorker?
         do throws(DriverError) {
             if let routine = config.dpc {
-                dpc = try DeferredCallWorker(name: "\(threadPrefix)-dpc") { [unowned self] in
+                dpc = try DeferredCallWorker(name: threadName("dpc")) { [unowned self] in
                     counters.dpcRuns.add(1, ordering: .relaxed)
                     Self.runSerialized(serialization, "automatic serialization (DPC)") { routine(self, parent) }
                 }
             }
             if let routine = config.workItem {
-                workItem = try DeferredCallWorker(name: "\(threadPrefix)-work") { [unowned self] in
+                workItem = try DeferredCallWorker(name: threadName("work")) { [unowned self] in
                     counters.workItemRuns.add(1, ordering: .relaxed)
                     Self.runSerialized(serialization, "automatic serialization (work item)") { routine(self, parent) }
                 }
             }
-            stopping.store(false, ordering: .relaxed)
             connection.withLock { state in
-                state.line = line
+                state.source = source
                 state.dpc = dpc
                 state.workItem = workItem
             }
-            let thread = try startThread(name: "\(threadPrefix)-isr") { [self] in serviceLoop(line) }
-            connection.withLock { $0.isrThread = thread }
+            let thread = try InterruptServiceThread(name: threadName("isr"), source: source, client: self)
+            connection.withLock { $0.serviceThread = thread }
         } catch {
             dpc?.stop()
             workItem?.stop()
-            connection.withLock { $0 = Connection(nextSubscriber: $0.nextSubscriber) }
-            line.close()
+            connection.withLock { $0 = Connection() }
+            source.close()
             throw error
         }
     }
 
     func disconnect() {
         let state = connection.withLock { state in
-            defer { state = Connection(nextSubscriber: state.nextSubscriber) }
+            defer { state = Connection() }
             return state
         }
-        guard let line = state.line else { return }
+        guard let source = state.source else { return }
         // Wake the ISR thread and wait for an ISR call under way: UMDF's first flush.
-        stopping.store(true, ordering: .releasing)
-        try? line.cancel()
-        if let thread = state.isrThread, !thread.isCurrent { thread.join() }
+        state.serviceThread?.stop()
         // Let queued deferred work finish and refuse more: the second flush.
         state.dpc?.stop()
         state.workItem?.stop()
-        line.close()
-        let continuations = subscribers.withLock { subscribers in
-            defer { subscribers.removeAll() }
-            return Array(subscribers.values)
-        }
-        subscriberCount.store(0, ordering: .relaxed)
-        continuations.forEach { $0.finish() }
+        source.close()
+        subscribers.finishAll()
     }
 
     func powerUp() throws(DriverError) { try enable() }
@@ -365,7 +310,7 @@ extension Interrupt: ConnectableInterrupt {
     }
 
     var isCallbackThread: Bool {
-        let (isr, dpc, workItem) = connection.withLock { ($0.isrThread, $0.dpc, $0.workItem) }
+        let (isr, dpc, workItem) = connection.withLock { ($0.serviceThread, $0.dpc, $0.workItem) }
         return (isr?.isCurrent ?? false) || (dpc?.isCurrentThread ?? false) || (workItem?.isCurrentThread ?? false)
     }
 
@@ -375,91 +320,61 @@ extension Interrupt: ConnectableInterrupt {
         guard let lock else { return body() }
         lock.withLock(operation, body)
     }
+}
 
-    /// The ISR thread: wait, lock, ISR, re-arm, unlock — until stopped or the device is gone.
-    /// A re-arm that fails leaves the line masked: the thread then wakes on a timer to retry it.
-    private func serviceLoop(_ line: InterruptLine) {
-        let isr = config.isr!
-        var retry = ReArmRetry()
-        while true {
-            let outcome: InterruptWait
-            do throws(UIOError) {
-                outcome = try line.wait(timeout: retry.delay)
-            } catch {
-                if error.code == .closed || stopping.load(ordering: .acquiring) { return }
-                // uio_read's EIO / uio_poll's EPOLLERR: the device is gone. Report it and end.
-                device.reportFailure(error)
-                return
-            }
-            let event: InterruptEvent
-            switch outcome {
-            case .interrupt(let delivered):
-                event = delivered
-            case .timedOut:
-                // Only a pending retry sets a timeout.
-                lock.acquire("the ISR thread's re-arm retry")
-                let rearmError = rearmIfNeeded(line)
-                lock.release("the ISR thread's re-arm retry")
-                guard settle(rearmError, line: line, retry: &retry) else { return }
-                continue
-            case .cancelled:
-                if stopping.load(ordering: .acquiring) { return }
-                continue
-            }
-            lock.acquire("the ISR")
-            self.event = event
-            let recognized = isr(self, 0)
-            let rearmError = rearmIfNeeded(line)
-            lock.release("the ISR")
-            counters.wakeUps.add(1, ordering: .releasing)
-            counters.interrupts.add(UInt64(event.newInterrupts), ordering: .relaxed)
-            counters.coalesced.add(UInt64(event.coalesced), ordering: .relaxed)
-            if recognized {
-                counters.recognized.add(1, ordering: .relaxed)
-            } else {
-                counters.unrecognized.add(1, ordering: .relaxed)
-            }
-            counters.lastCount.store(event.count, ordering: .relaxed)
-            if subscriberCount.load(ordering: .relaxed) > 0 {
-                subscribers.withLock { $0.values.forEach { _ = $0.yield(event) } }
-            }
-            guard settle(rearmError, line: line, retry: &retry) else { return }
+extension Interrupt: InterruptServiceClient {
+    func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError? {
+        lock.acquire("the ISR")
+        self.event = event
+        let recognized = isr(self, UInt32(truncatingIfNeeded: vector))
+        let rearmError = rearmIfNeeded(source)
+        lock.release("the ISR")
+        counters.wakeUps.add(1, ordering: .releasing)
+        counters.interrupts.add(UInt64(event.newInterrupts), ordering: .relaxed)
+        counters.coalesced.add(UInt64(event.coalesced), ordering: .relaxed)
+        if recognized {
+            counters.recognized.add(1, ordering: .relaxed)
+        } else {
+            counters.unrecognized.add(1, ordering: .relaxed)
         }
+        counters.lastCount.store(event.count, ordering: .relaxed)
+        subscribers.deliver(event)
+        return rearmError
     }
 
-    /// Re-arms the line unless it is meant to stay masked (disabled, inactive, or a caller is
-    /// waiting to mask it). The interrupt lock is held.
-    private func rearmIfNeeded(_ line: InterruptLine) -> UIOError? {
-        guard enabled && active && maskRequests.load(ordering: .relaxed) == 0 else { return nil }
-        do throws(UIOError) { try line.rearm() } catch { return error }
+    func retryReArm(_ source: any InterruptSource) -> UIOError? {
+        lock.acquire("the ISR thread's re-arm retry")
+        defer { lock.release("the ISR thread's re-arm retry") }
+        return rearmIfNeeded(source)
+    }
+
+    var isMaskRequested: Bool { maskRequests.load(ordering: .relaxed) > 0 }
+
+    func reArmFailed(_ error: UIOError, source: any InterruptSource) {
+        config.reArmFailed?(self, .reArmFailed(error, method: source.reArmMethod, devicePath: source.name))
+    }
+
+    func sourceFailed(_ error: UIOError) { device.reportFailure(error) }
+
+    /// Re-arms the source unless it is meant to stay masked (disabled, inactive, or a caller is
+    /// waiting to mask it); counts a failure. The interrupt lock is held.
+    private func rearmIfNeeded(_ source: any InterruptSource) -> UIOError? {
+        guard enabled && active && !isMaskRequested else { return nil }
+        do throws(UIOError) {
+            try source.rearm()
+        } catch {
+            counters.rearmFailures.add(1, ordering: .relaxed)
+            return error
+        }
         return nil
-    }
-
-    /// Acts on a re-arm's outcome: `false` when the thread must end (the device is gone).
-    private func settle(_ rearmError: UIOError?, line: InterruptLine, retry: inout ReArmRetry) -> Bool {
-        guard let rearmError else {
-            // Armed again, or left masked on purpose (then `enable()` unmasks it). A masking
-            // caller still waiting keeps the retry due, so the line is not left masked for good.
-            if maskRequests.load(ordering: .relaxed) == 0 { retry.ended() }
-            return true
-        }
-        counters.rearmFailures.add(1, ordering: .relaxed)
-        if rearmError.code == .deviceRemoved {
-            device.reportFailure(rearmError)
-            return false
-        }
-        if retry.failed() {
-            config.reArmFailed?(self, .reArmFailed(rearmError, method: line.reArmMethod, devicePath: line.device.devicePath))
-        }
-        return true
     }
 }
 
 /// What the device needs of each interrupt, whatever its context type.
 protocol ConnectableInterrupt: AnyObject, Sendable {
-    /// Opens the line and starts the ISR, DPC and work-item threads.
+    /// Opens the source and starts the ISR, DPC and work-item threads.
     func connect() throws(DriverError)
-    /// Stops the threads (waiting for callbacks under way) and closes the line. Idempotent.
+    /// Stops the threads (waiting for callbacks under way) and closes the source. Idempotent.
     func disconnect()
     /// D0 entry: ``Interrupt/enable()``.
     func powerUp() throws(DriverError)

@@ -70,3 +70,67 @@ public struct InterruptConfig<Context: Sendable>: Sendable {
         self.dpc = dpc
     }
 }
+
+extension InterruptConfig {
+    /// A configuration that passed `WdfInterruptCreate`'s checks for its parent, with what the
+    /// interrupt object is built from.
+    struct Checked {
+        /// The ISR, which a valid configuration has.
+        let isr: ServiceRoutine
+        /// The interrupt lock: the config's spin or wait lock, or a new one of the right kind.
+        let lock: DriverLock
+        /// The parent's lock, taken around the DPC or work item under automatic serialization.
+        let serializationLock: DriverLock?
+    }
+
+    /// `WdfInterruptCreate`'s checks of this configuration under `parent`, with WDF's statuses
+    /// (listed at ``Interrupt/init(parent:config:context:)``).
+    func checked(parent: any FrameworkObject) throws(DriverError) -> Checked {
+        let serializationLevel: ExecutionLevel
+        let parentLock: DriverLock
+        switch parent {
+        case let device as Device:
+            serializationLevel = device.executionLevel
+            parentLock = device.synchronizationLock
+        case let queue as Queue:
+            serializationLevel = queue.executionLevel
+            parentLock = queue.synchronizationLock
+        default:
+            throw DriverError(.parentAssignmentNotAllowed, "an interrupt's parent must be a Device or a Queue, not \(type(of: parent))")
+        }
+        guard let isr else {
+            throw DriverError(.invalidParameter, "the config has no ISR (EvtInterruptIsr is required)")
+        }
+        guard dpc == nil || workItem == nil else {
+            throw DriverError(.invalidParameter, "the config sets both a DPC and a work item; choose one")
+        }
+        if waitLock != nil && !passiveHandling {
+            throw DriverError(.invalidParameter, "a wait lock is the interrupt lock only with passive handling")
+        }
+        if spinLock != nil && passiveHandling {
+            throw DriverError(.invalidParameter, "passive handling needs a wait lock, not a spin lock")
+        }
+        if automaticSerialization {
+            if dpc != nil && serializationLevel == .passive {
+                throw DriverError(.incompatibleExecutionLevel,
+                                  "automatic serialization of a DPC needs a parent at dispatch level; this parent is passive (use a work item)")
+            }
+            if workItem != nil && serializationLevel != .passive {
+                throw DriverError(.incompatibleExecutionLevel,
+                                  "automatic serialization of a work item needs a passive parent; this parent is at dispatch level (use a DPC)")
+            }
+        }
+        if canWakeDevice {
+            throw DriverError(.notSupported, "UIO has no wake interrupts (canWakeDevice)")
+        }
+        let resources = parent.device.resources
+        if shareVector == .no && resources.alwaysSharesInterrupts {
+            throw DriverError(.notSupported, "\(resources.name): the device's interrupts are always requested shared, as uio_pci_generic does (shareVector = .no)")
+        }
+        let name = "the interrupt lock of \(resources.name)"
+        return Checked(
+            isr: isr,
+            lock: spinLock?.lock ?? waitLock?.lock ?? DriverLock(kind: passiveHandling ? .wait : .spin, name: name),
+            serializationLock: automaticSerialization ? parentLock : nil)
+    }
+}

@@ -23,8 +23,8 @@ public final class Queue: FrameworkObject, Sendable {
         let level = executionLevel == .inheritFromParent ? device.executionLevel : executionLevel
         self.executionLevel = level
         self.synchronizationLock = DriverLock(kind: level == .passive ? .wait : .spin,
-                                              name: "the queue lock of \(device.resources.device.devicePath)")
-        worker = try startWorker(name: "uio\(device.resources.device.number)-queue")
+                                              name: "the queue lock of \(device.resources.name)")
+        worker = try startWorker(name: "\(device.resources.threadPrefix)-queue")
         do throws(DriverError) {
             try device.attach(self)
         } catch {

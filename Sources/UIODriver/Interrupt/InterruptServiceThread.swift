@@ -1,0 +1,86 @@
+import Synchronization
+import UIO
+import UIOPlatform
+
+/// What the ISR thread needs of its interrupt object.
+protocol InterruptServiceClient: AnyObject, Sendable {
+    /// Takes the interrupt lock, runs the ISR for `event`, re-arms the source unless it is meant
+    /// to stay masked, releases the lock; the re-arm's error, if any.
+    func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError?
+    /// Re-arms, under the interrupt lock, a source whose last re-arm failed.
+    func retryReArm(_ source: any InterruptSource) -> UIOError?
+    /// Whether a caller is waiting to mask the source (then it stays masked on purpose).
+    var isMaskRequested: Bool { get }
+    /// The first failed re-arm of an episode, not a removal.
+    func reArmFailed(_ error: UIOError, source: any InterruptSource)
+    /// The source reported the device gone (or failing): the thread ends after this.
+    func sourceFailed(_ error: UIOError)
+}
+
+/// The ISR thread of one interrupt object: wait on its source, serve each wake-up under the
+/// interrupt lock, until stopped or the device is gone. A re-arm that fails leaves the source
+/// masked: the thread then wakes on a timer to retry it (``ReArmRetry``).
+final class InterruptServiceThread: Sendable {
+    private let thread: OSThread
+    private let source: any InterruptSource
+    private let stopping: StoppingFlag
+
+    /// Starts the thread, named `name`, serving `source` for `client`.
+    init(name: String, source: any InterruptSource, client: some InterruptServiceClient) throws(DriverError) {
+        // The loop captures what it uses, not `self`.
+        let stopping = StoppingFlag()
+        self.source = source
+        self.stopping = stopping
+        thread = try startThread(name: name) { Self.run(source: source, client: client, isStopping: { stopping.isSet }) }
+    }
+
+    /// Whether the calling thread is this one.
+    var isCurrent: Bool { thread.isCurrent }
+
+    /// Wakes the thread and waits for an ISR call under way to end (unless this is the thread).
+    func stop() {
+        stopping.set()
+        try? source.cancel()
+        if !thread.isCurrent { thread.join() }
+    }
+
+    private static func run(source: any InterruptSource, client: some InterruptServiceClient, isStopping: () -> Bool) {
+        var retry = ReArmRetry()
+        while true {
+            let outcome: InterruptWait
+            do throws(UIOError) {
+                outcome = try source.wait(timeout: retry.delay)
+            } catch {
+                if error.code == .closed || isStopping() { return }
+                client.sourceFailed(error)  // uio_read's EIO, uio_poll's EPOLLERR: the device is gone
+                return
+            }
+            let rearmError: UIOError?
+            switch outcome {
+            case .interrupt(let event): rearmError = client.serve(event, from: source)
+            case .timedOut: rearmError = client.retryReArm(source)  // only a pending retry sets a timeout
+            case .cancelled:
+                if isStopping() { return }
+                continue
+            }
+            guard let rearmError else {
+                // Armed again, or left masked on purpose (then `enable()` unmasks it). A masking
+                // caller still waiting keeps the retry due, so the source is not left masked for good.
+                if !client.isMaskRequested { retry.ended() }
+                continue
+            }
+            if rearmError.code == .deviceRemoved {
+                client.sourceFailed(rearmError)
+                return
+            }
+            if retry.failed() { client.reArmFailed(rearmError, source: source) }
+        }
+    }
+}
+
+/// Set once when the thread is told to stop; read by the thread after each wake-up.
+private final class StoppingFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}
