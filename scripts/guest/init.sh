@@ -1,8 +1,9 @@
 #!/bin/busybox sh
 # /init of the guest's initramfs: mount the host's root read-only over virtio-9p, load UIO and
-# bind its devices (edu devices to uio_pci_generic, or device-tree generic-uio nodes to
-# uio_pdrv_genirq), let qemu-user run the host's x86_64 programs on another architecture, run the command the host left in the results folder inside
-# the host's root, write its exit status beside it, and power off.
+# bind its devices (device-tree generic-uio nodes to uio_pdrv_genirq, PCI devices of the ids
+# run.sh names to uio_pci_generic), let qemu-user run the host's x86_64 programs on another
+# architecture, run the command the host left in the results folder inside the host's root,
+# write its exit status beside it, and power off.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -17,7 +18,8 @@ for module in $(cat /modules/order); do insmod "/modules/$module" || fail "insmo
 arg() { sed -n "s/.*swiftuio\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 results=$(arg results)
 modules=$(arg modules)
-uio=$(arg uio)
+pci=$(arg pci)
+platform=$(arg platform)
 binfmt=$(arg binfmt)
 
 top=$(arg top)
@@ -46,22 +48,36 @@ wait_for_uio() {
     while [ "$(ls /sys/class/uio 2>/dev/null | wc -l)" -lt "$1" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
     [ "$(ls /sys/class/uio | wc -l)" -eq "$1" ] || fail "expected $1 uio devices, found: $(ls /sys/class/uio)"
 }
-if [ "$uio" != pci:0 ]; then
+if [ -n "$pci$platform" ]; then
     insmod "/host$modules/kernel/drivers/uio/uio.ko" || fail "insmod uio failed"
 fi
-case "$uio" in
-    pci:0) ;;
-    pci:*)
-        insmod "/host$modules/kernel/drivers/uio/uio_pci_generic.ko" || fail "insmod uio_pci_generic failed"
-        echo "1234 11e8" > /sys/bus/pci/drivers/uio_pci_generic/new_id
-        wait_for_uio "${uio#pci:}"
-        ;;
-    platform:*)
-        # of_id: the device-tree "compatible" the module claims (it has no match table of its own)
-        insmod "/host${uio#platform:}" of_id=generic-uio || fail "insmod uio_pdrv_genirq failed"
-        wait_for_uio 1
-        ;;
-esac
+expected=0
+if [ -n "$platform" ]; then
+    # of_id: the device-tree "compatible" the module claims (it has no match table of its own)
+    insmod "/host$platform" of_id=generic-uio || fail "insmod uio_pdrv_genirq failed"
+    expected=1
+fi
+if [ -n "$pci" ]; then
+    insmod "/host$modules/kernel/drivers/uio/uio_pci_generic.ko" || fail "insmod uio_pci_generic failed"
+    for id in $(echo "$pci" | tr , ' '); do
+        # new_id: every device of these ids that has no driver, now and when hot-plugged later
+        echo "${id%:*} ${id#*:}" > /sys/bus/pci/drivers/uio_pci_generic/new_id || fail "new_id $id failed"
+        found=0
+        for device in /sys/bus/pci/devices/*; do
+            [ "$(cat "$device/vendor"):$(cat "$device/device")" = "0x${id%:*}:0x${id#*:}" ] || continue
+            found=$((found + 1))
+            # One another driver holds (virtio-pci's, say) goes over through driver_override.
+            if [ -e "$device/driver" ] && [ "$(basename "$(readlink "$device/driver")")" != uio_pci_generic ]; then
+                echo uio_pci_generic > "$device/driver_override"
+                echo "${device##*/}" > "$device/driver/unbind"
+                echo "${device##*/}" > /sys/bus/pci/drivers_probe
+            fi
+        done
+        [ $found -gt 0 ] || fail "no PCI device $id to bind to uio_pci_generic"
+        expected=$((expected + found))
+    done
+fi
+[ $expected -eq 0 ] || wait_for_uio $expected
 
 if [ -n "$binfmt" ]; then
     # F: the interpreter is opened now, so it also serves programs inside the chroot.

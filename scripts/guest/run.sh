@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command in a Linux guest that has real UIO: Debian's kernel under QEMU with real UIO
 # devices, and this machine's root shared read-only, so host-built programs run unchanged at the
-# same paths. Prints the command's output; exits with its status.
+# same paths. Prints the command's output; exits with its status. Each guest's kernel and board
+# come from guest_ARCH in ARCH.sh, through the guest_* variables its header lists and nothing else.
 #
 #   scripts/guest/run.sh [--arch ARCH] [--edu N] [--cpus N] [--timeout SECONDS] [--env NAME]... [--share DIR] [--nic] [--disk] [--] COMMAND [ARG...]
 #
@@ -59,36 +60,13 @@ case "$arch" in
     x86_64) ;;
     aarch64) if [ "$edu" != 1 ] || [ "$hotplug" = 1 ] || [ "$nic" = 1 ] || [ "$disk" = 1 ]; then
                  echo "run.sh: --edu, --hotplug, --nic and --disk are for the x86_64 guest" >&2; exit 2
-             fi ;;
+             fi
+             edu=0 ;;
     *) echo "run.sh: no guest for --arch $arch (x86_64 or aarch64)" >&2; exit 2 ;;
 esac
 
 cache="$top/.cache/guest"
 mkdir -p "$cache"
-
-# Packs static busybox, the named kernel modules (with what they depend on) and init.sh into
-# $initramfs; rebuilt when init.sh changes.
-build_initramfs() {
-    local busybox="$1"; shift
-    initramfs="$cache/initramfs-$version-$(sha256sum "$here/init.sh" | cut -c1-12).cpio.gz"
-    [ -f "$initramfs" ] && return 0
-    echo "==> building the initramfs" >&2
-    local staging
-    staging=$(mktemp -d)
-    mkdir -p "$staging"/{bin,dev,proc,sys,modules}
-    cp "$busybox" "$staging/bin/busybox"
-    cp "$here/init.sh" "$staging/init"
-    chmod +x "$staging/init"
-    for module in "$@"; do
-        modprobe -d "$kernel_root" -S "$version" --show-depends "$module" | awk '$1 == "insmod" { print $2 }'
-    done | awk '!seen[$0]++' | while read -r path; do
-        cp "$path" "$staging/modules/"
-        basename "$path" >> "$staging/modules/order"
-    done
-    (cd "$staging" && find . | cpio -o -H newc --quiet | gzip -1) > "$initramfs.tmp"
-    mv "$initramfs.tmp" "$initramfs"
-    rm -rf "$staging"
-}
 
 # --- Debian's udev (this machine's architecture), unpacked (never installed), for tests of the
 # project's udev rules in either guest
@@ -105,12 +83,45 @@ fi
 export SWIFT_UIO_GUEST_UDEV="$udev_root"
 passed_env+=(SWIFT_UIO_GUEST_UDEV)
 
-devices=()
-binfmt=""
+# --- the arch's kernel and board: guest_ARCH sets these, as ARCH.sh's header describes
+guest_kernel_root="" guest_kernel_version="" guest_busybox="" guest_console=""
+guest_uio_platform="" guest_binfmt=""
+guest_initramfs_modules=() guest_qemu=()
+declare -A guest_env=()
 source "$here/$arch.sh"
-modules_dir="$kernel_root/lib/modules/$version"
-export SWIFT_UIO_GUEST_KERNEL_ROOT="$kernel_root" SWIFT_UIO_GUEST_KERNEL_VERSION="$version"
+"guest_$arch" "$cache" "$cpus"
+for name in "${!guest_env[@]}"; do
+    export "$name=${guest_env[$name]}"
+    passed_env+=("$name")
+done
+modules_dir="$guest_kernel_root/lib/modules/$guest_kernel_version"
+export SWIFT_UIO_GUEST_KERNEL_ROOT="$guest_kernel_root" SWIFT_UIO_GUEST_KERNEL_VERSION="$guest_kernel_version"
 passed_env+=(SWIFT_UIO_GUEST_KERNEL_ROOT SWIFT_UIO_GUEST_KERNEL_VERSION)
+
+# Packs the guest's static busybox, its initramfs modules (with what they depend on) and init.sh
+# into $initramfs; rebuilt when init.sh changes.
+build_initramfs() {
+    initramfs="$cache/initramfs-$guest_kernel_version-$(sha256sum "$here/init.sh" | cut -c1-12).cpio.gz"
+    if [ ! -f "$initramfs" ]; then
+        echo "==> building the initramfs" >&2
+        local staging module
+        staging=$(mktemp -d)
+        mkdir -p "$staging"/{bin,dev,proc,sys,modules}
+        cp "$guest_busybox" "$staging/bin/busybox"
+        cp "$here/init.sh" "$staging/init"
+        chmod +x "$staging/init"
+        for module in "${guest_initramfs_modules[@]}"; do
+            modprobe -d "$guest_kernel_root" -S "$guest_kernel_version" --show-depends "$module" | awk '$1 == "insmod" { print $2 }'
+        done | awk '!seen[$0]++' | while read -r path; do
+            cp "$path" "$staging/modules/"
+            basename "$path" >> "$staging/modules/order"
+        done
+        (cd "$staging" && find . | cpio -o -H newc --quiet | gzip -1) > "$initramfs.tmp"
+        mv "$initramfs.tmp" "$initramfs"
+        rm -rf "$staging"
+    fi
+}
+build_initramfs
 
 # --- the command, written where the guest will find it (a writable share at the same path)
 results=$(mktemp -d "$cache/run-XXXXXX")
@@ -122,6 +133,13 @@ if [ "$hotplug" -eq 1 ]; then
     export SWIFT_UIO_GUEST_HOTPLUG="$results/hotplug"
     passed_env+=(SWIFT_UIO_GUEST_HOTPLUG)
 fi
+
+# --- the devices, in a fixed order, which decides their PCI slots: edu, the NIC, the disk, the
+# share
+devices=()
+pci_ids=()
+[ "$edu" -eq 0 ] || pci_ids=(1234:11e8)
+for index in $(seq 0 $((edu - 1))); do devices+=(-device "edu,id=edu$index"); done
 if [ "$nic" -eq 1 ]; then
     devices+=(-netdev hubport,id=nic0,hubid=0 -device e1000,netdev=nic0)
 fi
@@ -134,6 +152,8 @@ fi
 if [ -n "$share" ]; then
     devices+=(-fsdev "local,id=share,path=$share,security_model=none,multidevs=remap" -device virtio-9p-pci,fsdev=share,mount_tag=share)
 fi
+# The ids the guest binds to uio_pci_generic, each once: "1234:11e8,1af4:1005".
+pci=$(printf '%s\n' "${pci_ids[@]}" | awk 'NF && !seen[$0]++' | paste -sd,)
 
 {
     echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SWIFT_UIO_GUEST=1 SWIFT_UIO_GUEST_ARCH=$arch"
@@ -149,10 +169,10 @@ fi
 : > "$results/console.log"
 started=$(date +%s%N)
 set +e
-timeout "$timeout_seconds" "${qemu_command[@]}" \
+timeout "$timeout_seconds" "${guest_qemu[@]}" \
     -display none -no-reboot -serial stdio "${monitor[@]}" \
     -initrd "$initramfs" \
-    -append "console=$console quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.uio=$uio_spec swiftuio.binfmt=$binfmt swiftuio.top=$top swiftuio.share=$share" \
+    -append "console=$guest_console quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.pci=$pci swiftuio.platform=$guest_uio_platform swiftuio.binfmt=$guest_binfmt swiftuio.top=$top swiftuio.share=$share" \
     -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
     -fsdev local,id=results,path="$results",security_model=none,multidevs=remap \

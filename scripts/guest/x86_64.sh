@@ -1,29 +1,48 @@
-# Sourced by run.sh: the x86_64 guest. Debian's generic amd64 kernel (it has uio, uio_pci_generic
-# and 9p as modules) and QEMU's edu PCI devices.
-ensure_packages qemu-system-x86 busybox-static cpio kmod
+# Sourced by run.sh: the x86_64 guest, Debian's generic amd64 kernel (it has uio, uio_pci_generic
+# and 9p as modules) on QEMU's pc board. run.sh adds the edu devices, like any other device.
+#
+# guest_x86_64 CACHE CPUS
+#   CACHE  the folder for downloads (the kernel package, unpacked under CACHE/VERSION)
+#   CPUS   the number of virtual CPUs
+# Sets only run.sh's guest_* outputs (run.sh declares them):
+#   guest_kernel_root, guest_kernel_version  the unpacked kernel package, its modules depmod-ed
+#   guest_busybox            a static busybox of the guest's architecture, for the initramfs
+#   guest_initramfs_modules  (array) modules the initramfs loads to mount the host's root
+#   guest_qemu               (array) QEMU, its board, CPUs, memory and -kernel
+#   guest_console            the serial console's device name
+#   guest_uio_platform       a uio_pdrv_genirq module to load with of_id=generic-uio: none here
+#   guest_binfmt             a qemu-user for the host's x86_64 programs: none needed here
+#   guest_env                (associative) variables for the guest's command: none here
+guest_x86_64() {
+    local cache="$1" cpus="$2"
+    ensure_packages qemu-system-x86 busybox-static cpio kmod
 
-# --- the kernel
-kernel_package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-if [ -z "$kernel_package" ]; then
-    apt-get update -qq
-    kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-fi
-version=${kernel_package#linux-image-}
-kernel_root="$cache/$version"
-if [ ! -f "$kernel_root/boot/vmlinuz-$version" ]; then
-    echo "==> fetching $kernel_package" >&2
-    rm -rf "$kernel_root" "$cache"/*.deb
-    (cd "$cache" && apt-get download -qq "$kernel_package" >/dev/null 2>&1)
-    # Unpacked, never installed: its maintainer scripts would run against this machine's /boot.
-    dpkg-deb -x "$cache/${kernel_package}"_*.deb "$kernel_root"
-    rm -f "$cache/${kernel_package}"_*.deb
-    depmod -b "$kernel_root" "$version"
-fi
+    local kernel_package
+    kernel_package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    if [ -z "$kernel_package" ]; then
+        apt-get update -qq
+        kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    fi
+    local version=${kernel_package#linux-image-}
+    local kernel_root="$cache/$version"
+    if [ ! -f "$kernel_root/boot/vmlinuz-$version" ]; then
+        echo "==> fetching $kernel_package" >&2
+        rm -rf "$kernel_root" "$cache"/*.deb
+        (cd "$cache" && apt-get download -qq "$kernel_package" >/dev/null 2>&1)
+        # Unpacked, never installed: its maintainer scripts would run against this machine's /boot.
+        dpkg-deb -x "$cache/${kernel_package}"_*.deb "$kernel_root"
+        rm -f "$cache/${kernel_package}"_*.deb
+        depmod -b "$kernel_root" "$version"
+    fi
 
-build_initramfs /bin/busybox virtio_pci 9pnet_virtio 9p
-
-uio_spec="pci:$edu"
-for index in $(seq 0 $((edu - 1))); do devices+=(-device "edu,id=edu$index"); done
-qemu_command=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2G -smp "$cpus" -M pc
-    -kernel "$kernel_root/boot/vmlinuz-$version")
-console=ttyS0
+    guest_kernel_root="$kernel_root"
+    guest_kernel_version="$version"
+    guest_busybox=/bin/busybox
+    guest_initramfs_modules=(virtio_pci 9pnet_virtio 9p)
+    guest_qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2G -smp "$cpus" -M pc
+        -kernel "$kernel_root/boot/vmlinuz-$version")
+    guest_console=ttyS0
+    guest_uio_platform=""
+    guest_binfmt=""
+    guest_env=()
+}
