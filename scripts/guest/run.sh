@@ -1,25 +1,10 @@
 #!/usr/bin/env bash
 # Runs a command in a Linux guest that has real UIO: Debian's kernel under QEMU with real UIO
 # devices, and this machine's root shared read-only, so host-built programs run unchanged at the
-# same paths. Prints the command's output; exits with its status. Each guest's kernel and board
-# come from guest_ARCH in ARCH.sh, through the guest_* variables its header lists and nothing else.
+# same paths. Prints the command's output; exits with its status. The options are in usage()
+# below (--help). Each guest's kernel and board come from guest_ARCH in ARCH.sh, through the
+# guest_* variables its header lists and nothing else.
 #
-#   scripts/guest/run.sh [--arch ARCH] [--edu N] [--cpus N] [--timeout SECONDS] [--env NAME]... [--share DIR] [--nic] [--disk] [--] COMMAND [ARG...]
-#
-# --arch ARCH   x86_64 (default): QEMU's edu PCI devices bound to uio_pci_generic (x86_64.sh);
-#               aarch64: the virt board's PL031 RTC bound to uio_pdrv_genirq through the device
-#               tree, host programs run by qemu-user (aarch64.sh)
-# --edu N       N edu devices (default 1; 0 loads no UIO)
-# --cpus N      N virtual CPUs (default 2)
-# --timeout S   give up after S seconds (default 600): the guest's console log is printed
-# --env NAME    pass the host's variable NAME into the guest (repeatable)
-# --share DIR   make the host's folder DIR writable in the guest, at the same path
-# --hotplug     name the edu devices edu0..eduN-1 and serve hot-plug requests: the guest writes
-#               a QEMU monitor command ("device_del edu1", "device_add edu,id=edu1") to a file
-#               NAME.request in $SWIFT_UIO_GUEST_HOTPLUG; the host runs it and writes NAME.done
-# --nic         (x86_64) an e1000 NIC on a QEMU hub of its own, in place of QEMU's default NIC:
-#               an interface to bring up, with no host network behind it
-# --disk        (x86_64) a virtio-blk disk holding a fresh 8 MiB ext2 file system, to mount
 # The guest's commands find the kernel's modules with
 #   modprobe -d "$SWIFT_UIO_GUEST_KERNEL_ROOT" -S "$SWIFT_UIO_GUEST_KERNEL_VERSION" MODULE
 # Downloads (kernel packages) and builds are cached in .cache/guest, which git ignores.
@@ -28,6 +13,31 @@ here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 source "$top/scripts/ensure-packages.sh"
 trap 'echo "run.sh: failed at ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR
+
+usage() {
+    cat <<'USAGE'
+usage: scripts/guest/run.sh [OPTION]... [--] COMMAND [ARG...]
+Runs COMMAND in a QEMU guest with real UIO devices, in this directory, with the host's root
+read-only; prints its output and exits with its status.
+  --arch ARCH      x86_64 (default): edu devices on uio_pci_generic; aarch64: the virt board's
+                   PL031 on uio_pdrv_genirq through the device tree, programs run by qemu-user
+  --edu N          (x86_64) N edu PCI devices, ids edu0..eduN-1, on uio_pci_generic (default 1)
+  --cpus N         N virtual CPUs (default 2)
+  --timeout S      give up after S seconds (default 600) and print the guest's console log
+  --env NAME       pass the host's variable NAME into the guest (repeatable)
+  --share DIR      make the host's folder DIR writable in the guest, at the same path
+  --hotplug        (x86_64) run the QEMU monitor command ("device_del edu1") the guest writes to
+                   a file NAME.request in $SWIFT_UIO_GUEST_HOTPLUG; its answer goes to NAME.done
+  --nic            (x86_64) an e1000 NIC on a QEMU hub of its own, no host network behind it;
+                   without it the guest has no NIC at all (-nic none)
+  --disk           (x86_64) a virtio-blk disk holding a fresh 8 MiB ext2 file system
+  --device SPEC    add QEMU's -device SPEC, as "edu" or "virtio-rng-pci" (repeatable)
+  --bind VEN:DEV   bind every PCI device of these hex ids to uio_pci_generic (repeatable)
+  --qemu ARG       pass ARG to QEMU as it is (repeatable): --qemu -s for a gdb stub
+  -h, --help       print this text
+With --edu 0 and no --bind on x86_64, the guest loads no UIO module.
+USAGE
+}
 
 arch=x86_64
 edu=1
@@ -38,6 +48,9 @@ share=""
 hotplug=0
 nic=0
 disk=0
+extra_devices=()
+pci_ids=()
+qemu_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) arch="$2"; shift 2 ;;
@@ -49,12 +62,18 @@ while [ $# -gt 0 ]; do
         --hotplug) hotplug=1; shift ;;
         --nic) nic=1; shift ;;
         --disk) disk=1; shift ;;
+        --device) extra_devices+=(-device "$2"); shift 2 ;;
+        --bind) [[ "$2" =~ ^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$ ]] \
+                    || { echo "run.sh: --bind takes VENDOR:DEVICE in hex, as 1234:11e8" >&2; exit 2; }
+                pci_ids+=("${2,,}"); shift 2 ;; # lower case, as sysfs spells ids
+        --qemu) qemu_args+=("$2"); shift 2 ;;
+        -h|--help) usage; exit 0 ;;
         --) shift; break ;;
-        -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+        -*) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: scripts/guest/run.sh [--arch ARCH] [--edu N] [--cpus N] [--timeout S] [--env NAME]... [--share DIR] [--hotplug] [--nic] [--disk] [--] COMMAND [ARG...]" >&2; exit 2; }
+[ $# -gt 0 ] || { usage >&2; exit 2; }
 
 case "$arch" in
     x86_64) ;;
@@ -135,13 +154,15 @@ if [ "$hotplug" -eq 1 ]; then
 fi
 
 # --- the devices, in a fixed order, which decides their PCI slots: edu, the NIC, the disk, the
-# share
+# share, then --device's
 devices=()
-pci_ids=()
-[ "$edu" -eq 0 ] || pci_ids=(1234:11e8)
+[ "$edu" -eq 0 ] || pci_ids=(1234:11e8 "${pci_ids[@]}")
 for index in $(seq 0 $((edu - 1))); do devices+=(-device "edu,id=edu$index"); done
 if [ "$nic" -eq 1 ]; then
     devices+=(-netdev hubport,id=nic0,hubid=0 -device e1000,netdev=nic0)
+else
+    # QEMU's default NIC would be a device no test asked for.
+    devices+=(-nic none)
 fi
 if [ "$disk" -eq 1 ]; then
     ensure_packages e2fsprogs
@@ -152,6 +173,7 @@ fi
 if [ -n "$share" ]; then
     devices+=(-fsdev "local,id=share,path=$share,security_model=none,multidevs=remap" -device virtio-9p-pci,fsdev=share,mount_tag=share)
 fi
+devices+=("${extra_devices[@]}")
 # The ids the guest binds to uio_pci_generic, each once: "1234:11e8,1af4:1005".
 pci=$(printf '%s\n' "${pci_ids[@]}" | awk 'NF && !seen[$0]++' | paste -sd,)
 
@@ -177,7 +199,7 @@ timeout "$timeout_seconds" "${guest_qemu[@]}" \
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
     -fsdev local,id=results,path="$results",security_model=none,multidevs=remap \
     -device virtio-9p-pci,fsdev=results,mount_tag=results \
-    "${devices[@]}" < /dev/null >> "$results/console.log" 2>&1 &
+    "${devices[@]}" "${qemu_args[@]}" < /dev/null >> "$results/console.log" 2>&1 &
 qemu=$!
 if [ "$hotplug" -eq 1 ]; then
     "$here/hotplug-server.sh" "$results/monitor.sock" "$results/hotplug" "$qemu" &
