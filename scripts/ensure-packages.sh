@@ -1,6 +1,6 @@
 # Sourced by the scripts: installs Debian packages that are missing, as root or through sudo.
 ensure_packages() {
-    local missing=()
+    local missing=() package
     for package in "$@"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
     done
