@@ -8,26 +8,32 @@ import Glibc
 
 /// A UIO device with no hardware behind it, for a driver's own unit tests.
 ///
-/// It answers the kernel's side of the UIO contract through the same seam the real device
-/// layer uses: 4-byte count reads that collapse interrupts raised before the reader wakes,
-/// `POLLERR` and `EIO` after removal, irqcontrol writes, a PCI config space whose Interrupt
-/// Disable bit masks INTx, and memory-backed maps. A test raises interrupts, removes the
-/// device, or makes the next system call of a kind fail with any errno.
+/// A simulated kernel answers the system-call seam the real device layer uses, so what a test
+/// drives is the code that ships: ``open(exclusive:)`` hands out a real `UIOHandle`, with its
+/// claim (a second exclusive open is `deviceBusy`), its identity checks, its counting open of the
+/// interrupt line, its config-space fallback and its maps at `index × page size`. The kernel side
+/// counts interrupts and collapses those raised before the reader wakes as `uio_read` does,
+/// reports `POLLERR` and `EIO` after removal, masks as the simulated kernel driver does (irqcontrol,
+/// or the PCI Interrupt Disable bit in a simulated config space), and backs maps with memory. A
+/// test raises interrupts, removes the device, or makes the next system call of a kind fail with
+/// any errno.
+///
+/// As `HardwareResources` the device uses a handle of its own, opened at the first use.
 public final class SimulatedDevice: HardwareResources {
     /// A system call the simulation can be told to fail.
     public enum Call: Sendable, Hashable {
-        /// `open`, `poll` and `read`/`write` of interrupt files, and reads and writes of the config space.
+        /// `open` of the node and of the config space, `poll` and `read`/`write` of interrupt
+        /// files, and reads and writes of the config space.
         case open, poll, read, write, configRead, configWrite
     }
 
     /// The device as discovery would describe it.
     public let device: UIODevice
-    /// Whether the device is still there, shared by its regions and lines, as a handle's is.
-    public let liveness = DeviceLiveness()
     /// The seam the simulation answers through.
-    @_spi(Simulation) public let system: SystemCalls
+    package let system: SystemCalls
     private let kernel: SimulatedKernel
-    private let maps: [Int32]
+    /// The handle behind the `HardwareResources` members, opened at the first use.
+    private let resources = Locked<UIOHandle?>(nil)
 
     /// Makes a simulated device with memory maps of the given sizes.
     public init(name: String = "simulated", number: Int = 0, kernelDriver: KernelDriver = .uioPdrvGenirq,
@@ -46,20 +52,18 @@ public final class SimulatedDevice: HardwareResources {
             portRegions: [], devicePath: "/simulated/dev/uio\(number)", sysPath: parent.sysPath + "/uio/uio\(number)", parent: parent)
         var maps: [Int32] = []
         do {
-            for size in mapSizes { maps.append(try memoryFile(size: size, name: "\(name)-map\(maps.count)")) }
+            for size in mapSizes {
+                maps.append(try memoryFile(size: (size + pageSize - 1) / pageSize * pageSize, name: "\(name)-map\(maps.count)"))
+            }
         } catch {
             maps.forEach { _ = Glibc.close($0) }
             throw error
         }
-        let kernel = try SimulatedKernel(driver: kernelDriver, devicePath: device.devicePath,
-                                         configPath: isPCI ? parent.sysPath + "/config" : nil)
+        let kernel = try SimulatedKernel(driver: kernelDriver, device: device, mapMemory: maps)
         self.device = device
         self.kernel = kernel
-        self.maps = maps
         self.system = kernel.systemCalls()
     }
-
-    deinit { maps.forEach { _ = Glibc.close($0) } }
 
     // MARK: - What a test does
 
@@ -83,61 +87,59 @@ public final class SimulatedDevice: HardwareResources {
     public var isLineEnabled: Bool { kernel.state.withLock { $0.lineEnabled } }
     /// Every value written to irqcontrol, in order.
     public var controlWrites: [UInt32] { kernel.state.withLock { $0.controlWrites } }
-    /// How many interrupt files are open now.
-    public var openInterruptFiles: Int { kernel.state.withLock { $0.interruptFiles.count } }
+    /// How many descriptors are open on the node now (a handle's claim keeps its files open until
+    /// the handle and everything made from it are gone).
+    public var openInterruptFiles: Int { kernel.state.withLock { $0.interruptFiles.count + $0.interruptAliases.count } }
 
     // MARK: - What a driver under test uses
 
-    /// Releases the simulated device: later opens and maps throw `UIOError.Code.closed`.
-    public func close() { kernel.state.withLock { $0.closed = true } }
-
-    private func requireOpen() throws(UIOError) {
-        if kernel.state.withLock({ $0.closed }) { throw UIOError(.closed, subject: device.devicePath, reason: "used after close") }
+    /// Opens the device through the simulated kernel, as `UIODevice.open(exclusive:)` opens a
+    /// real one.
+    public func open(exclusive: Bool = true) throws(UIOError) -> UIOHandle {
+        try UIOHandle(device: device, exclusive: exclusive, system: system)
     }
 
-    /// Nothing to start: a test reports the removal with `liveness.markRemoved()`.
-    public func watchForRemoval() {}
+    /// The handle the `HardwareResources` members use: opened at the first use, and closed
+    /// (then `UIOError.Code.closed` for good) by ``close()``.
+    private func handle() throws(UIOError) -> UIOHandle {
+        try resources.withLock { (handle: inout UIOHandle?) throws(UIOError) -> UIOHandle in
+            if let handle { return handle }
+            let opened = try open()
+            handle = opened
+            return opened
+        }
+    }
+
+    /// Whether the device is still there, shared by its handle's regions and lines.
+    public var liveness: DeviceLiveness {
+        (try? handle().liveness) ?? DeviceLiveness()
+    }
+
+    /// Releases the device's handle: later uses throw `UIOError.Code.closed`.
+    public func close() {
+        let handle = resources.withLock { handle -> UIOHandle? in
+            if handle == nil { handle = try? open() }  // closed before any use: closed for good too
+            return handle
+        }
+        handle?.close()
+    }
+
+    /// Starts the handle's removal watcher.
+    public func watchForRemoval() throws(UIOError) { try handle().watchForRemoval() }
 
     /// Opens the device's interrupt line, as `UIOHandle.interruptLine(reArm:)` does.
     public func interruptLine(reArm: ReArmMethod? = nil) throws(UIOError) -> InterruptLine {
-        try requireOpen()
-        let method = reArm ?? ReArmMethod.detect(for: device)
-        let config = device.parent?.pci == nil ? nil : try configSpace()
-        let fd: Int32
-        switch system.open(device.devicePath, O_RDWR) {
-        case .success(let opened): fd = opened
-        case .failure(let errno):
-            config?.close()
-            throw UIOError.system(errno, operation: .openNode, subject: device.devicePath)
-        }
-        return try InterruptLine(device: device, fd: fd, baseline: eventCount, reArm: method, config: config, system: system,
-                                 liveness: liveness)
+        try handle().interruptLine(reArm: reArm)
     }
 
-    /// Opens the simulated PCI config space (only for ``KernelDriver/pciGeneric``).
-    public func configSpace() throws(UIOError) -> ConfigSpace {
-        try requireOpen()
-        guard let parent = device.parent, parent.pci != nil else {
-            throw UIOError(.notPCIDevice, subject: device.devicePath, reason: "the simulated device is not PCI")
-        }
-        return try ConfigSpace(path: parent.sysPath + "/config", system: system)
-    }
+    /// Opens the simulated PCI config space (only for ``KernelDriver/uioPCIGeneric``).
+    public func configSpace() throws(UIOError) -> ConfigSpace { try handle().configSpace() }
 
     /// Maps memory map `index`; every mapping of one index shares the same memory.
-    public func mapRegion(_ index: Int) throws(UIOError) -> MappedRegion {
-        try requireOpen()
-        guard maps.indices.contains(index) else {
-            throw UIOError(.noSuchRegion, subject: device.devicePath, reason: "has no map \(index); it has \(maps.count)")
-        }
-        let size = Int(device.maps[index].size)
-        let address: UnsafeMutableRawPointer
-        switch system.mmap(maps[index], size, 0) {
-        case .success(let mapped): address = mapped
-        case .failure(let errno): throw UIOError.system(errno, operation: .map, subject: device.devicePath)
-        }
-        return MappedRegion(name: "\(device.devicePath) map\(index)", mapping: address, mappingLength: size,
-                            offset: 0, size: size, system: system, liveness: liveness)
-    }
+    public func mapRegion(_ index: Int) throws(UIOError) -> MappedRegion { try handle().mapRegion(index) }
+
+    /// Maps the PCI BAR `bar` through the parent's simulated `resourceN` (the memory of map `bar`).
+    public func mapPCIResource(_ bar: Int) throws(UIOError) -> MappedRegion { try handle().mapPCIResource(bar) }
 }
 
 extension KernelDriver {

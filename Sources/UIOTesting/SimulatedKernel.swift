@@ -7,8 +7,11 @@ import SystemPackage
 import Glibc
 #endif
 
-/// The kernel side of a simulated UIO device: the UIO core's counting, the bound driver's
-/// masking, and the files a driver opens, answered through the device layer's syscall seam.
+/// The kernel side of a simulated UIO device, answering the whole system-call seam the device
+/// layer uses, so `UIOHandle`, `DeviceClaim` and `InterruptLine` run as they ship: the sysfs
+/// directory (its `flock` is real, on a memory file) and its `dev` and `event` attributes,
+/// `/sys/dev/char/M:N`, the node's status, `/dev/uioN` (the UIO core's counting and the bound
+/// driver's masking), `mmap` at `index × page size`, the PCI config space and `resourceN`.
 ///
 /// Interrupt files are real eventfds used as doorbells, so `poll` really blocks and really
 /// wakes; the count a read returns comes from here, which collapses interrupts raised before
@@ -20,23 +23,40 @@ final class SimulatedKernel: Sendable {
         var pending = false
         var removed = false
         var closed = false
+        /// Each open of the node: its own eventfd, rung once per interrupt.
         var interruptFiles: Set<Int32> = []
+        /// Duplicates of an interrupt file → the file (they share its eventfd, so are not rung).
+        var interruptAliases: [Int32: Int32] = [:]
         var configFiles: Set<Int32> = []
+        /// The node's `flock` holder (eventfds share one inode, so theirs is simulated).
+        var nodeLockHolder: Int32?
         var controlWrites: [UInt32] = []
         var failures: [SimulatedDevice.Call: [Errno]] = [:]
     }
 
+    /// The simulated node's major number.
+    static let major: UInt32 = 240
+
     let driver: KernelDriver
-    let devicePath: String
+    let device: UIODevice
     let configPath: String?
     /// The config space's backing memory file.
     private let configMemory: Int32?
+    /// Each map's memory, a whole number of pages.
+    private let mapMemory: [Int32]
+    /// What `flock` of the sysfs directory locks: reopened per open, so each open is its own
+    /// open file description, as with a directory.
+    private let directoryFile: Int32
     let state = Locked(State())
     private let live = SystemCalls.live
 
-    init(driver: KernelDriver, devicePath: String, configPath: String?) throws(UIOError) {
+    /// Takes ownership of `mapMemory`, one memory file per map of `device`.
+    init(driver: KernelDriver, device: UIODevice, mapMemory: [Int32]) throws(UIOError) {
         self.driver = driver
-        self.devicePath = devicePath
+        self.device = device
+        self.mapMemory = mapMemory
+        self.directoryFile = try memoryFile(size: 0, name: "sysfs-directory")
+        let configPath = device.parent?.pci == nil ? nil : device.parent!.sysPath + "/config"
         self.configPath = configPath
         if configPath != nil {
             let config = try memoryFile(size: 256, name: "config")
@@ -51,6 +71,16 @@ final class SimulatedKernel: Sendable {
 
     deinit {
         if let configMemory { _ = live.close(configMemory) }
+        mapMemory.forEach { _ = live.close($0) }
+        _ = live.close(directoryFile)
+    }
+
+    private var devicePath: String { device.devicePath }
+
+    /// The node's identity, as `stat` reports it.
+    private var nodeStatus: FileStatus {
+        FileStatus(fileSystem: 0x5157, inode: 0x1000 + UInt64(device.number),
+                   device: DeviceNumber(major: Self.major, minor: UInt32(device.number)))
     }
 
     // MARK: - Events from the test
@@ -84,11 +114,15 @@ final class SimulatedKernel: Sendable {
         calls.close = { [self] fd in
             state.withLock { state in
                 state.interruptFiles.remove(fd)
+                state.interruptAliases.removeValue(forKey: fd)
                 state.configFiles.remove(fd)
+                if state.nodeLockHolder == fd { state.nodeLockHolder = nil }
             }
             return live.close(fd)
         }
+        calls.flock = { [self] fd, operation in flock(fd, operation) }
         calls.pollPair = { [self] fd, wake, timeout in poll(fd, wake, timeout) }
+        calls.pollRemoval = { [self] fd, wake in pollRemoval(fd, wake) }
         calls.readCount = { [self] fd in readCount(fd) }
         calls.writeControl = { [self] fd, value in writeControl(fd, value) }
         calls.pread = { [self] fd, buffer, offset in
@@ -96,25 +130,121 @@ final class SimulatedKernel: Sendable {
             return live.pread(fd, buffer, offset)
         }
         calls.pwrite = { [self] fd, buffer, offset in configWrite(fd, buffer, offset) }
+        calls.readLink = { [self] path in
+            // The kernel's index of character devices links to the device's sysfs directory.
+            guard path == "/sys/dev/char/\(nodeStatus.device)", !isRemoved else { return live.readLink(path) }
+            return .success("../../.." + device.sysPath)
+        }
+        calls.pathStatus = { [self] path in
+            guard path == devicePath else { return live.pathStatus(path) }
+            return isRemoved ? .failure(.noSuchFileOrDirectory) : .success(nodeStatus)
+        }
+        calls.fileStatus = { [self] fd in isInterruptFile(fd) ? .success(nodeStatus) : live.fileStatus(fd) }
+        calls.duplicate = { [self] fd in
+            live.duplicate(fd).map { copy in
+                state.withLock { state in
+                    if let file = state.interruptAliases[fd] ?? (state.interruptFiles.contains(fd) ? fd : nil) {
+                        state.interruptAliases[copy] = file
+                    }
+                    if state.configFiles.contains(fd) { state.configFiles.insert(copy) }
+                }
+                return copy
+            }
+        }
+        calls.mmap = { [self] fd, length, offset in mmap(fd, length, offset) }
         return calls
     }
 
+    private var isRemoved: Bool { state.withLock { $0.removed } }
+
     private func open(_ path: String, _ flags: Int32) -> Result<Int32, Errno> {
-        if let errno = takeFailure(.open) { return .failure(errno) }
         if path == devicePath {
-            if state.withLock({ $0.removed }) { return .failure(.noSuchFileOrDirectory) }
+            if let errno = takeFailure(.open) { return .failure(errno) }
+            if isRemoved { return .failure(.noSuchFileOrDirectory) }
             return live.eventfdCreate().map { fd in
                 state.withLock { _ = $0.interruptFiles.insert(fd) }
                 return fd
             }
         }
         if path == configPath, let configMemory {
+            if let errno = takeFailure(.open) { return .failure(errno) }
             let fd = dup(configMemory)
             guard fd >= 0 else { return .failure(Errno(rawValue: Glibc.errno)) }
             state.withLock { _ = $0.configFiles.insert(fd) }
             return .success(fd)
         }
+        // The device's sysfs files go with it.
+        let sysPath = device.sysPath
+        if path == sysPath || path.hasPrefix(sysPath + "/") {
+            if isRemoved { return .failure(.noSuchFileOrDirectory) }
+            switch path.dropFirst(sysPath.count) {
+            case "": return reopen(directoryFile)
+            case "/dev": return attribute("\(nodeStatus.device)\n")
+            case "/event": return attribute("\(state.withLock { $0.count })\n")
+            default: return .failure(.noSuchFileOrDirectory)
+            }
+        }
+        if let parent = device.parent, parent.pci != nil, path.hasPrefix(parent.sysPath + "/resource"),
+           let bar = Int(path.dropFirst(parent.sysPath.count + "/resource".count)) {
+            guard mapMemory.indices.contains(bar) else { return .failure(.noSuchFileOrDirectory) }
+            return reopen(mapMemory[bar])
+        }
         return live.open(path, flags)
+    }
+
+    /// A new open file description of `file`, as a second `open` of the same path gives.
+    private func reopen(_ file: Int32) -> Result<Int32, Errno> {
+        live.open("/proc/self/fd/\(file)", O_RDWR)
+    }
+
+    /// A file holding `text`, as a sysfs attribute reads.
+    private func attribute(_ text: String) -> Result<Int32, Errno> {
+        let fd: Int32
+        switch createMemoryFile(name: "attribute") {
+        case .success(let created): fd = created
+        case .failure(let errno): return .failure(errno)
+        }
+        var bytes = Array(text.utf8)
+        _ = bytes.withUnsafeMutableBytes { live.pwrite(fd, UnsafeRawBufferPointer($0), 0) }
+        return .success(fd)
+    }
+
+    private func flock(_ fd: Int32, _ operation: Int32) -> Result<Void, Errno> {
+        guard isInterruptFile(fd) else { return live.flock(fd, operation) }
+        return state.withLock { state in
+            let file = state.interruptAliases[fd] ?? fd  // a lock belongs to the open file, not the descriptor
+            if operation & LOCK_UN != 0 {
+                if state.nodeLockHolder == file { state.nodeLockHolder = nil }
+                return .success(())
+            }
+            if let holder = state.nodeLockHolder, holder != file { return .failure(.wouldBlock) }
+            state.nodeLockHolder = file
+            return .success(())
+        }
+    }
+
+    /// `uio_mmap`: map `offset / page size`, no longer than the map's pages.
+    private func mmap(_ fd: Int32, _ length: Int, _ offset: Int64) -> Result<UnsafeMutableRawPointer, Errno> {
+        guard isInterruptFile(fd) else { return live.mmap(fd, length, offset) }
+        let index = Int(offset) / pageSize
+        guard offset % Int64(pageSize) == 0, let map = device.maps.first(where: { $0.index == index }),
+              mapMemory.indices.contains(index), length <= (Int(map.size) + pageSize - 1) / pageSize * pageSize
+        else { return .failure(.invalidArgument) }
+        return live.mmap(mapMemory[index], length, 0)
+    }
+
+    /// Blocks until the device is removed (`true`) or `wake` is readable (`false`); the
+    /// doorbells of interrupts do not end it.
+    private func pollRemoval(_ fd: Int32, _ wake: Int32) -> Result<Bool, Errno> {
+        guard isInterruptFile(fd) else { return live.pollRemoval(fd, wake) }
+        while true {
+            if isRemoved { return .success(true) }
+            switch live.pollPair(fd, wake, -1) {
+            case .failure(let errno): return .failure(errno)
+            case .success(let ready?) where ready.wake != 0: return .success(false)
+            case .success: _ = live.eventfdDrain(fd)  // an interrupt's doorbell: not for this waiter
+            }
+        }
     }
 
     private func poll(_ fd: Int32, _ wake: Int32, _ timeout: Int64) -> Result<SystemCalls.PollOutcome?, Errno> {
@@ -212,7 +342,9 @@ final class SimulatedKernel: Sendable {
 
     private func ringDoorbell(_ fd: Int32) { _ = live.eventfdSignal(fd) }
 
-    private func isInterruptFile(_ fd: Int32) -> Bool { state.withLock { $0.interruptFiles.contains(fd) } }
+    private func isInterruptFile(_ fd: Int32) -> Bool {
+        state.withLock { $0.interruptFiles.contains(fd) || $0.interruptAliases[fd] != nil }
+    }
     private func isConfig(_ fd: Int32) -> Bool { state.withLock { $0.configFiles.contains(fd) } }
 
     func takeFailure(_ call: SimulatedDevice.Call) -> Errno? {

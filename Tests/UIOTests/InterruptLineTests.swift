@@ -177,16 +177,30 @@ struct InterruptLineTests {
     func closeWhileWaiting() async throws {
         let device = try SimulatedDevice()
         let line = try device.interruptLine()
-        #expect(device.openInterruptFiles == 1)
+        // The handle's file and the line's, each kept by the claim, and a descriptor of each in use.
+        #expect(device.openInterruptFiles == 4)
         let waiter = Thread.detachedResult { try line.wait() }
         try await Task.sleep(for: .milliseconds(50))
         line.close()
         #expect(try waiter.valueBlocking() == .cancelled)
         line.close()
-        #expect(device.openInterruptFiles == 0)
+        #expect(device.openInterruptFiles == 3, "the line's descriptor is closed; the claim keeps the file until it ends")
         let error = try #require(throws: UIOError.self) { try line.wait(timeout: .zero) }
         #expect(error.code == .closed)
         #expect(throws: UIOError.self) { try line.rearm() }
+    }
+
+    @Test("the claim's files on the node close when the handle and every line made from it are gone")
+    func filesCloseWithTheClaim() throws {
+        let device = try SimulatedDevice()
+        do {
+            let line = try device.interruptLine()
+            line.close()
+            device.close()
+            #expect(device.openInterruptFiles == 2, "the closed line still holds the claim: its file and the handle's stay open")
+            withExtendedLifetime(line) {}
+        }
+        #expect(device.openInterruptFiles == 0)
     }
 
     @Test("opening a removed device fails with deviceRemoved, leaking nothing")

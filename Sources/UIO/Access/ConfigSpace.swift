@@ -28,8 +28,7 @@ public final class ConfigSpace: Sendable {
     private let descriptor: SharedDescriptor
 
     /// Opens the config space at `path` through `system` (for simulated devices).
-    @_spi(Simulation)
-    public init(path: String, system: SystemCalls) throws(UIOError) {
+    package init(path: String, system: SystemCalls) throws(UIOError) {
         var writable = true
         var opened = system.open(path, O_RDWR)
         if case .failure(let errno) = opened, errno == .permissionDenied || errno == .notPermitted {

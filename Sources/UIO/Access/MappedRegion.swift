@@ -28,8 +28,7 @@ public final class MappedRegion: @unchecked Sendable {
 
     /// Takes ownership of `mapping`; the registers are `offset` bytes into it. `owner` lives
     /// as long as the region.
-    @_spi(Simulation)
-    public convenience init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
+    package convenience init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
                             liveness: DeviceLiveness = DeviceLiveness(), keepingAlive owner: (any AnyObject & Sendable)? = nil) {
         self.init(name: name, mapping: mapping, mappingLength: mappingLength, offset: offset, size: size, system: system,
                   liveness: liveness, owner: owner, mappings: nil)

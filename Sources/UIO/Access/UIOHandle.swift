@@ -21,8 +21,7 @@ public final class UIOHandle: Sendable {
     let system: SystemCalls
 
     /// Opens `device`; with `exclusive`, also claims it (fails if another handle holds it).
-    @_spi(Simulation)
-    public init(device: UIODevice, exclusive: Bool, system: SystemCalls) throws(UIOError) {
+    package init(device: UIODevice, exclusive: Bool, system: SystemCalls) throws(UIOError) {
         let claim = try DeviceClaim(device: device, exclusive: exclusive, system: system)
         let fd = try claim.openNode()
         self.device = device

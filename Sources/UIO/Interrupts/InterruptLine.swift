@@ -54,8 +54,7 @@ public final class InterruptLine: Sendable {
 
     /// Takes ownership of `fd`, an open interrupt file whose count starts at `baseline`; `owner`
     /// lives as long as the line.
-    @_spi(Simulation)
-    public init(device: UIODevice, fd: Int32, baseline: UInt32, reArm: ReArmMethod, config: ConfigSpace?, system: SystemCalls,
+    package init(device: UIODevice, fd: Int32, baseline: UInt32, reArm: ReArmMethod, config: ConfigSpace?, system: SystemCalls,
                 liveness: DeviceLiveness = DeviceLiveness(), keepingAlive owner: (any AnyObject & Sendable)? = nil) throws(UIOError) {
         let interruptFD = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
         do throws(Errno) {
