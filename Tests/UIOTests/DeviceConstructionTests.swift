@@ -62,3 +62,38 @@ struct DeviceConstructionTests {
         #expect(error.subject.hasSuffix("0000:00:04.0/class"))
     }
 }
+
+/// A PCI device's conversions of attribute and link text, fed directly.
+@Suite("PCI device construction from attribute texts")
+struct PCIDeviceConstructionTests {
+    private func nic(subsystem: String = "pci", links: [String: String]) -> AttributeDevice {
+        AttributeDevice(folder: "test", sysName: "0000:00:03.0", subsystem: subsystem, driver: "e1000",
+                        attributes: ["vendor": "0x8086", "device": "0x100e", "class": "0x020000"], links: links)
+    }
+
+    @Test("a well-formed device builds: its IOMMU group from the link, its UIO numbers ascending")
+    func wellFormed() throws {
+        let device = try PCIDevice(reading: nic(links: ["iommu_group": "12"]), uioNumbers: [4, 1])
+        #expect(device.identity == PCIIdentity(vendor: 0x8086, device: 0x100e, subsystemVendor: nil, subsystemDevice: nil,
+                                               classCode: 0x020000, slot: "0000:00:03.0"))
+        #expect(device.driver == "e1000")
+        #expect(device.iommuGroup == 12)
+        #expect(device.uioNumbers == [1, 4])
+        #expect(try PCIDevice(reading: nic(links: [:]), uioNumbers: []).iommuGroup == nil)
+    }
+
+    @Test("an IOMMU group link to anything but a decimal number is malformedAttribute naming the link",
+          arguments: ["", "five", "-1", "9223372036854775808"])
+    func malformedGroup(target: String) throws {
+        let error = try #require(throws: UIOError.self) { try PCIDevice(reading: nic(links: ["iommu_group": target]), uioNumbers: []) }
+        #expect(error.code == .malformedAttribute)
+        #expect(error.subject == "/sys/devices/test/0000:00:03.0/iommu_group")
+    }
+
+    @Test("a device on another bus is refused as notPCIDevice")
+    func notPCI() throws {
+        let error = try #require(throws: UIOError.self) { try PCIDevice(reading: nic(subsystem: "platform", links: [:]), uioNumbers: []) }
+        #expect(error.code == .notPCIDevice)
+        #expect(error.reason == "is a platform device, not a PCI device")
+    }
+}

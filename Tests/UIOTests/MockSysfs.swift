@@ -129,6 +129,33 @@ extension MockSysfs {
         """
     }
 
+    /// A PCI device on no UIO driver, on bus 01 so that no edu slot is taken: on `driver` (`e1000`)
+    /// or on none, and in IOMMU group `iommuGroup` (the link's last component) when given.
+    static func pciRecord(slot: String, vendor: UInt16, device: UInt16, classCode: UInt32,
+                          driver: String?, iommuGroup: String?) -> String {
+        var lines = [
+            "P: /devices/pci0000:00/\(slot)",
+            "E: SUBSYSTEM=pci",
+            "A: vendor=0x" + String(format: "%04x", vendor),
+            "A: device=0x" + String(format: "%04x", device),
+            "A: class=0x" + String(format: "%06x", classCode),
+        ]
+        if let driver {
+            lines += ["E: DRIVER=\(driver)", "L: driver=../../../bus/pci/drivers/\(driver)"]
+        }
+        if let iommuGroup { lines.append("L: iommu_group=../../../kernel/iommu_groups/\(iommuGroup)") }
+        return lines.joined(separator: "\n") + "\n\n"
+    }
+
+    /// An Intel 82540EM NIC (8086:100e) on its kernel driver, e1000, in IOMMU group 5.
+    static let e1000Slot = "0000:01:00.0"
+    static let e1000Record = pciRecord(slot: e1000Slot, vendor: 0x8086, device: 0x100e, classCode: 0x020000,
+                                       driver: "e1000", iommuGroup: "5")
+    /// QEMU's NVMe controller (1b36:0010) with no driver, in IOMMU group 6.
+    static let nvmeSlot = "0000:02:00.0"
+    static let nvmeRecord = pciRecord(slot: nvmeSlot, vendor: 0x1b36, device: 0x0010, classCode: 0x010802,
+                                      driver: nil, iommuGroup: "6")
+
     /// A device-tree PL031 bound to uio_pdrv_genirq, with a port region for good measure.
     static func platformRecord(number: Int) -> String {
         """

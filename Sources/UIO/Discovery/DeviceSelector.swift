@@ -60,17 +60,43 @@ public enum DeviceSelector: Sendable, Hashable, CustomStringConvertible {
         case .any: return true
         case .number(let n): return device.number == n
         case .name(let name): return device.name == name
-        case .pci(let vendor, let wanted):
-            guard let pci = device.parent?.pci, pci.vendor == vendor else { return false }
-            return wanted.map { $0 == pci.device } ?? true
-        case .pciClass(let value, let mask):
-            guard let pci = device.parent?.pci else { return false }
-            return pci.classCode & mask == value & mask
-        case .slot(let slot): return device.parent?.pci?.slot.lowercased() == slot.lowercased()
+        case .pci, .pciClass, .slot: return matchesIdentity(device.parent?.pci)
         case .platform(let name): return device.parent?.subsystem == "platform" && device.parent?.sysName == name
         case .sysPath(let path):
             return device.sysPath == path || path == "/sys/class/uio/uio\(device.number)"
         case .devicePath(let path): return device.devicePath == path
+        }
+    }
+
+    /// Whether the PCI device `device` is selected, on whichever driver it is: by its ids, class,
+    /// slot or sysfs path, or by the `uioN` it has. A UIO or platform device's name selects none.
+    public func matches(_ device: PCIDevice) -> Bool {
+        switch self {
+        case .any: return true
+        case .number(let n): return device.uioNumbers.contains(n)
+        case .name, .platform: return false
+        case .pci, .pciClass, .slot: return matchesIdentity(device.identity)
+        case .sysPath(let path): return device.sysPath == path || path == "/sys/bus/pci/devices/\(device.slot)"
+        case .devicePath(let path): return device.uioNumbers.contains { path == "/dev/uio\($0)" }
+        }
+    }
+
+    /// Whether the selector picks devices by a PCI identity: ids, class or slot.
+    var selectsByPCIIdentity: Bool {
+        switch self {
+        case .pci, .pciClass, .slot: true
+        default: false
+        }
+    }
+
+    /// Whether `pci` is selected, for a selector by ids, class or slot.
+    private func matchesIdentity(_ pci: PCIIdentity?) -> Bool {
+        guard let pci else { return false }
+        switch self {
+        case .pci(let vendor, let wanted): return pci.vendor == vendor && (wanted.map { $0 == pci.device } ?? true)
+        case .pciClass(let value, let mask): return pci.classCode & mask == value & mask
+        case .slot(let slot): return pci.slot.lowercased() == slot.lowercased()
+        default: return false
         }
     }
 

@@ -98,22 +98,7 @@ extension ParentDevice {
     init(reading device: any SysfsDeviceSource) throws(UIOError) {
         let reader = AttributeReader(device: device)
         let subsystem = device.subsystem ?? ""
-        var pci: PCIIdentity?
-        if subsystem == "pci" {
-            let id = { (name: String) throws(UIOError) -> UInt16 in
-                let value = try reader.required(name, SysfsValue.hexadecimal, expected: "a 0x… 16-bit id")
-                guard let id = UInt16(exactly: value) else { throw UIOError.malformed(reader.path(name), value: String(value), expected: "a 16-bit id") }
-                return id
-            }
-            let optionalID = { (name: String) throws(UIOError) -> UInt16? in reader.exists(name) ? try id(name) : nil }
-            let classCode = try reader.required(
-                "class", { SysfsValue.hexadecimal($0).flatMap { $0 <= 0xFF_FFFF ? UInt32($0) : nil } },
-                expected: "a 0x… 24-bit class code")
-            pci = PCIIdentity(
-                vendor: try id("vendor"), device: try id("device"),
-                subsystemVendor: try optionalID("subsystem_vendor"), subsystemDevice: try optionalID("subsystem_device"),
-                classCode: classCode, slot: device.sysName)
-        }
+        let pci = subsystem == "pci" ? try PCIIdentity(reading: device) : nil
         var irq: Int?
         if reader.exists("irq") {
             irq = try reader.required("irq", { SysfsValue.decimal($0, as: Int.self) }, expected: "a decimal irq number")
