@@ -18,10 +18,17 @@ struct UIOCtl: ParsableCommand {
 }
 
 struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "A table of every UIO device.")
+    static let configuration = CommandConfiguration(
+        abstract: "A table of every UIO device; with --all, every PCI device, grouped by the driver it is on.")
+    @Flag(help: "List every PCI device, on a UIO driver, another kernel driver or none, with its IOMMU group.") var all = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
+        if all {
+            let devices = try PCIDevice.all()
+            print(json ? try DeviceListing.json(devices) : DeviceListing.pciStatus(devices))
+            return
+        }
         let devices = try UIODevice.all()
         if json {
             print(try DeviceListing.json(devices))
