@@ -63,6 +63,49 @@ extension GuestSuites {
             #expect(output.contains("present: uio0"))
         }
 
+        @Test("list --all puts each edu device among the PCI devices on a UIO driver, with its uioN, and the rest elsewhere")
+        func listAll() throws {
+            let (status, output) = try uioctl("list", "--all")
+            #expect(status == 0)
+            let groups = output.components(separatedBy: "\n\n")
+            try #require(groups.count == 3, "\(output)")
+            #expect(groups[0].hasPrefix("PCI devices on a UIO driver\n"))
+            let onUIO = groups[0].split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            for edu in try Guest.eduDevices() {
+                let slot = try #require(edu.parent?.sysName)
+                let line = try #require(onUIO.first { $0.first == slot }, "\(output)")
+                #expect(line.count == 6)
+                #expect(Array(line.prefix(4)) == [slot, "1234:11e8", "0x00ff00", "uio_pci_generic"])
+                #expect(line.last == "uio\(edu.number)")
+            }
+            // The guest's own devices (host bridge, virtio-9p for its file systems) are not on UIO.
+            let elsewhere = groups[1...].joined(separator: "\n")
+            for device in try PCIDevice.all() where !device.isOnUIODriver {
+                #expect(elsewhere.contains("\n\(device.slot)  "), "\(output)")
+            }
+        }
+
+        @Test("list --all --json decodes to the PCI devices, the ones on UIO being the edu devices")
+        func listAllJSON() throws {
+            let (status, output) = try uioctl("list", "--all", "--json")
+            #expect(status == 0)
+            let decoded = try JSONDecoder().decode([PCIDevice].self, from: Data(output.utf8))
+            let edu = try Guest.eduDevices()
+            #expect(decoded.filter(\.isOnUIODriver).flatMap(\.uioNumbers).sorted() == edu.map(\.number))
+            #expect(decoded.filter(\.isOnUIODriver).map(\.slot).sorted() == edu.compactMap(\.parent?.sysName).sorted())
+            #expect(decoded.contains { !$0.isOnUIODriver })
+        }
+
+        @Test("info of a PCI device off UIO names its slot, its driver and the bind command")
+        func infoOffUIO() throws {
+            let device = try #require(try PCIDevice.all().first { !$0.isOnUIODriver }, "the guest has PCI devices of its own")
+            let (status, output) = try uioctl("info", device.slot)
+            #expect(status != 0)
+            #expect(output.contains("no such UIO device: the PCI device \(device.slot) ("), "\(output)")
+            #expect(output.contains(device.driver.map { "driver \($0))" } ?? "no driver)"), "\(output)")
+            #expect(output.contains("uioctl bind \(device.slot)"), "\(output)")
+        }
+
         @Test("watch follows the interrupts of a driver that holds the claim, without claiming the device")
         func watch() throws {
             let edu = try #require(try Guest.eduDevices().first)
