@@ -3,7 +3,7 @@ import UIOPlatform
 /// A width a device register can be read and written at: 8, 16, 32 or 64 bits.
 ///
 /// Loads and stores are volatile (never merged, split or elided) with the ordering of the
-/// kernel's `readl`/`writel` (``UIOPlatform/VolatileAccess``).
+/// kernel's `readl`/`writel` (`VolatileAccess` in UIOPlatform).
 public protocol RegisterValue: FixedWidthInteger, UnsignedInteger, Sendable {
     /// Loads the value at `address`: volatile, then an acquire fence (the kernel's `readl`).
     static func volatileLoad(from address: UnsafeRawPointer) -> Self
