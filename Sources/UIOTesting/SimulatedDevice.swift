@@ -132,7 +132,7 @@ public final class SimulatedDevice: HardwareResources {
         try handle().interruptLine(reArm: reArm)
     }
 
-    /// Opens the simulated PCI config space (only for ``KernelDriver/uioPCIGeneric``).
+    /// Opens the simulated PCI config space (only for `KernelDriver.uioPCIGeneric`).
     public func configSpace() throws(UIOError) -> ConfigSpace { try handle().configSpace() }
 
     /// Maps memory map `index`; every mapping of one index shares the same memory.

@@ -1,7 +1,7 @@
 import UIOPlatform
 
 /// The thread a DPC (`EvtInterruptDpc`) or work item (`EvtInterruptWorkItem`) runs on, with
-/// WDF's queueing rules (those of a coalescing ``UIOPlatform/WorkerThread``):
+/// WDF's queueing rules (those of a coalescing `WorkerThread`):
 /// - queueing an already queued, not yet started callback does nothing and returns `false`;
 /// - queueing while the callback runs makes it run once more afterwards;
 /// - ``stop()`` lets a queued run finish, refuses new ones, and returns only when no run is
