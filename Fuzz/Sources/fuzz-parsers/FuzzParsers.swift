@@ -6,7 +6,7 @@
 import UIOTesting
 
 /// Config space for the helpers, made once: the fuzzer calls the entry point millions of times.
-let config: ConfigSpace? = try? SimulatedDevice(kernelDriver: .pciGeneric).configSpace()
+let config: ConfigSpace? = try? SimulatedDevice(kernelDriver: .uioPCIGeneric).configSpace()
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
