@@ -32,8 +32,18 @@ public final class SimulatedDevice: HardwareResources {
     /// The seam the simulation answers through.
     package let system: SystemCalls
     private let kernel: SimulatedKernel
-    /// The handle behind the `HardwareResources` members, opened at the first use.
-    private let resources = Locked<UIOHandle?>(nil)
+    /// The handle behind the `HardwareResources` members.
+    private let resources = Locked(Resources.unopened)
+    /// The liveness a device whose handle cannot open reports (it was removed before any use).
+    private let unopenedLiveness = DeviceLiveness()
+
+    private enum Resources {
+        /// Opened at the first use.
+        case unopened
+        case open(UIOHandle)
+        /// Closed before any use.
+        case closed
+    }
 
     /// Makes a simulated device with memory maps of the given sizes.
     public init(name: String = "simulated", number: Int = 0, kernelDriver: KernelDriver = .uioPdrvGenirq,
@@ -102,24 +112,37 @@ public final class SimulatedDevice: HardwareResources {
     /// The handle the `HardwareResources` members use: opened at the first use, and closed
     /// (then `UIOError.Code.closed` for good) by ``close()``.
     private func handle() throws(UIOError) -> UIOHandle {
-        try resources.withLock { (handle: inout UIOHandle?) throws(UIOError) -> UIOHandle in
-            if let handle { return handle }
-            let opened = try open()
-            handle = opened
-            return opened
+        try resources.withLock { (resources: inout Resources) throws(UIOError) -> UIOHandle in
+            switch resources {
+            case .open(let handle):
+                return handle
+            case .closed:
+                throw UIOError(.closed, subject: device.devicePath, reason: "used after close")
+            case .unopened:
+                let handle = try open()
+                resources = .open(handle)
+                return handle
+            }
         }
     }
 
-    /// Whether the device is still there, shared by its handle's regions and lines.
+    /// Whether the device is still there, shared by its handle's regions and lines. One object
+    /// for the device's life: a device whose handle could not open reports its own, marked
+    /// removed once the device is.
     public var liveness: DeviceLiveness {
-        (try? handle().liveness) ?? DeviceLiveness()
+        if let handle = try? handle() { return handle.liveness }
+        if kernel.state.withLock({ $0.removed }) { unopenedLiveness.markRemoved() }
+        return unopenedLiveness
     }
 
     /// Releases the device's handle: later uses throw `UIOError.Code.closed`.
     public func close() {
-        let handle = resources.withLock { handle -> UIOHandle? in
-            if handle == nil { handle = try? open() }  // closed before any use: closed for good too
-            return handle
+        let handle = resources.withLock { resources -> UIOHandle? in
+            guard case .open(let handle) = resources else {
+                resources = .closed
+                return nil
+            }
+            return handle  // stays: its own uses throw closed from now on
         }
         handle?.close()
     }
@@ -146,4 +169,12 @@ extension KernelDriver {
     /// A simulated driver that never masks: every raise is counted; irqcontrol writes are
     /// recorded. (uio_pdrv_genirq and uio_pci_generic are simulated as they mask.)
     public static let unmasked = KernelDriver(name: "simulated")
+
+    /// The simulation's earlier name for uio_pdrv_genirq.
+    @available(*, deprecated, renamed: "uioPdrvGenirq")
+    public static var genirq: KernelDriver { .uioPdrvGenirq }
+
+    /// The simulation's earlier name for uio_pci_generic.
+    @available(*, deprecated, renamed: "uioPCIGeneric")
+    public static var pciGeneric: KernelDriver { .uioPCIGeneric }
 }

@@ -86,24 +86,21 @@ final class SimulatedKernel: Sendable {
     // MARK: - Events from the test
 
     func raise() {
-        let ring = state.withLock { state -> Set<Int32> in
-            guard !state.removed else { return [] }
+        state.withLock { state in
+            guard !state.removed else { return }
             guard state.lineEnabled else {
                 state.pending = true  // a level line stays asserted while masked
-                return []
+                return
             }
             deliver(&state)
-            return state.interruptFiles
         }
-        ring.forEach(ringDoorbell)
     }
 
     func remove() {
-        let ring = state.withLock { state in
+        state.withLock { state in
             state.removed = true
-            return state.interruptFiles
+            ringDoorbells(state)
         }
-        ring.forEach(ringDoorbell)
     }
 
     // MARK: - The seam
@@ -113,7 +110,9 @@ final class SimulatedKernel: Sendable {
         calls.open = { [self] path, flags in open(path, flags) }
         calls.close = { [self] fd in
             state.withLock { state in
-                state.interruptFiles.remove(fd)
+                if state.interruptFiles.remove(fd) != nil {
+                    state.interruptAliases = state.interruptAliases.filter { $0.value != fd }
+                }
                 state.interruptAliases.removeValue(forKey: fd)
                 state.configFiles.remove(fd)
                 if state.nodeLockHolder == fd { state.nodeLockHolder = nil }
@@ -226,6 +225,7 @@ final class SimulatedKernel: Sendable {
     /// `uio_mmap`: map `offset / page size`, no longer than the map's pages.
     private func mmap(_ fd: Int32, _ length: Int, _ offset: Int64) -> Result<UnsafeMutableRawPointer, Errno> {
         guard isInterruptFile(fd) else { return live.mmap(fd, length, offset) }
+        if isRemoved { return .failure(.invalidArgument) }  // uio_mmap: no info once unregistered
         let index = Int(offset) / pageSize
         guard offset % Int64(pageSize) == 0, let map = device.maps.first(where: { $0.index == index }),
               mapMemory.indices.contains(index), length <= (Int(map.size) + pageSize - 1) / pageSize * pageSize
@@ -274,7 +274,6 @@ final class SimulatedKernel: Sendable {
         if let errno = takeFailure(.write) { return .failure(errno) }
         // uio_write: EINVAL once unregistered, before any driver's irqcontrol.
         if state.withLock({ $0.removed }) { return .failure(.invalidArgument) }
-        let ring: Set<Int32>
         switch driver {
         case .uioPCIGeneric:
             return .failure(.noFunction)  // uio_pci_generic has no irqcontrol
@@ -282,19 +281,18 @@ final class SimulatedKernel: Sendable {
             state.withLock { $0.controlWrites.append(value) }
             return .success(())
         default:  // uio_pdrv_genirq's irqcontrol
-            ring = state.withLock { state in
-                if state.removed { return [] }
+            let removed = state.withLock { state in
+                if state.removed { return true }
                 state.controlWrites.append(value)
                 if value == 0 {
                     state.lineEnabled = false
-                    return []
+                } else {
+                    unmask(&state)
                 }
-                return unmask(&state)
+                return false
             }
-            if state.withLock({ $0.removed }) { return .failure(.invalidArgument) }
+            return removed ? .failure(.invalidArgument) : .success(())
         }
-        ring.forEach(ringDoorbell)
-        return .success(())
     }
 
     private func configWrite(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, _ offset: Int64) -> Result<Int, Errno> {
@@ -304,14 +302,13 @@ final class SimulatedKernel: Sendable {
         // The command register's high byte holds Interrupt Disable (bit 10 = byte 5, bit 2).
         guard case .success = written, offset <= 5, offset + Int64(buffer.count) > 5 else { return written }
         let masked = readConfigByte(5) & 0x04 != 0
-        let ring = state.withLock { state -> Set<Int32> in
+        state.withLock { state in
             if masked {
                 state.lineEnabled = false
-                return []
+            } else if !state.lineEnabled {
+                unmask(&state)
             }
-            return state.lineEnabled ? [] : unmask(&state)
         }
-        ring.forEach(ringDoorbell)
         return written
     }
 
@@ -330,17 +327,20 @@ final class SimulatedKernel: Sendable {
         default:  // uio_pdrv_genirq disables the line in its handler
             state.lineEnabled = false
         }
+        ringDoorbells(state)
     }
 
     /// Unmasks the line; a level interrupt still asserted is delivered at once.
-    private func unmask(_ state: inout State) -> Set<Int32> {
+    private func unmask(_ state: inout State) {
         state.lineEnabled = true
-        guard state.pending else { return [] }
-        deliver(&state)
-        return state.interruptFiles
+        if state.pending { deliver(&state) }
     }
 
-    private func ringDoorbell(_ fd: Int32) { _ = live.eventfdSignal(fd) }
+    /// Wakes every open interrupt file. Under the state's lock, so no file is closed (and its
+    /// number reused by another open) between choosing it and writing to it.
+    private func ringDoorbells(_ state: State) {
+        for fd in state.interruptFiles { _ = live.eventfdSignal(fd) }
+    }
 
     private func isInterruptFile(_ fd: Int32) -> Bool {
         state.withLock { $0.interruptFiles.contains(fd) || $0.interruptAliases[fd] != nil }

@@ -82,7 +82,7 @@ public final class HotplugMonitor: @unchecked Sendable {
                     try waiting.wait(on: fd, until: deadline)
                 }) {
                 case .woken, .timedOut: return nil
-                case .ready: break
+                case .ready: if closed.withLock({ $0 }) { return nil }  // nothing after close()
                 }
                 // A message that is not for us (or malformed) yields no device: wait for the next.
                 guard let received = udev_monitor_receive_device(monitor) else { continue }
@@ -91,7 +91,8 @@ public final class HotplugMonitor: @unchecked Sendable {
         }
     }
 
-    /// Wakes a reader blocked in ``next(timeout:)`` (which returns `nil`). Safe from any thread.
+    /// Wakes a reader blocked in ``next(timeout:)``, which returns `nil` (or, when an event was
+    /// already waiting, that event; the next call then returns `nil`). Safe from any thread.
     public func cancel() { try? waiting.wake() }
 
     /// Ends every reader, now and later. Idempotent.

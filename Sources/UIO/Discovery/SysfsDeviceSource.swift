@@ -25,6 +25,11 @@ public protocol SysfsDeviceSource {
     var parentSource: (any SysfsDeviceSource)? { get }
 }
 
+extension SysfsDeviceSource {
+    /// No links: a source that only has attributes.
+    public func linkTargetName(_ name: String) -> String? { nil }
+}
+
 extension UdevDevice: SysfsDeviceSource {
     var parentSource: (any SysfsDeviceSource)? { parent }
 

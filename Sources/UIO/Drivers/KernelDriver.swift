@@ -55,4 +55,10 @@ public struct KernelDriver: Sendable, Hashable, Codable, CustomStringConvertible
 extension ParentDevice {
     /// The bound kernel driver, as a model of what it decides; `nil` when none is bound.
     public var kernelDriver: KernelDriver? { driver.map(KernelDriver.init(name:)) }
+
+    /// How the parent's line is requested: any PCI parent's is INTx (level-sensitive,
+    /// active-low; the UIO drivers for PCI boards request it shared); otherwise the driver's.
+    public var interruptLineRequest: KernelDriver.LineRequest {
+        pci != nil ? .sharedPCIINTx : kernelDriver?.lineRequest ?? .asFirmwareDescribes
+    }
 }

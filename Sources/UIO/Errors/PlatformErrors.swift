@@ -22,14 +22,16 @@ extension UIOError {
         try startingThread(name, body).detach()
     }
 
-    /// Runs a wake-able wait on `subject`'s file, its failures as errors about `subject`.
-    static func waiting<T>(on subject: String, _ body: () throws(WakeableWait.Failure) -> T) throws(UIOError) -> T {
+    /// Runs a wake-able wait (or a wake-up: `operation` `.other`) on `subject`'s file, its
+    /// failures as errors about `subject`.
+    static func waiting<T>(on subject: String, operation: SystemOperation = .poll,
+                           _ body: () throws(WakeableWait.Failure) -> T) throws(UIOError) -> T {
         do {
             return try body()
         } catch {
             switch error {
             case .closed: throw UIOError.closed(subject)
-            case .system(let errno): throw UIOError.system(errno, operation: .poll, subject: subject)
+            case .system(let errno): throw UIOError.system(errno, operation: operation, subject: subject)
             }
         }
     }

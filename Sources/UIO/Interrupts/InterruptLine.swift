@@ -127,7 +127,7 @@ public final class InterruptLine: Sendable {
     /// Wakes the thread blocked in ``wait(timeout:)``; if none is waiting, the next wait returns
     /// ``InterruptWait/cancelled`` at once. Safe from any thread; never closes the fd.
     public func cancel() throws(UIOError) {
-        try UIOError.waiting(on: device.devicePath) { () throws(WakeableWait.Failure) in try waiting.wake() }
+        try UIOError.waiting(on: device.devicePath, operation: .other) { () throws(WakeableWait.Failure) in try waiting.wake() }
     }
 
     /// Enables the interrupt again after one was delivered, the way the bound driver needs.

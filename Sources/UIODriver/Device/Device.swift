@@ -220,11 +220,11 @@ public final class Device: FrameworkObject, @unchecked Sendable {
 
     private var interrupts: [any ConnectableInterrupt] { lifecycle.withLock { $0.interrupts } }
 
-    /// Called by ``Interrupt/init(parent:config:context:)``: the interrupt's vector, the next
-    /// one the device has.
-    func attach(_ interrupt: any ConnectableInterrupt) throws(DriverError) -> Int {
+    /// Called by ``Interrupt/init(parent:config:context:)``: gives the interrupt the device's
+    /// next vector, through `assign`, before another thread can see the interrupt.
+    func attach(_ interrupt: any ConnectableInterrupt, assign: (Int) -> Void) throws(DriverError) {
         let vectors = resources.interruptVectorCount
-        return try lifecycle.withLock { (state: inout Lifecycle) throws(DriverError) -> Int in
+        try lifecycle.withLock { (state: inout Lifecycle) throws(DriverError) in
             guard state.state == .added || state.state == .preparingHardware else {
                 throw DriverError(.invalidDeviceState,
                                   "interrupts are created in device add or EvtDevicePrepareHardware; the device is \(state.state)")
@@ -235,8 +235,8 @@ public final class Device: FrameworkObject, @unchecked Sendable {
                                       ? "\(resources.name) has one interrupt vector (UIO offers one per device) and it already has an interrupt object"
                                       : "\(resources.name) has \(vectors) interrupt vectors and each already has an interrupt object")
             }
+            assign(state.interrupts.count)
             state.interrupts.append(interrupt)
-            return state.interrupts.count - 1
         }
     }
 

@@ -27,8 +27,8 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     @usableFromInline let lock: DriverLock
     /// The interrupt vector of the device this object connects to (WDF's message ID): the
     /// device's next free one when the object was created.
-    public var vector: Int { assignedVector }
-    private var assignedVector = 0
+    public var vector: Int { assignedVector.load(ordering: .acquiring) }
+    private let assignedVector = Atomic<Int>(0)
     private let isr: InterruptConfig<Context>.ServiceRoutine
     private let serializationLock: DriverLock?
     private var context: Context
@@ -71,7 +71,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         self.isr = checked.isr
         self.lock = checked.lock
         self.serializationLock = checked.serializationLock
-        assignedVector = try parent.device.attach(self)
+        try parent.device.attach(self) { vector in self.assignedVector.store(vector, ordering: .releasing) }
     }
 
     // MARK: - The interrupt lock

@@ -65,7 +65,7 @@ public struct InterruptInfo: Sendable, Hashable {
     /// Combines what the bus implies with what `/proc` says about the line.
     static func describe(_ device: UIODevice, kernel: KernelIRQ?) -> InterruptInfo {
         let irq = device.parent?.irq ?? kernel?.number
-        if device.parent?.kernelDriver?.lineRequest == .sharedPCIINTx {
+        if device.parent?.interruptLineRequest == .sharedPCIINTx {
             return InterruptInfo(vector: irq, mode: .levelSensitive, polarity: .activeLow, shareDisposition: .shared,
                                  targetProcessors: kernel?.affinity ?? [])
         }

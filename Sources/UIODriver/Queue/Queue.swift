@@ -24,7 +24,8 @@ public final class Queue: FrameworkObject, Sendable {
         self.executionLevel = level
         self.synchronizationLock = DriverLock(kind: level == .passive ? .wait : .spin,
                                               name: "the queue lock of \(device.resources.name)")
-        worker = try startWorker(name: "\(device.resources.threadPrefix)-queue")
+        let lock = synchronizationLock
+        worker = try startWorker(name: "\(device.resources.threadPrefix)-queue") { job in lock.withLock("the queue's work", job) }
         do throws(DriverError) {
             try device.attach(self)
         } catch {
@@ -36,7 +37,7 @@ public final class Queue: FrameworkObject, Sendable {
     /// Adds `work` to the queue. `false` once the device is stopping.
     @discardableResult
     public func submit(_ work: @escaping @Sendable () -> Void) -> Bool {
-        worker.submit { [synchronizationLock] in synchronizationLock.withLock("the queue's work") { work() } }
+        worker.submit(work)
     }
 
     /// `WdfObjectAcquireLock` on the queue: runs `body` serialized with the queue's work.

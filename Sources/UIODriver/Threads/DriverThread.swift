@@ -11,10 +11,11 @@ func startThread(name: String, _ body: @escaping @Sendable () -> Void) throws(Dr
     }
 }
 
-/// Starts a framework worker thread, failing as ``startThread(name:_:)`` does.
-func startWorker(name: String) throws(DriverError) -> WorkerThread {
+/// Starts a framework worker thread, each job inside `around`, failing as
+/// ``startThread(name:_:)`` does.
+func startWorker(name: String, around: @escaping @Sendable (() -> Void) -> Void = { $0() }) throws(DriverError) -> WorkerThread {
     do {
-        return try WorkerThread(name: name)
+        return try WorkerThread(name: name, around: around)
     } catch {
         throw DriverError(.insufficientResources, "could not start the thread \(name)", underlying: .threadFailed(name, errno: error))
     }

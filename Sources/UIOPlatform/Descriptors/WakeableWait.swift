@@ -77,7 +77,10 @@ package final class WakeableWait: Sendable {
                 switch wakeFD.system.pollRemoval(fd, wake) {
                 case .failure(.interrupted): continue
                 case .failure(let errno): throw .system(errno)
-                case .success(let hungUp): return hungUp
+                case .success(true): return true
+                case .success(false):
+                    _ = wakeFD.system.eventfdDrain(wake)
+                    return false
                 }
             }
         }

@@ -11,7 +11,8 @@ import SystemPackage
 ///   so it traps there, naming the rule.
 ///
 /// Submitting and waking allocate nothing beyond the job's own closure: a slot in a reserved
-/// array under a mutex, and a condition variable.
+/// array under a mutex, and a condition variable. What every job runs inside (a queue's lock) is
+/// given once, at the start.
 package final class WorkerThread: @unchecked Sendable {
     // @unchecked: everything below is touched only with `condition`'s mutex held.
     private let condition = ConditionVariable()
@@ -20,9 +21,11 @@ package final class WorkerThread: @unchecked Sendable {
     private var closed = false
     private var ending = false
     private var thread: OSThread?
+    private let around: @Sendable (() -> Void) -> Void
 
-    /// Starts the thread, named `name`.
-    package init(name: String) throws(Errno) {
+    /// Starts the thread, named `name`; each job runs inside `around` (by default, as it is).
+    package init(name: String, around: @escaping @Sendable (() -> Void) -> Void = { $0() }) throws(Errno) {
+        self.around = around
         pending.reserveCapacity(4)
         // The thread keeps the worker alive until its loop ends in stop().
         thread = try OSThread(name: name) { self.loop() }
@@ -64,7 +67,7 @@ package final class WorkerThread: @unchecked Sendable {
                 guard !pending.isEmpty else { return }
                 let job = pending.removeFirst()
                 running = true
-                condition.unlockedDuring(job)
+                condition.unlockedDuring { around(job) }
                 running = false
                 condition.broadcast()
             }

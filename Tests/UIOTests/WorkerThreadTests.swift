@@ -1,0 +1,53 @@
+import Dispatch
+import Synchronization
+import Testing
+import UIOPlatform
+
+/// The one worker under DPCs, work items and queues.
+@Suite("Worker thread")
+struct WorkerThreadTests {
+    @Test("jobs run one at a time, in the order submitted; stop runs what was submitted and refuses more")
+    func fifo() throws {
+        let worker = try WorkerThread(name: "test-fifo")
+        let ran = Mutex<[Int]>([])
+        for index in 0..<100 { #expect(worker.submit { ran.withLock { $0.append(index) } }) }
+        worker.stop()
+        #expect(ran.withLock { $0 } == Array(0..<100))
+        #expect(!worker.submit {})
+    }
+
+    @Test("coalescing: a job waiting to start is not queued twice; one submitted while it runs runs once more")
+    func coalescing() throws {
+        let worker = try WorkerThread(name: "test-coalesce")
+        let started = DispatchSemaphore(value: 0)
+        let gate = DispatchSemaphore(value: 0)
+        let runs = Atomic<Int>(0)
+        let job: @Sendable () -> Void = {
+            if runs.add(1, ordering: .relaxed).newValue == 1 {
+                started.signal()
+                gate.wait()
+            }
+        }
+        #expect(worker.submit(job, coalescing: true))
+        #expect(started.wait(timeout: .now() + 10) == .success)
+        #expect(worker.submit(job, coalescing: true), "the first run has started: another is accepted")
+        #expect(!worker.submit(job, coalescing: true), "one is already waiting to start")
+        gate.signal()
+        worker.stop()
+        #expect(runs.load(ordering: .relaxed) == 2)
+    }
+
+    @Test("each job runs inside what the worker was given")
+    func around() throws {
+        let inside = Mutex(false)
+        let seen = Mutex<[Bool]>([])
+        let worker = try WorkerThread(name: "test-around") { job in
+            inside.withLock { $0 = true }
+            job()
+            inside.withLock { $0 = false }
+        }
+        for _ in 0..<3 { worker.submit { seen.withLock { $0.append(inside.withLock { $0 }) } } }
+        worker.stop()
+        #expect(seen.withLock { $0 } == [true, true, true])
+    }
+}
