@@ -16,22 +16,21 @@ struct WorkerThreadTests {
         #expect(!worker.submit {})
     }
 
-    @Test("coalescing: a job waiting to start is not queued twice; one submitted while it runs runs once more")
+    @Test("the standing job: a request waiting to start is not made twice; one made while it runs runs it once more")
     func coalescing() throws {
-        let worker = try WorkerThread(name: "test-coalesce")
         let started = DispatchSemaphore(value: 0)
         let gate = DispatchSemaphore(value: 0)
         let runs = Atomic<Int>(0)
-        let job: @Sendable () -> Void = {
+        let worker = try WorkerThread(name: "test-coalesce", standingJob: {
             if runs.add(1, ordering: .relaxed).newValue == 1 {
                 started.signal()
                 gate.wait()
             }
-        }
-        #expect(worker.submit(job, coalescing: true))
+        })
+        #expect(worker.requestStandingJob())
         #expect(started.wait(timeout: .now() + 10) == .success)
-        #expect(worker.submit(job, coalescing: true), "the first run has started: another is accepted")
-        #expect(!worker.submit(job, coalescing: true), "one is already waiting to start")
+        #expect(worker.requestStandingJob(), "the first run has started: another is accepted")
+        #expect(!worker.requestStandingJob(), "one is already waiting to start")
         gate.signal()
         worker.stop()
         #expect(runs.load(ordering: .relaxed) == 2)
@@ -41,11 +40,11 @@ struct WorkerThreadTests {
     func around() throws {
         let inside = Mutex(false)
         let seen = Mutex<[Bool]>([])
-        let worker = try WorkerThread(name: "test-around") { job in
+        let worker = try WorkerThread(name: "test-around", around: { job in
             inside.withLock { $0 = true }
             job()
             inside.withLock { $0 = false }
-        }
+        })
         for _ in 0..<3 { worker.submit { seen.withLock { $0.append(inside.withLock { $0 }) } } }
         worker.stop()
         #expect(seen.withLock { $0 } == [true, true, true])

@@ -1,19 +1,17 @@
 import UIOPlatform
 
 /// The thread a DPC (`EvtInterruptDpc`) or work item (`EvtInterruptWorkItem`) runs on, with
-/// WDF's queueing rules (those of a coalescing `WorkerThread`):
+/// WDF's queueing rules (those of a `WorkerThread`'s standing job):
 /// - queueing an already queued, not yet started callback does nothing and returns `false`;
 /// - queueing while the callback runs makes it run once more afterwards;
 /// - ``stop()`` lets a queued run finish, refuses new ones, and returns only when no run is
 ///   under way, so no callback runs after it.
 final class DeferredCallWorker: Sendable {
     private let worker: WorkerThread
-    private let callback: @Sendable () -> Void
 
     /// Starts the thread; `callback` is called for each run.
     init(name: String, callback: @escaping @Sendable () -> Void) throws(DriverError) {
-        worker = try startWorker(name: name)
-        self.callback = callback
+        worker = try startWorker(name: name, standingJob: callback)
     }
 
     /// Whether the calling thread is this worker's.
@@ -21,7 +19,7 @@ final class DeferredCallWorker: Sendable {
 
     /// Queues a run. `false` when one is already queued and not yet started, or after ``stop()``.
     @inline(__always)
-    func queue() -> Bool { worker.submit(callback, coalescing: true) }
+    func queue() -> Bool { worker.requestStandingJob() }
 
     /// Refuses new runs, waits for a queued or running one to finish, and ends the thread.
     /// Idempotent. Must not be called from the callback itself, which would wait for itself.

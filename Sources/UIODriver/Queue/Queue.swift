@@ -25,7 +25,7 @@ public final class Queue: FrameworkObject, Sendable {
         self.synchronizationLock = DriverLock(kind: level == .passive ? .wait : .spin,
                                               name: "the queue lock of \(device.resources.name)")
         let lock = synchronizationLock
-        worker = try startWorker(name: "\(device.resources.threadPrefix)-queue") { job in lock.withLock("the queue's work", job) }
+        worker = try startWorker(name: "\(device.resources.threadPrefix)-queue", around: { job in lock.withLock("the queue's work", job) })
         do throws(DriverError) {
             try device.attach(self)
         } catch {

@@ -13,9 +13,10 @@ func startThread(name: String, _ body: @escaping @Sendable () -> Void) throws(Dr
 
 /// Starts a framework worker thread, each job inside `around`, failing as
 /// ``startThread(name:_:)`` does.
-func startWorker(name: String, around: @escaping @Sendable (() -> Void) -> Void = { $0() }) throws(DriverError) -> WorkerThread {
+func startWorker(name: String, standingJob: (@Sendable () -> Void)? = nil,
+                 around: @escaping @Sendable (() -> Void) -> Void = { $0() }) throws(DriverError) -> WorkerThread {
     do {
-        return try WorkerThread(name: name, around: around)
+        return try WorkerThread(name: name, standingJob: standingJob, around: around)
     } catch {
         throw DriverError(.insufficientResources, "could not start the thread \(name)", underlying: .threadFailed(name, errno: error))
     }
