@@ -21,28 +21,14 @@ public final class MappedRegion: @unchecked Sendable {
     /// Whether the device behind the region is still there.
     public let liveness: DeviceLiveness
 
-    /// What must live as long as the mapping (the device's claim).
-    private let owner: (any AnyObject & Sendable)?
-    /// The device's mappings, which retire this one if the device goes.
-    private let mappings: DeviceMappings?
+    /// The device's claim: it lives as long as the mapping, and its mappings retire this one
+    /// if the device goes.
+    private let claim: DeviceClaim
 
-    /// Takes ownership of `mapping`; the registers are `offset` bytes into it. `owner` lives
-    /// as long as the region.
-    package convenience init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
-                            liveness: DeviceLiveness = DeviceLiveness(), keepingAlive owner: (any AnyObject & Sendable)? = nil) {
-        self.init(name: name, mapping: mapping, mappingLength: mappingLength, offset: offset, size: size, system: system,
-                  liveness: liveness, owner: owner, mappings: nil)
-    }
-
-    /// A mapping of a claimed device's registers: guarded, and retired if the device goes.
-    convenience init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
-                     claim: DeviceClaim) {
-        self.init(name: name, mapping: mapping, mappingLength: mappingLength, offset: offset, size: size, system: system,
-                  liveness: claim.liveness, owner: claim, mappings: claim.mappings)
-    }
-
-    private init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
-                 liveness: DeviceLiveness, owner: (any AnyObject & Sendable)?, mappings: DeviceMappings?) {
+    /// Takes ownership of `mapping`, a mapping of a claimed device's registers `offset` bytes
+    /// into it: guarded, and retired if the device goes.
+    init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
+         claim: DeviceClaim) {
         precondition(offset >= 0 && size >= 0 && offset + size <= mappingLength)
         self.name = name
         self.mapping = mapping
@@ -50,14 +36,13 @@ public final class MappedRegion: @unchecked Sendable {
         self.base = mapping + offset
         self.size = size
         self.system = system
-        self.liveness = liveness
-        self.owner = owner
-        self.mappings = mappings
-        mappings?.add(mapping, length: mappingLength)
+        self.liveness = claim.liveness
+        self.claim = claim
+        claim.mappings.add(mapping, length: mappingLength)
     }
 
     deinit {
-        mappings?.remove(mapping)
+        claim.mappings.remove(mapping)
         _ = system.munmap(mapping, mappingLength)
     }
 
