@@ -2,6 +2,7 @@
 #include "cuio.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -12,6 +13,16 @@
 #include <unistd.h>
 
 pid_t cuio_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+int cuio_futex_wait(uint32_t *word, uint32_t expected) {
+    long result = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+    return result < 0 ? -errno : 0;
+}
+
+int cuio_futex_wake(uint32_t *word, int count) {
+    long result = syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+    return result < 0 ? -errno : (int)result;
+}
 
 void cuio_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 

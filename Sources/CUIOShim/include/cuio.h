@@ -35,6 +35,12 @@ static inline void cuio_cpu_relax(void) {
 extern __thread char cuio_thread_marker;
 static inline uintptr_t cuio_current_thread(void) { return (uintptr_t)&cuio_thread_marker; }
 
+/// Sleeps while the 32-bit word at `word` still holds `expected` (a private futex): 0 when woken,
+/// -EAGAIN when the word had already changed, -EINTR on a signal. The syscall has no libc wrapper.
+int cuio_futex_wait(uint32_t *word, uint32_t expected);
+/// Wakes up to `count` threads sleeping on `word`; the number woken, or -errno.
+int cuio_futex_wake(uint32_t *word, int count);
+
 // ---- MMIO ----------------------------------------------------------------
 // Volatile accesses, so the compiler neither merges, splits, reorders nor elides them.
 // Stores are preceded by a release fence (earlier memory writes reach memory before the
