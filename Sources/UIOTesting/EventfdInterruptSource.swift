@@ -24,6 +24,7 @@ public final class EventfdInterruptSource: InterruptSource {
     private let unmasked = Atomic<Bool>(false)
     private let unmaskingForbidden = Atomic<Bool>(false)
     private let forbiddenUnmaskCount = Atomic<Int>(0)
+    private let rearmDelayNanoseconds = Atomic<Int>(0)
 
     /// A new source named `name` in messages.
     public init(name: String) throws(UIOError) {
@@ -56,6 +57,12 @@ public final class EventfdInterruptSource: InterruptSource {
     /// From now on, count every unmask as forbidden (`true`), or stop counting (`false`).
     public func forbidUnmasking(_ forbidden: Bool) { unmaskingForbidden.store(forbidden, ordering: .sequentiallyConsistent) }
 
+    /// Makes each re-arm take `delay` before it unmasks, as a re-arm through config-space system
+    /// calls takes microseconds: it widens the window a race around the re-arm needs.
+    public func slowReArm(by delay: Duration) {
+        rearmDelayNanoseconds.store(Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000), ordering: .relaxed)
+    }
+
     public func wait(timeout: Duration?) throws(UIOError) -> InterruptWait {
         guard !closed.load(ordering: .acquiring) else { throw UIOError(.closed, subject: name, reason: "used after close") }
         let outcome: WakeableWait.Outcome
@@ -79,6 +86,11 @@ public final class EventfdInterruptSource: InterruptSource {
 
     public func rearm() throws(UIOError) {
         rearmCount.add(1, ordering: .releasing)
+        let delay = rearmDelayNanoseconds.load(ordering: .relaxed)
+        if delay > 0 {
+            var time = timespec(tv_sec: delay / 1_000_000_000, tv_nsec: delay % 1_000_000_000)
+            nanosleep(&time, nil)
+        }
         unmask()
     }
 

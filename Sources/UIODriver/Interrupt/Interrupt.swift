@@ -7,15 +7,15 @@ import UIO
 /// Created in device add (after ``Device/init(resources:context:executionLevel:callbacks:)``, before
 /// ``Device/start()``) or in `prepareHardware`. When the device enters D0 the interrupt connects:
 /// its ISR thread blocks on the UIO interrupt file, and on each wake-up takes the interrupt lock,
-/// calls the ISR, re-arms the line (the way the bound kernel driver needs) and releases the lock.
+/// calls the ISR, releases the lock and re-arms the line (the way the bound kernel driver needs).
 /// The ISR queues the DPC or work item, which run on their own threads.
 ///
 /// `Context` is the per-object context (WDF's typed context space). It is protected by the
 /// interrupt lock: reach it with ``synchronize(_:)`` or, where the lock is already held (ISR,
 /// enable, disable, between ``acquireLock()`` and ``releaseLock()``), ``withLockedContext(_:)``.
 public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sendable {
-    // @unchecked: `context`, `enabled`, `active` and `event` are touched only with the
-    // interrupt lock held; `connection` is behind its own mutex; the rest is immutable or atomic.
+    // @unchecked: `context` and `event` are touched only with the interrupt lock held;
+    // `connection` and `line` are behind their own mutexes; the rest is immutable or atomic.
 
     /// The device the interrupt belongs to.
     public let device: Device
@@ -32,8 +32,11 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     private let isr: InterruptConfig<Context>.ServiceRoutine
     private let serializationLock: DriverLock?
     private var context: Context
-    private var enabled = false
-    private var active = true
+    /// Whether the source may be unmasked, and every mask and unmask of it, under a mutex of
+    /// their own: the ISR thread re-arms after releasing the interrupt lock, so a thread waiting
+    /// for that lock (a DPC's `synchronize`) never waits behind the re-arm's system calls, while
+    /// a re-arm can still never follow a `disable()` that has returned.
+    private let line = Locked(LineState())
     private var event = InterruptEvent(count: 0, newInterrupts: 0)
     private let counters = InterruptCounters()
     private let connection = Locked(Connection())
@@ -41,6 +44,12 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// interrupt storm (each re-arm delivering the next at once) cannot keep them from the lock.
     private let maskRequests = Atomic<Int>(0)
     private let subscribers = InterruptEventSubscribers()
+
+    private struct LineState {
+        var enabled = false
+        var active = true
+        var mayUnmask: Bool { enabled && active }
+    }
 
     private struct Connection {
         var source: (any InterruptSource)?
@@ -137,12 +146,14 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     public func enable() throws(DriverError) {
         let line = try connectedSource("WdfInterruptEnable")
         try lock.withLock("WdfInterruptEnable") { () throws(DriverError) in
-            do throws(UIOError) {
-                try line.enable()
-            } catch {
-                throw DriverError.device(error, while: "unmasking the interrupt")
+            try self.line.withLock { state throws(DriverError) in
+                do throws(UIOError) {
+                    try line.enable()
+                } catch {
+                    throw DriverError.device(error, while: "unmasking the interrupt")
+                }
+                state.enabled = true
             }
-            enabled = true
             do {
                 try config.enable?(self, device)
             } catch {
@@ -160,13 +171,15 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         maskRequests.add(1, ordering: .relaxed)
         defer { maskRequests.subtract(1, ordering: .relaxed) }
         try lock.withLock("WdfInterruptDisable") { () throws(DriverError) in
-            enabled = false
             var callbackError: (any Error)?
             do { try config.disable?(self, device) } catch { callbackError = error }
-            do throws(UIOError) {
-                try line.disable()
-            } catch {
-                throw DriverError.device(error, while: "masking the interrupt")
+            try self.line.withLock { state throws(DriverError) in
+                state.enabled = false
+                do throws(UIOError) {
+                    try line.disable()
+                } catch {
+                    throw DriverError.device(error, while: "masking the interrupt")
+                }
             }
             if let callbackError {
                 throw DriverError(.callbackFailed, "EvtInterruptDisable failed: \(callbackError)", callbackError: callbackError)
@@ -178,9 +191,11 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     public func reportActive() throws(DriverError) {
         let line = try connectedSource("WdfInterruptReportActive")
         try lock.withLock("WdfInterruptReportActive") { () throws(DriverError) in
-            active = true
-            guard enabled else { return }
-            do throws(UIOError) { try line.enable() } catch { throw DriverError.device(error, while: "unmasking the interrupt") }
+            try self.line.withLock { state throws(DriverError) in
+                state.active = true
+                guard state.enabled else { return }
+                do throws(UIOError) { try line.enable() } catch { throw DriverError.device(error, while: "unmasking the interrupt") }
+            }
         }
     }
 
@@ -191,13 +206,15 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         maskRequests.add(1, ordering: .relaxed)
         defer { maskRequests.subtract(1, ordering: .relaxed) }
         try lock.withLock("WdfInterruptReportInactive") { () throws(DriverError) in
-            active = false
-            do throws(UIOError) { try line.disable() } catch { throw DriverError.device(error, while: "masking the interrupt") }
+            try self.line.withLock { state throws(DriverError) in
+                state.active = false
+                do throws(UIOError) { try line.disable() } catch { throw DriverError.device(error, while: "masking the interrupt") }
+            }
         }
     }
 
     /// Whether the interrupt is enabled (between ``enable()`` and ``disable()``).
-    public var isEnabled: Bool { synchronize { _ in enabled } }
+    public var isEnabled: Bool { line.withLock { $0.enabled } }
 
     // MARK: - Information
 
@@ -327,8 +344,8 @@ extension Interrupt: InterruptServiceClient {
         lock.acquire("the ISR")
         self.event = event
         let recognized = isr(self, UInt32(truncatingIfNeeded: vector))
-        let rearmError = rearmIfNeeded(source)
         lock.release("the ISR")
+        let rearmError = rearmIfNeeded(source)
         counters.wakeUps.add(1, ordering: .releasing)
         counters.interrupts.add(UInt64(event.newInterrupts), ordering: .relaxed)
         counters.coalesced.add(UInt64(event.coalesced), ordering: .relaxed)
@@ -342,11 +359,7 @@ extension Interrupt: InterruptServiceClient {
         return rearmError
     }
 
-    func retryReArm(_ source: any InterruptSource) -> UIOError? {
-        lock.acquire("the ISR thread's re-arm retry")
-        defer { lock.release("the ISR thread's re-arm retry") }
-        return rearmIfNeeded(source)
-    }
+    func retryReArm(_ source: any InterruptSource) -> UIOError? { rearmIfNeeded(source) }
 
     var isMaskRequested: Bool { maskRequests.load(ordering: .relaxed) > 0 }
 
@@ -357,16 +370,21 @@ extension Interrupt: InterruptServiceClient {
     func sourceFailed(_ error: UIOError) { device.reportFailure(error) }
 
     /// Re-arms the source unless it is meant to stay masked (disabled, inactive, or a caller is
-    /// waiting to mask it); counts a failure. The interrupt lock is held.
+    /// waiting to mask it); counts a failure. Called without the interrupt lock: the line's own
+    /// mutex orders it against `disable()`, whose mask therefore always comes last.
     private func rearmIfNeeded(_ source: any InterruptSource) -> UIOError? {
-        guard enabled && active && !isMaskRequested else { return nil }
-        do throws(UIOError) {
-            try source.rearm()
-        } catch {
-            counters.rearmFailures.add(1, ordering: .relaxed)
-            return error
+        guard !isMaskRequested else { return nil }
+        let error = line.withLock { state -> UIOError? in
+            guard state.mayUnmask && !isMaskRequested else { return nil }
+            do throws(UIOError) {
+                try source.rearm()
+            } catch {
+                return error
+            }
+            return nil
         }
-        return nil
+        if error != nil { counters.rearmFailures.add(1, ordering: .relaxed) }
+        return error
     }
 }
 

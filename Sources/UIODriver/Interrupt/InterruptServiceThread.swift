@@ -4,10 +4,10 @@ import UIOPlatform
 
 /// What the ISR thread needs of its interrupt object.
 protocol InterruptServiceClient: AnyObject, Sendable {
-    /// Takes the interrupt lock, runs the ISR for `event`, re-arms the source unless it is meant
-    /// to stay masked, releases the lock; the re-arm's error, if any.
+    /// Takes the interrupt lock, runs the ISR for `event`, releases the lock, then re-arms the
+    /// source unless it is meant to stay masked; the re-arm's error, if any.
     func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError?
-    /// Re-arms, under the interrupt lock, a source whose last re-arm failed.
+    /// Re-arms a source whose last re-arm failed.
     func retryReArm(_ source: any InterruptSource) -> UIOError?
     /// Whether a caller is waiting to mask the source (then it stays masked on purpose).
     var isMaskRequested: Bool { get }
