@@ -7,17 +7,25 @@ import UIOPlatform
 /// - ``stop()`` lets a queued run finish, refuses new ones, and returns only when no run is
 ///   under way, so no callback runs after it.
 final class DeferredCallWorker: Sendable {
-    private let worker: WorkerThread
+    private let worker = WorkerThread()
 
-    /// Starts the thread; `callback` is called for each run.
-    init(name: String, callback: @escaping @Sendable () -> Void) throws(DriverError) {
-        worker = try startWorker(name: name, standingJob: callback)
+    /// A worker with no thread: it refuses runs until ``start(name:callback:)``.
+    init() {}
+
+    /// Starts the thread, named `name`; `callback` is called for each run.
+    func start(name: String, callback: @escaping @Sendable () -> Void) throws(DriverError) {
+        do {
+            try worker.start(name: name, standingJob: callback)
+        } catch {
+            throw DriverError(.insufficientResources, "could not start the thread \(name)", underlying: .threadFailed(name, errno: error))
+        }
     }
 
     /// Whether the calling thread is this worker's.
     var isCurrentThread: Bool { worker.isCurrentThread }
 
-    /// Queues a run. `false` when one is already queued and not yet started, or after ``stop()``.
+    /// Queues a run. `false` when one is already queued and not yet started, or while the worker
+    /// is stopped.
     @inline(__always)
     func queue() -> Bool { worker.requestStandingJob() }
 

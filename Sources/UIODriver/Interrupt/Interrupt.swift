@@ -51,11 +51,14 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         var mayUnmask: Bool { enabled && active }
     }
 
+    /// The DPC's and the work item's workers, made once: queueing reaches them without a lock,
+    /// and they refuse runs while the interrupt is not connected.
+    private let dpcWorker: DeferredCallWorker?
+    private let workItemWorker: DeferredCallWorker?
+
     private struct Connection {
         var source: (any InterruptSource)?
         var serviceThread: InterruptServiceThread?
-        var dpc: DeferredCallWorker?
-        var workItem: DeferredCallWorker?
     }
 
     /// `WdfInterruptCreate`: validates `config` with WDF's rules and attaches the interrupt to
@@ -80,6 +83,8 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         self.isr = checked.isr
         self.lock = checked.lock
         self.serializationLock = checked.serializationLock
+        self.dpcWorker = config.dpc == nil ? nil : DeferredCallWorker()
+        self.workItemWorker = config.workItem == nil ? nil : DeferredCallWorker()
         try parent.device.attach(self) { vector in self.assignedVector.store(vector, ordering: .releasing) }
     }
 
@@ -127,17 +132,11 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// `WdfInterruptQueueDpcForIsr`: queues the DPC. `false` if it is already queued and has not
     /// started, or the interrupt is not connected. Queued while it runs, it runs once more.
     @discardableResult
-    public func queueDPC() -> Bool {
-        guard let worker = connection.withLock({ $0.dpc }) else { return false }
-        return worker.queue()
-    }
+    public func queueDPC() -> Bool { dpcWorker?.queue() ?? false }
 
     /// `WdfInterruptQueueWorkItemForIsr`: queues the work item, with the DPC's rules.
     @discardableResult
-    public func queueWorkItem() -> Bool {
-        guard let worker = connection.withLock({ $0.workItem }) else { return false }
-        return worker.queue()
-    }
+    public func queueWorkItem() -> Bool { workItemWorker?.queue() ?? false }
 
     // MARK: - Enable, disable, activity
 
@@ -273,31 +272,25 @@ extension Interrupt: ConnectableInterrupt {
         let serialization = serializationLock
         let parent = self.parent
         let counters = self.counters
-        var dpc: DeferredCallWorker?
-        var workItem: DeferredCallWorker?
         do throws(DriverError) {
-            if let routine = config.dpc {
-                dpc = try DeferredCallWorker(name: threadName("dpc")) { [unowned self] in
+            if let routine = config.dpc, let dpcWorker {
+                try dpcWorker.start(name: threadName("dpc")) { [unowned self] in
                     counters.dpcRuns.add(1, ordering: .relaxed)
                     Self.runSerialized(serialization, "automatic serialization (DPC)") { routine(self, parent) }
                 }
             }
-            if let routine = config.workItem {
-                workItem = try DeferredCallWorker(name: threadName("work")) { [unowned self] in
+            if let routine = config.workItem, let workItemWorker {
+                try workItemWorker.start(name: threadName("work")) { [unowned self] in
                     counters.workItemRuns.add(1, ordering: .relaxed)
                     Self.runSerialized(serialization, "automatic serialization (work item)") { routine(self, parent) }
                 }
             }
-            connection.withLock { state in
-                state.source = source
-                state.dpc = dpc
-                state.workItem = workItem
-            }
+            connection.withLock { $0.source = source }
             let thread = try InterruptServiceThread(name: threadName("isr"), source: source, client: self)
             connection.withLock { $0.serviceThread = thread }
         } catch {
-            dpc?.stop()
-            workItem?.stop()
+            dpcWorker?.stop()
+            workItemWorker?.stop()
             connection.withLock { $0 = Connection() }
             source.close()
             throw error
@@ -313,8 +306,8 @@ extension Interrupt: ConnectableInterrupt {
         // Wake the ISR thread and wait for an ISR call under way: UMDF's first flush.
         state.serviceThread?.stop()
         // Let queued deferred work finish and refuse more: the second flush.
-        state.dpc?.stop()
-        state.workItem?.stop()
+        dpcWorker?.stop()
+        workItemWorker?.stop()
         source.close()
         subscribers.finishAll()
     }
@@ -327,8 +320,8 @@ extension Interrupt: ConnectableInterrupt {
     }
 
     var isCallbackThread: Bool {
-        let (isr, dpc, workItem) = connection.withLock { ($0.serviceThread, $0.dpc, $0.workItem) }
-        return (isr?.isCurrent ?? false) || (dpc?.isCurrentThread ?? false) || (workItem?.isCurrentThread ?? false)
+        let isr = connection.withLock { $0.serviceThread }
+        return (isr?.isCurrent ?? false) || (dpcWorker?.isCurrentThread ?? false) || (workItemWorker?.isCurrentThread ?? false)
     }
 
     var isLockHeldByCurrentThread: Bool { lock.isHeldByCurrentThread }

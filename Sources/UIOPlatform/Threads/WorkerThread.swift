@@ -2,7 +2,7 @@ import SystemPackage
 
 /// A thread that runs jobs one at a time: what a DPC, a work item and a sequential queue run on.
 ///
-/// - A **standing job**, given at the start, runs once per ``requestStandingJob()``; a request
+/// - A **standing job**, given when the thread starts, runs once per ``requestStandingJob()``; a request
 ///   while one waits to start is refused, so repeated requests before the thread gets to them run
 ///   once (`WdfInterruptQueueDpcForIsr`), and one made while the job runs makes it run once more.
 ///   Requesting allocates nothing: a flag under a mutex, and a condition variable.
@@ -10,7 +10,9 @@ import SystemPackage
 ///   costs an allocation (its reabstraction), which is why the standing job has no array.
 /// - ``stop()`` refuses new work, lets everything requested or submitted finish, and returns when
 ///   nothing runs and the thread has ended. From the worker's own thread it would wait for itself,
-///   so it traps there, naming the rule.
+///   so it traps there, naming the rule. ``start(name:standingJob:)`` may follow with a new
+///   thread: a worker made once serves every connection of its owner, so the owner reaches it
+///   without a lock.
 package final class WorkerThread: @unchecked Sendable {
     // @unchecked: everything below is touched only with `condition`'s mutex held.
     private let condition = ConditionVariable()
@@ -20,16 +22,38 @@ package final class WorkerThread: @unchecked Sendable {
     private var closed = false
     private var ending = false
     private var thread: OSThread?
-    private let standingJob: (@Sendable () -> Void)?
+    private var standingJob: (@Sendable () -> Void)?
     private let around: @Sendable (() -> Void) -> Void
 
-    /// Starts the thread, named `name`; every job runs inside `around` (by default, as it is).
-    package init(name: String, standingJob: (@Sendable () -> Void)? = nil,
-                 around: @escaping @Sendable (() -> Void) -> Void = { $0() }) throws(Errno) {
-        self.standingJob = standingJob
+    /// A worker with no thread yet: it refuses work until ``start(name:standingJob:)``. Every
+    /// job will run inside `around` (by default, as it is).
+    package init(around: @escaping @Sendable (() -> Void) -> Void = { $0() }) {
         self.around = around
-        // The thread keeps the worker alive until its loop ends in stop().
-        thread = try OSThread(name: name) { self.loop() }
+        closed = true
+    }
+
+    /// A worker whose thread, named `name`, is started at once.
+    package convenience init(name: String, standingJob: (@Sendable () -> Void)? = nil,
+                             around: @escaping @Sendable (() -> Void) -> Void = { $0() }) throws(Errno) {
+        self.init(around: around)
+        try start(name: name, standingJob: standingJob)
+    }
+
+    /// Starts the thread, named `name`, with `standingJob`; the worker then accepts work. Only
+    /// while no thread runs (new, or after ``stop()``).
+    package func start(name: String, standingJob: (@Sendable () -> Void)? = nil) throws(Errno) {
+        condition.withLock {
+            precondition(thread == nil, "a worker thread started twice")
+            self.standingJob = standingJob
+            ending = false
+        }
+        // The thread keeps the worker alive until its loop ends in stop(). Until it is recorded
+        // and the worker opened, it only waits.
+        let started = try OSThread(name: name) { self.loop() }
+        condition.withLock {
+            thread = started
+            closed = false
+        }
     }
 
     /// Whether the calling thread is this worker's.
