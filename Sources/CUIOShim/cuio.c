@@ -27,6 +27,8 @@ int cuio_futex_wake(uint32_t *word, int count) {
 void cuio_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 __thread char cuio_thread_marker;
+__thread uint64_t cuio_thread_lock_acquisitions;
+__thread uint64_t cuio_thread_system_calls;
 
 int cuio_flock(int fd, int operation) { return flock(fd, operation) < 0 ? -errno : 0; }
 

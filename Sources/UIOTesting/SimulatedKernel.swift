@@ -47,7 +47,7 @@ final class SimulatedKernel: Sendable {
     /// What `flock` of the sysfs directory locks: reopened per open, so each open is its own
     /// open file description, as with a directory.
     private let directoryFile: Int32
-    let state = Locked(State())
+    let state = Locked(State(), countingAcquisitions: false)
     private let live = SystemCalls.live
 
     /// Takes ownership of `mapMemory`, one memory file per map of `device`.
@@ -151,7 +151,7 @@ final class SimulatedKernel: Sendable {
             }
         }
         calls.mmap = { [self] fd, length, offset in mmap(fd, length, offset) }
-        return calls
+        return calls.countingEachCall()
     }
 
     private var isRemoved: Bool { state.withLock { $0.removed } }

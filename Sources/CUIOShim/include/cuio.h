@@ -41,6 +41,16 @@ int cuio_futex_wait(uint32_t *word, uint32_t expected);
 /// Wakes up to `count` threads sleeping on `word`; the number woken, or -errno.
 int cuio_futex_wake(uint32_t *word, int count);
 
+// ---- per-thread operation counts --------------------------------------
+// What a test counts to pin the work done per interrupt. Thread-local, so the counts of one
+// thread are not disturbed by others; incremented by debug builds only.
+extern __thread uint64_t cuio_thread_lock_acquisitions;
+extern __thread uint64_t cuio_thread_system_calls;
+static inline void cuio_count_lock_acquisition(void) { cuio_thread_lock_acquisitions++; }
+static inline void cuio_count_system_call(void) { cuio_thread_system_calls++; }
+static inline uint64_t cuio_lock_acquisitions_on_this_thread(void) { return cuio_thread_lock_acquisitions; }
+static inline uint64_t cuio_system_calls_on_this_thread(void) { return cuio_thread_system_calls; }
+
 // ---- MMIO ----------------------------------------------------------------
 // Volatile accesses, so the compiler neither merges, splits, reorders nor elides them.
 // Stores are preceded by a release fence (earlier memory writes reach memory before the

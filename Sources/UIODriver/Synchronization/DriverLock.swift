@@ -81,9 +81,11 @@ final class DriverLock: @unchecked Sendable {
             let ticket = UInt16(truncatingIfNeeded: nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue)
             if Self.serving(turn.pointee.load(ordering: .acquiring)) != ticket { waitForTurn(ticket) }
             owner.store(me, ordering: .relaxed)
+            OperationCounts.countLockAcquisition()
         case .wait:
             pthread_mutex_lock(mutex!)
             owner.store(me, ordering: .relaxed)
+            OperationCounts.countLockAcquisition()
         }
     }
 
@@ -102,10 +104,12 @@ final class DriverLock: @unchecked Sendable {
                 return false
             }
             owner.store(me, ordering: .relaxed)
+            OperationCounts.countLockAcquisition()
             return true
         case .wait:
             guard pthread_mutex_trylock(mutex!) == 0 else { return false }
             owner.store(me, ordering: .relaxed)
+            OperationCounts.countLockAcquisition()
             return true
         }
     }

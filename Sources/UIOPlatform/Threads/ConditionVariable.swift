@@ -26,13 +26,17 @@ package final class ConditionVariable: @unchecked Sendable {
     @inline(__always)
     package func withLock<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
+        OperationCounts.countLockAcquisition()
         defer { pthread_mutex_unlock(mutex) }
         return try body()
     }
 
     /// Sleeps until woken; the mutex must be held, and is held again on return.
     @inline(__always)
-    package func wait() { pthread_cond_wait(condition, mutex) }
+    package func wait() {
+        pthread_cond_wait(condition, mutex)
+        OperationCounts.countLockAcquisition()
+    }
 
     /// Sleeps until woken or `timeout` passes; `false` when it passed. The mutex must be held.
     /// A timeout too long to count (`longestWait`) waits until woken.
@@ -48,6 +52,7 @@ package final class ConditionVariable: @unchecked Sendable {
         let fraction = Int(now.tv_nsec) + Int(nanoseconds % 1_000_000_000)
         var deadline = timespec(tv_sec: now.tv_sec + Int(nanoseconds / 1_000_000_000) + fraction / 1_000_000_000,
                                 tv_nsec: fraction % 1_000_000_000)
+        defer { OperationCounts.countLockAcquisition() }
         return pthread_cond_timedwait(condition, mutex, &deadline) == 0
     }
 
@@ -55,7 +60,10 @@ package final class ConditionVariable: @unchecked Sendable {
     @inline(__always)
     package func unlockedDuring(_ body: () -> Void) {
         pthread_mutex_unlock(mutex)
-        defer { pthread_mutex_lock(mutex) }
+        defer {
+            pthread_mutex_lock(mutex)
+            OperationCounts.countLockAcquisition()
+        }
         body()
     }
 

@@ -13,8 +13,13 @@ package final class Locked<Value>: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var value: Value
 
-    package init(_ value: Value) {
+    /// Whether acquisitions count in ``OperationCounts`` (a simulated kernel's do not: the real
+    /// kernel's locks are not the framework's).
+    private let counted: Bool
+
+    package init(_ value: Value, countingAcquisitions counted: Bool = true) {
         self.value = value
+        self.counted = counted
         pthread_mutex_init(mutex, nil)
     }
 
@@ -27,6 +32,7 @@ package final class Locked<Value>: @unchecked Sendable {
     @inline(__always)
     package func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
+        if counted { OperationCounts.countLockAcquisition() }
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)
     }
