@@ -26,11 +26,12 @@ struct WorkPerInterruptTests {
 
     /// Raises `count` interrupts one at a time (each after the previous DPC ran) and returns what
     /// each ISR-thread and DPC-thread iteration did between two entries, warm-up dropped.
-    func measure(_ raise: @escaping () -> Void, _ resources: some HardwareResources, count: Int = 40) throws -> (isr: [Entry], dpc: [Entry]) {
+    func measure(_ raise: @escaping () -> Void, _ resources: some HardwareResources, count: Int = 40,
+                 placement: DPCPlacement = .ownThread) throws -> (isr: [Entry], dpc: [Entry]) {
         let isrEntries = Mutex<[Entry]>([])
         let dpcEntries = Mutex<[Entry]>([])
         let device = Device(resources: resources)
-        let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(
+        var config = InterruptConfig<Int>(
             isr: { interrupt, _ in
                 let entry = Entry.now
                 isrEntries.withLock { $0.append(entry) }
@@ -40,7 +41,9 @@ struct WorkPerInterruptTests {
             dpc: { _, _ in
                 let entry = Entry.now
                 dpcEntries.withLock { $0.append(entry) }
-            }), context: 0)
+            })
+        config.dpcPlacement = placement
+        let interrupt = try Interrupt(parent: device, config: config, context: 0)
         try device.start()
         defer { device.stop() }
         for raised in 1...count {
@@ -73,5 +76,15 @@ struct WorkPerInterruptTests {
         let (isr, dpc) = try measure({ resources.sources[0].raise() }, resources)
         #expect(Set(isr.map(\.locks)) == [3], "\(isr)")
         #expect(Set(dpc.map(\.locks)) == [2], "\(dpc)")
+    }
+
+    @Test("a DPC on the ISR thread: two lock acquisitions per interrupt, on one thread")
+    func dpcOnServiceThread() throws {
+        let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
+        let (isr, dpc) = try measure({ simulated.raise() }, simulated, placement: .serviceThread)
+        #expect(Set(isr.map(\.systemCalls)) == [4], "\(isr)")
+        // The interrupt lock and the line's mutex: no worker to hand over to.
+        #expect(Set(isr.map(\.locks)) == [2], "\(isr)")
+        #expect(Set(dpc.map(\.locks)) == [2], "the same thread's counts, seen from the DPC: \(dpc)")
     }
 }

@@ -53,8 +53,17 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
 
     /// The DPC's and the work item's workers, made once: queueing reaches them without a lock,
     /// and they refuse runs while the interrupt is not connected.
+    private typealias DeferredRoutine = InterruptConfig<Context>.DeferredRoutine
     private let dpcWorker: DeferredCallWorker?
     private let workItemWorker: DeferredCallWorker?
+    /// A DPC run on the ISR thread (``DPCPlacement/serviceThread``): whether one is queued, and
+    /// whether queueing is accepted (while connected).
+    private let serviceThreadDPC: DeferredRoutine?
+    private let serviceThreadDPCQueued = Atomic<Bool>(false)
+    private let serviceThreadDPCAccepted = Atomic<Bool>(false)
+    /// The ISR thread's `Processor.currentThread`, once it has served an interrupt: queueing
+    /// from any other thread must wake it.
+    private let serviceThreadMarker = Atomic<UInt>(0)
 
     private struct Connection {
         var source: (any InterruptSource)?
@@ -83,7 +92,9 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         self.isr = checked.isr
         self.lock = checked.lock
         self.serializationLock = checked.serializationLock
-        self.dpcWorker = config.dpc == nil ? nil : DeferredCallWorker()
+        let dpcOnServiceThread = config.dpcPlacement == .serviceThread
+        self.dpcWorker = config.dpc == nil || dpcOnServiceThread ? nil : DeferredCallWorker()
+        self.serviceThreadDPC = dpcOnServiceThread ? config.dpc : nil
         self.workItemWorker = config.workItem == nil ? nil : DeferredCallWorker()
         try parent.device.attach(self) { vector in self.assignedVector.store(vector, ordering: .releasing) }
     }
@@ -132,7 +143,15 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// `WdfInterruptQueueDpcForIsr`: queues the DPC. `false` if it is already queued and has not
     /// started, or the interrupt is not connected. Queued while it runs, it runs once more.
     @discardableResult
-    public func queueDPC() -> Bool { dpcWorker?.queue() ?? false }
+    public func queueDPC() -> Bool {
+        if let dpcWorker { return dpcWorker.queue() }
+        guard serviceThreadDPC != nil, serviceThreadDPCAccepted.load(ordering: .acquiring),
+              !serviceThreadDPCQueued.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        if Processor.currentThread != serviceThreadMarker.load(ordering: .relaxed) {
+            try? connection.withLock { $0.source }?.cancel()
+        }
+        return true
+    }
 
     /// `WdfInterruptQueueWorkItemForIsr`: queues the work item, with the DPC's rules.
     @discardableResult
@@ -286,9 +305,11 @@ extension Interrupt: ConnectableInterrupt {
                 }
             }
             connection.withLock { $0.source = source }
+            serviceThreadDPCAccepted.store(true, ordering: .releasing)
             let thread = try InterruptServiceThread(name: threadName("isr"), source: source, client: self)
             connection.withLock { $0.serviceThread = thread }
         } catch {
+            serviceThreadDPCAccepted.store(false, ordering: .releasing)
             dpcWorker?.stop()
             workItemWorker?.stop()
             connection.withLock { $0 = Connection() }
@@ -303,6 +324,8 @@ extension Interrupt: ConnectableInterrupt {
             return state
         }
         guard let source = state.source else { return }
+        // Refuse new DPCs for the ISR thread; it runs one already queued before it ends.
+        serviceThreadDPCAccepted.store(false, ordering: .releasing)
         // Wake the ISR thread and wait for an ISR call under way: UMDF's first flush.
         state.serviceThread?.stop()
         // Let queued deferred work finish and refuse more: the second flush.
@@ -334,6 +357,7 @@ extension Interrupt: ConnectableInterrupt {
 
 extension Interrupt: InterruptServiceClient {
     func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError? {
+        serviceThreadMarker.store(Processor.currentThread, ordering: .relaxed)
         lock.acquire("the ISR")
         self.event = event
         let recognized = isr(self, UInt32(truncatingIfNeeded: vector))
@@ -353,6 +377,15 @@ extension Interrupt: InterruptServiceClient {
     }
 
     func retryReArm(_ source: any InterruptSource) -> UIOError? { rearmIfNeeded(source) }
+
+    func runQueuedDeferredWork() {
+        guard let routine = serviceThreadDPC else { return }
+        // Queued again while it ran (from another thread): it runs once more, as WDF's DPC does.
+        while serviceThreadDPCQueued.exchange(false, ordering: .acquiringAndReleasing) {
+            counters.dpcRuns.add(1, ordering: .relaxed)
+            Self.runSerialized(serializationLock, "automatic serialization (DPC)") { routine(self, parent) }
+        }
+    }
 
     var isMaskRequested: Bool { maskRequests.load(ordering: .relaxed) > 0 }
 

@@ -10,6 +10,20 @@ public enum TriState: Sendable, Hashable {
     case no
 }
 
+/// Which thread runs an interrupt's DPC.
+public enum DPCPlacement: Sendable, Hashable {
+    /// A thread of its own, as in WDF: the ISR thread is back waiting for the next interrupt as
+    /// soon as the ISR returns and the line is re-armed. Each interrupt that queues the DPC
+    /// wakes two threads.
+    case ownThread
+    /// The ISR thread, after the ISR returns and the line is re-armed: one thread wakes per
+    /// interrupt instead of two, for drivers bound by throughput. The price is latency: the next
+    /// interrupt's ISR waits until the DPC returns, and interrupts raised meanwhile reach it as
+    /// one wake-up (``InterruptEvent/newInterrupts`` counts them). ``Interrupt/queueDPC()``
+    /// from another thread wakes the ISR thread to run it.
+    case serviceThread
+}
+
 /// How an interrupt object behaves (`WDF_INTERRUPT_CONFIG`).
 ///
 /// `init(isr:dpc:)` is `WDF_INTERRUPT_CONFIG_INIT`; set the other fields afterwards.
@@ -33,6 +47,9 @@ public struct InterruptConfig<Context: Sendable>: Sendable {
     public var isr: ServiceRoutine?
     /// `EvtInterruptDpc`. At most one of ``dpc`` and ``workItem``.
     public var dpc: DeferredRoutine?
+    /// Where the DPC runs: its own thread (WDF's way, the default) or the ISR thread. No WDF
+    /// counterpart. Only with a ``dpc``.
+    public var dpcPlacement = DPCPlacement.ownThread
     /// `EvtInterruptWorkItem`, run on a passive-level worker. At most one of ``dpc`` and ``workItem``.
     public var workItem: DeferredRoutine?
     /// `EvtInterruptEnable`.
@@ -103,6 +120,9 @@ extension InterruptConfig {
         }
         guard dpc == nil || workItem == nil else {
             throw DriverError(.invalidParameter, "the config sets both a DPC and a work item; choose one")
+        }
+        if dpcPlacement == .serviceThread && dpc == nil {
+            throw DriverError(.invalidParameter, "dpcPlacement is serviceThread, but the config has no DPC")
         }
         if waitLock != nil && !passiveHandling {
             throw DriverError(.invalidParameter, "a wait lock is the interrupt lock only with passive handling")

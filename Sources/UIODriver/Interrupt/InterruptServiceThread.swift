@@ -7,6 +7,8 @@ protocol InterruptServiceClient: AnyObject, Sendable {
     /// Takes the interrupt lock, runs the ISR for `event`, releases the lock, then re-arms the
     /// source unless it is meant to stay masked; the re-arm's error, if any.
     func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError?
+    /// Runs a DPC queued for the ISR thread (``DPCPlacement/serviceThread``), if any.
+    func runQueuedDeferredWork()
     /// Re-arms a source whose last re-arm failed.
     func retryReArm(_ source: any InterruptSource) -> UIOError?
     /// Whether a caller is waiting to mask the source (then it stays masked on purpose).
@@ -46,6 +48,8 @@ final class InterruptServiceThread: Sendable {
 
     private static func run(source: any InterruptSource, client: some InterruptServiceClient, isStopping: () -> Bool) {
         var retry = ReArmRetry()
+        // A DPC queued before the thread ends still runs: the flush WDF does at disconnect.
+        defer { client.runQueuedDeferredWork() }
         while true {
             let outcome: InterruptWait
             do throws(UIOError) {
@@ -61,8 +65,10 @@ final class InterruptServiceThread: Sendable {
             case .timedOut: rearmError = client.retryReArm(source)  // only a pending retry sets a timeout
             case .cancelled:
                 if isStopping() { return }
+                client.runQueuedDeferredWork()  // queued from another thread, which woke us
                 continue
             }
+            client.runQueuedDeferredWork()
             guard let rearmError else {
                 // Armed again, or left masked on purpose (then `enable()` unmasks it). A masking
                 // caller still waiting keeps the retry due, so the source is not left masked for good.
