@@ -14,7 +14,8 @@ import UIO
 /// interrupt lock: reach it with ``synchronize(_:)`` or, where the lock is already held (ISR,
 /// enable, disable, between ``acquireLock()`` and ``releaseLock()``), ``withLockedContext(_:)``.
 public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sendable {
-    // @unchecked: `context` and `event` are touched only with the interrupt lock held;
+    // @unchecked: `context` and `event` are touched only with the interrupt lock held,
+    // `stormCounts` only by the ISR thread (one at a time: each is joined before the next starts);
     // `connection` and `line` are behind their own mutexes; the rest is immutable or atomic.
 
     /// The device the interrupt belongs to.
@@ -48,8 +49,11 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     private struct LineState {
         var enabled = false
         var active = true
-        var mayUnmask: Bool { enabled && active }
+        /// Masked by the storm guard, until the next `enable()`.
+        var stormMasked = false
+        var mayUnmask: Bool { enabled && active && !stormMasked }
     }
+    private var stormCounts: StormGuardCounts?
 
     /// The DPC's and the work item's workers, made once: queueing reaches them without a lock,
     /// and they refuse runs while the interrupt is not connected.
@@ -92,6 +96,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         self.isr = checked.isr
         self.lock = checked.lock
         self.serializationLock = checked.serializationLock
+        self.stormCounts = config.stormGuard.map(StormGuardCounts.init)
         let dpcOnServiceThread = config.dpcPlacement == .serviceThread
         self.dpcWorker = config.dpc == nil || dpcOnServiceThread ? nil : DeferredCallWorker()
         self.serviceThreadDPC = dpcOnServiceThread ? config.dpc : nil
@@ -171,6 +176,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
                     throw DriverError.device(error, while: "unmasking the interrupt")
                 }
                 state.enabled = true
+                state.stormMasked = false
             }
             do {
                 try config.enable?(self, device)
@@ -254,6 +260,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
             dpcRuns: counters.dpcRuns.load(ordering: .relaxed),
             workItemRuns: counters.workItemRuns.load(ordering: .relaxed),
             rearmFailures: counters.rearmFailures.load(ordering: .relaxed),
+            storms: counters.storms.load(ordering: .relaxed),
             lastCount: counters.lastCount.load(ordering: .relaxed))
     }
 
@@ -362,6 +369,8 @@ extension Interrupt: InterruptServiceClient {
         self.event = event
         let recognized = isr(self, UInt32(truncatingIfNeeded: vector))
         lock.release("the ISR")
+        let storm = stormCounts?.record(recognized: recognized)
+        if storm != nil { maskForStorm(source) }
         let rearmError = rearmIfNeeded(source)
         counters.wakeUps.add(1, ordering: .releasing)
         counters.interrupts.add(UInt64(event.newInterrupts), ordering: .relaxed)
@@ -373,7 +382,21 @@ extension Interrupt: InterruptServiceClient {
         }
         counters.lastCount.store(event.count, ordering: .relaxed)
         subscribers.deliver(event)
+        if let storm {
+            counters.storms.add(1, ordering: .relaxed)
+            config.interruptStorm?(self, InterruptStorm(source: source.name, wakeUps: storm.wakeUps, unrecognized: storm.unrecognized,
+                                                        duration: storm.duration, statistics: statistics))
+        }
         return rearmError
+    }
+
+    /// Masks the line for the storm guard; it stays masked (no re-arm) until `enable()`.
+    private func maskForStorm(_ source: any InterruptSource) {
+        line.withLock { state in
+            state.stormMasked = true
+            // A source the kernel masks on delivery is masked already; an edge source is not.
+            try? source.disable()
+        }
     }
 
     func retryReArm(_ source: any InterruptSource) -> UIOError? { rearmIfNeeded(source) }

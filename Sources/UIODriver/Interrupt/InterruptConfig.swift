@@ -42,6 +42,9 @@ public struct InterruptConfig<Context: Sendable>: Sendable {
     /// Called when the line could not be re-armed after an ISR (no WDF counterpart: a kernel
     /// driver's re-arm cannot be refused). The error says why and what to do.
     public typealias ReArmFailureRoutine = @Sendable (_ interrupt: Interrupt<Context>, _ error: UIOError) -> Void
+    /// Called when the storm guard masked the line (no WDF counterpart: the kernel's "nobody
+    /// cared" report).
+    public typealias StormRoutine = @Sendable (_ interrupt: Interrupt<Context>, _ storm: InterruptStorm) -> Void
 
     /// `EvtInterruptIsr`. Required: creating an interrupt without one fails.
     public var isr: ServiceRoutine?
@@ -63,6 +66,12 @@ public struct InterruptConfig<Context: Sendable>: Sendable {
     /// Called once per episode, on the ISR thread without the interrupt lock: ``Interrupt/disable()``
     /// works from here, ``Device/stop()`` must come from another thread.
     public var reArmFailed: ReArmFailureRoutine?
+    /// The "nobody cared" guard (``StormGuard``), with the kernel's figures unless changed;
+    /// `nil` turns it off. No WDF counterpart: in Windows the kernel guards the line itself.
+    public var stormGuard: StormGuard? = .kernelDefault
+    /// Hears that the storm guard masked the line; on the ISR thread, without the interrupt lock.
+    /// The storm is also logged.
+    public var interruptStorm: StormRoutine?
     /// `AutomaticSerialization`: run the DPC or work item holding the parent's lock, so it is
     /// serialized with the parent's other callbacks (``Device/withLock(_:)``, ``Queue``).
     public var automaticSerialization = false
@@ -120,6 +129,9 @@ extension InterruptConfig {
         }
         guard dpc == nil || workItem == nil else {
             throw DriverError(.invalidParameter, "the config sets both a DPC and a work item; choose one")
+        }
+        if let stormGuard, stormGuard.window < 1 || stormGuard.unrecognizedLimit < 0 || stormGuard.unrecognizedLimit >= stormGuard.window {
+            throw DriverError(.invalidParameter, "the storm guard needs a window of at least 1 and a limit from 0 to below the window (\(stormGuard))")
         }
         if dpcPlacement == .serviceThread && dpc == nil {
             throw DriverError(.invalidParameter, "dpcPlacement is serviceThread, but the config has no DPC")

@@ -18,6 +18,8 @@ public struct InterruptStatistics: Sendable, Hashable {
     public var workItemRuns: UInt64
     /// Re-arms that failed.
     public var rearmFailures: UInt64
+    /// Times the storm guard masked the line.
+    public var storms: UInt64
     /// The kernel's total count at the last wake-up.
     public var lastCount: UInt32
 }
@@ -30,6 +32,7 @@ final class InterruptCounters: Sendable {
     let recognized = Atomic<UInt64>(0)
     let unrecognized = Atomic<UInt64>(0)
     let rearmFailures = Atomic<UInt64>(0)
+    let storms = Atomic<UInt64>(0)
     let dpcRuns = Atomic<UInt64>(0)
     let workItemRuns = Atomic<UInt64>(0)
     let lastCount = Atomic<UInt32>(0)
