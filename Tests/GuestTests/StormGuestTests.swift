@@ -95,6 +95,57 @@ extension GuestSuites {
             #expect(statistics.rearmFailures == 0)
         }
 
+        @Test("an ISR that never acknowledges: edu's level INTx re-fires at each re-arm until the storm guard masks the line; the kernel's count stops; fixed, the driver resumes with disable() and enable()")
+        func stormGuard() throws {
+            let uio = try #require(try Guest.eduDevices().first)
+            let handle = try uio.open()
+            let bar = try handle.mapRegion(0)
+            let status = try bar.register(UInt32.self, at: Edu.interruptStatus)
+            let acknowledge = try bar.register(UInt32.self, at: Edu.acknowledgeInterrupt)
+            let raise = try bar.register(UInt32.self, at: Edu.raiseInterrupt)
+            let buggy = Atomic<Bool>(true)
+            let storms = Mutex<[InterruptStorm]>([])
+            let device = Device(resources: handle)
+            var config = InterruptConfig<Int>(isr: { _, _ in
+                let bits = status.read()
+                guard bits != 0, !buggy.load(ordering: .relaxed) else { return false }
+                acknowledge.write(bits)
+                return true
+            })
+            config.stormGuard = StormGuard(window: 2_000, unrecognizedLimit: 1_990)
+            config.interruptStorm = { _, storm in storms.withLock { $0.append(storm) } }
+            let interrupt = try Interrupt(parent: device, config: config, context: 0)
+            try device.start()
+            defer { device.stop() }
+
+            raise.write(1)
+            try #require(waitUntil(timeout: 60) { storms.withLock { $0.count } == 1 }, "the guard tripped")
+            let storm = try #require(storms.withLock { $0.first })
+            print("storm guard: \(storm)")
+            #expect(storm.wakeUps == 2_000)
+            #expect(storm.unrecognized > 1_990)
+            #expect(status.read() != 0, "the device still asserts its interrupt")
+
+            // Masked at the device: the kernel sees no more interrupts, the ISR thread no wake-ups.
+            Thread.sleep(forTimeInterval: 0.1)
+            let (kernel, wakeUps) = (try uio.currentEventCount(), interrupt.statistics.wakeUps)
+            Thread.sleep(forTimeInterval: 0.3)
+            #expect(try uio.currentEventCount() == kernel, "the kernel counted interrupts after the guard masked the line")
+            #expect(interrupt.statistics.wakeUps == wakeUps)
+            #expect(storms.withLock { $0.count } == 1)
+
+            // Fixed: the ISR acknowledges; disable() and enable() unmask, and the held interrupt arrives.
+            buggy.store(false, ordering: .relaxed)
+            try interrupt.disable()
+            try interrupt.enable()
+            #expect(waitUntil(timeout: 10) { interrupt.statistics.recognized == 1 }, "the held interrupt reached the fixed ISR")
+            for round in 1...10 {
+                raise.write(1)
+                #expect(waitUntil(timeout: 10) { interrupt.statistics.recognized == UInt64(1 + round) })
+            }
+            #expect(interrupt.statistics.storms == 1)
+        }
+
         /// The kernel thread id of this process's thread named `name`.
         static func threadID(named name: String) -> pid_t? {
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
