@@ -75,7 +75,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UIODriverTests",
-            dependencies: ["UIO", "UIODriver", "UIOTesting", "UIOPlatform", "TestSupport"]
+            dependencies: ["UIO", "UIODriver", "UIOTesting", "UIOPlatform", "CTestSupport", "TestSupport"]
         ),
         .testTarget(
             name: "CommandLineTests",

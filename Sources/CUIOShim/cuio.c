@@ -5,6 +5,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -13,6 +14,21 @@
 #include <unistd.h>
 
 pid_t cuio_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+int cuio_thread_set_affinity(pthread_t thread, const int *cpus, int count) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < count; i++) {
+        if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE) return -EINVAL;
+        CPU_SET(cpus[i], &set);
+    }
+    return -pthread_setaffinity_np(thread, sizeof set, &set);
+}
+
+int cuio_thread_set_fifo(pthread_t thread, int priority) {
+    struct sched_param parameters = {.sched_priority = priority};
+    return -pthread_setschedparam(thread, SCHED_FIFO, &parameters);
+}
 
 int cuio_futex_wait(uint32_t *word, uint32_t expected) {
     long result = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);

@@ -21,6 +21,8 @@ public final class EventfdDevice: HardwareResources {
     public func interruptLine(reArm: ReArmMethod?) throws(UIOError) -> InterruptLine { try simulated.interruptLine(reArm: reArm) }
     public func close() { simulated.close() }
     public var interruptVectorCount: Int { sources.count }
+    /// The simulated device's delivery CPUs, for every vector.
+    public func interruptDeliveryCPUs(vector: Int) -> [Int]? { simulated.interruptDeliveryCPUs(vector: vector) }
     public func interruptSource(vector: Int) throws(UIOError) -> any InterruptSource {
         guard sources.indices.contains(vector) else {
             throw UIOError(.noSuchRegion, subject: device.devicePath, reason: "has no interrupt vector \(vector); it has \(sources.count)")

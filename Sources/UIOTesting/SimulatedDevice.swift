@@ -36,6 +36,7 @@ public final class SimulatedDevice: HardwareResources {
     private let resources = Locked(Resources.unopened)
     /// The liveness a device whose handle cannot open reports (it was removed before any use).
     private let unopenedLiveness = DeviceLiveness()
+    private let deliveryCPUs = Locked<[Int]?>(nil, countingAcquisitions: false)
 
     private enum Resources {
         /// Opened at the first use.
@@ -134,6 +135,13 @@ public final class SimulatedDevice: HardwareResources {
         if kernel.state.withLock({ $0.removed }) { unopenedLiveness.markRemoved() }
         return unopenedLiveness
     }
+
+    /// The CPUs the simulated line says it is delivered to (``deliverInterrupts(toCPUs:)``);
+    /// `nil` until set, as for a line the kernel says nothing about.
+    public func interruptDeliveryCPUs(vector: Int) -> [Int]? { vector == 0 ? deliveryCPUs.withLock { $0 } : nil }
+
+    /// Makes the simulated line report `cpus` as where its interrupt lands (`nil`: unknown).
+    public func deliverInterrupts(toCPUs cpus: [Int]?) { deliveryCPUs.withLock { $0 = cpus } }
 
     /// Releases the device's handle: later uses throw `UIOError.Code.closed`.
     public func close() {

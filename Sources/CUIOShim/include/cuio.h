@@ -17,6 +17,12 @@ extern "C" {
 pid_t cuio_gettid(void);
 /// Names the calling thread (the kernel keeps 15 characters): GNU-only, so not visible to Swift.
 void cuio_set_thread_name(const char *name);
+/// Lets `thread` run only on the `count` CPUs in `cpus`: 0, or -errno (EINVAL: none of them is
+/// online or allowed). The CPU-set macros are not visible to Swift.
+int cuio_thread_set_affinity(pthread_t thread, const int *cpus, int count);
+/// Gives `thread` the real-time policy SCHED_FIFO at `priority` (1...99): 0, or -errno (EPERM
+/// without CAP_SYS_NICE or an RLIMIT_RTPRIO that allows the priority).
+int cuio_thread_set_fifo(pthread_t thread, int priority);
 
 /// A spin-wait hint: PAUSE on x86, YIELD on Arm. Inline, so a spin loop stays a loop.
 static inline void cuio_cpu_relax(void) {

@@ -32,6 +32,9 @@ public protocol HardwareResources: AnyObject, Sendable {
     /// Opens vector `vector`'s interrupt source (vectors count from 0); what an interrupt object
     /// connects to.
     func interruptSource(vector: Int) throws(UIOError) -> any InterruptSource
+    /// The CPUs the kernel delivers vector `vector`'s interrupt to, where the ISR thread can be
+    /// placed; `nil` when the kernel does not say.
+    func interruptDeliveryCPUs(vector: Int) -> [Int]?
     /// Releases the device. Idempotent.
     func close()
 }
@@ -51,6 +54,13 @@ extension HardwareResources {
 
     /// UIO's one vector.
     public var interruptVectorCount: Int { 1 }
+
+    /// The device's line's effective affinity from `/proc/irq` (its allowed CPUs where the
+    /// kernel reports no effective one).
+    public func interruptDeliveryCPUs(vector: Int) -> [Int]? {
+        guard vector == 0, let cpus = KernelIRQ.read(for: device)?.deliveryCPUs, !cpus.isEmpty else { return nil }
+        return cpus
+    }
 
     /// Vector 0 is the device's interrupt line (with the re-arm method its kernel driver needs);
     /// any other is ``UIOError/Code/noSuchRegion``.

@@ -21,15 +21,24 @@ public struct KernelIRQ: Sendable, Hashable, Codable {
     public let handlers: [String]
     /// The CPUs the kernel may deliver it to (`/proc/irq/N/smp_affinity_list`).
     public let affinity: [Int]
+    /// The CPUs the interrupt controller really delivers it to now
+    /// (`/proc/irq/N/effective_affinity_list`, usually one CPU); empty where the kernel does not
+    /// say.
+    public let effectiveAffinity: [Int]
 
     /// A description of interrupt line `number`.
-    public init(number: Int, controller: String, trigger: Trigger, handlers: [String], affinity: [Int]) {
+    public init(number: Int, controller: String, trigger: Trigger, handlers: [String], affinity: [Int], effectiveAffinity: [Int] = []) {
         self.number = number
         self.controller = controller
         self.trigger = trigger
         self.handlers = handlers
         self.affinity = affinity
+        self.effectiveAffinity = effectiveAffinity
     }
+
+    /// Where the interrupt lands: the effective affinity, or the allowed CPUs where the kernel
+    /// does not report it.
+    public var deliveryCPUs: [Int] { effectiveAffinity.isEmpty ? affinity : effectiveAffinity }
 
     /// Reads line `number` from `/proc`; throws ``UIOError/Code/deviceNotFound`` if the kernel
     /// lists no such line.
@@ -44,7 +53,8 @@ public struct KernelIRQ: Sendable, Hashable, Codable {
     /// Line `number` from an already read `/proc/interrupts`, with its affinity from `/proc/irq`.
     private static func read(_ number: Int, in table: String, system: SystemCalls) throws(UIOError) -> KernelIRQ {
         let affinityText = (try? SysfsFile.read("/proc/irq/\(number)/smp_affinity_list", system: system)) ?? ""
-        guard let irq = parse(interrupts: table, number: number, affinityList: affinityText) else {
+        let effectiveText = (try? SysfsFile.read("/proc/irq/\(number)/effective_affinity_list", system: system)) ?? ""
+        guard let irq = parse(interrupts: table, number: number, affinityList: affinityText, effectiveAffinityList: effectiveText) else {
             throw UIOError(.deviceNotFound, subject: "/proc/interrupts", reason: "lists no interrupt \(number)",
                            advice: "the line is registered only while a driver has it; is the device bound?")
         }
@@ -77,12 +87,12 @@ public struct KernelIRQ: Sendable, Hashable, Codable {
         return found.count == 1 ? found[0].number : nil
     }
 
-    /// Parses the `/proc/interrupts` row of `number` and an `smp_affinity_list` text.
-    /// Pure, so it is tested (and fuzzed) without a kernel.
-    public static func parse(interrupts table: String, number: Int, affinityList: String) -> KernelIRQ? {
+    /// Parses the `/proc/interrupts` row of `number`, an `smp_affinity_list` text and an
+    /// `effective_affinity_list` text. Pure, so it is tested (and fuzzed) without a kernel.
+    public static func parse(interrupts table: String, number: Int, affinityList: String, effectiveAffinityList: String = "") -> KernelIRQ? {
         guard let row = rows(table).first(where: { $0.number == number }) else { return nil }
         return KernelIRQ(number: number, controller: row.controller, trigger: row.trigger, handlers: row.handlers,
-                         affinity: parseCPUList(affinityList) ?? [])
+                         affinity: parseCPUList(affinityList) ?? [], effectiveAffinity: parseCPUList(effectiveAffinityList) ?? [])
     }
 
     /// The numbered rows of a `/proc/interrupts` table (`NMI:`, `ERR:` and the like have no number).

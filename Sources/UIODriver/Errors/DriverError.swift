@@ -30,6 +30,8 @@ public struct DriverError: Error, Sendable, CustomStringConvertible {
         case incompatibleExecutionLevel
         /// `STATUS_NOT_SUPPORTED`: UIO cannot do what was asked.
         case notSupported
+        /// `STATUS_ACCESS_DENIED`: the process lacks a privilege the config asks for.
+        case accessDenied
         /// The device layer failed; see ``DriverError/underlying``.
         case deviceError
         /// A driver callback threw; see ``DriverError/callbackError``.
@@ -67,6 +69,7 @@ public struct DriverError: Error, Sendable, CustomStringConvertible {
         case .parentAssignmentNotAllowed: "STATUS_WDF_PARENT_ASSIGNMENT_NOT_ALLOWED"
         case .incompatibleExecutionLevel: "STATUS_WDF_INCOMPATIBLE_EXECUTION_LEVEL"
         case .notSupported: "STATUS_NOT_SUPPORTED"
+        case .accessDenied: "STATUS_ACCESS_DENIED"
         case .deviceError: "device error"
         case .callbackFailed: "callback failed"
         }

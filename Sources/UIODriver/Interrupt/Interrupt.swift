@@ -313,15 +313,32 @@ extension Interrupt: ConnectableInterrupt {
             }
             connection.withLock { $0.source = source }
             serviceThreadDPCAccepted.store(true, ordering: .releasing)
+            let cpus = try serviceThreadCPUs()
             let thread = try InterruptServiceThread(name: threadName("isr"), source: source, client: self)
             connection.withLock { $0.serviceThread = thread }
+            try thread.place(cpus: cpus, realTimePriority: config.serviceThreadPlacement.realTimePriority, name: source.name)
         } catch {
             serviceThreadDPCAccepted.store(false, ordering: .releasing)
+            connection.withLock { $0.serviceThread }?.stop()
             dpcWorker?.stop()
             workItemWorker?.stop()
             connection.withLock { $0 = Connection() }
             source.close()
             throw error
+        }
+    }
+
+    /// The CPUs the placement asks for, `nil` for any.
+    private func serviceThreadCPUs() throws(DriverError) -> [Int]? {
+        switch config.serviceThreadPlacement.cpus {
+        case .any: return nil
+        case .these(let cpus): return cpus
+        case .whereInterruptLands:
+            guard let cpus = device.resources.interruptDeliveryCPUs(vector: vector) else {
+                throw DriverError(.notSupported, "\(device.resources.name): the kernel does not say which CPU vector \(vector)'s interrupt lands on "
+                                  + "(no effective_affinity_list or smp_affinity_list in /proc/irq); place the ISR thread with .these([...]) or leave it .any")
+            }
+            return cpus
         }
     }
 

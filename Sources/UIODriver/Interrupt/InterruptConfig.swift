@@ -66,6 +66,9 @@ public struct InterruptConfig<Context: Sendable>: Sendable {
     /// Called once per episode, on the ISR thread without the interrupt lock: ``Interrupt/disable()``
     /// works from here, ``Device/stop()`` must come from another thread.
     public var reArmFailed: ReArmFailureRoutine?
+    /// Where the ISR thread runs and at what priority (``ServiceThreadPlacement``). No WDF
+    /// counterpart.
+    public var serviceThreadPlacement = ServiceThreadPlacement.unchanged
     /// The "nobody cared" guard (``StormGuard``), with the kernel's figures unless changed;
     /// `nil` turns it off. No WDF counterpart: in Windows the kernel guards the line itself.
     public var stormGuard: StormGuard? = .kernelDefault
@@ -132,6 +135,12 @@ extension InterruptConfig {
         }
         if let stormGuard, stormGuard.window < 1 || stormGuard.unrecognizedLimit < 0 || stormGuard.unrecognizedLimit >= stormGuard.window {
             throw DriverError(.invalidParameter, "the storm guard needs a window of at least 1 and a limit from 0 to below the window (\(stormGuard))")
+        }
+        if let priority = serviceThreadPlacement.realTimePriority, !(1...99).contains(priority) {
+            throw DriverError(.invalidParameter, "a SCHED_FIFO priority is from 1 to 99, not \(priority)")
+        }
+        if case .these(let cpus) = serviceThreadPlacement.cpus, cpus.isEmpty || cpus.contains(where: { $0 < 0 }) {
+            throw DriverError(.invalidParameter, "the ISR thread's CPUs must be a non-empty list of CPU numbers, not \(cpus)")
         }
         if dpcPlacement == .serviceThread && dpc == nil {
             throw DriverError(.invalidParameter, "dpcPlacement is serviceThread, but the config has no DPC")

@@ -36,6 +36,37 @@ final class InterruptServiceThread: Sendable {
         thread = try startThread(name: name) { Self.run(source: source, client: client, isStopping: { stopping.isSet }) }
     }
 
+    /// Restricts the thread to `cpus` (unless `nil`) and gives it `SCHED_FIFO` at
+    /// `realTimePriority` (unless `nil`).
+    func place(cpus: [Int]?, realTimePriority: Int?, name: String) throws(DriverError) {
+        if let cpus {
+            do {
+                try thread.pin(to: cpus)
+            } catch {
+                let cause = UIOError(.systemCall, subject: name, reason: "pthread_setaffinity_np refused CPUs \(cpus)", errno: error,
+                                     advice: "name CPUs that are online and in this process's allowed set (taskset -p, the cgroup's cpuset)")
+                throw DriverError(.invalidParameter, "the ISR thread cannot run on CPUs \(cpus): \(cause)", underlying: cause)
+            }
+        }
+        if let realTimePriority {
+            do {
+                try thread.setRealTimePriority(Int32(realTimePriority))
+            } catch {
+                let denied = error == .notPermitted
+                let cause = UIOError(denied ? .permissionDenied : .systemCall, subject: name,
+                                     reason: "pthread_setschedparam(SCHED_FIFO, \(realTimePriority)) failed", errno: error,
+                                     advice: denied ? Self.realTimeAdvice : nil)
+                throw DriverError(denied ? .accessDenied : .invalidParameter,
+                                  "the ISR thread cannot have SCHED_FIFO priority \(realTimePriority): \(cause)", underlying: cause)
+            }
+        }
+    }
+
+    /// What a process needs for a real-time ISR thread, and what granting it allows.
+    static let realTimeAdvice = "give the process CAP_SYS_NICE (AmbientCapabilities=CAP_SYS_NICE in its systemd unit, or setcap cap_sys_nice+ep on the binary), "
+        + "or raise its RLIMIT_RTPRIO to the priority (LimitRTPRIO= in systemd, rtprio in /etc/security/limits.conf); "
+        + "the limit allows real-time scheduling of its own threads only, while CAP_SYS_NICE also lets it change any process's priority and CPUs"
+
     /// Whether the calling thread is this one.
     var isCurrent: Bool { thread.isCurrent }
 

@@ -48,6 +48,20 @@ package final class OSThread: Sendable {
     /// Whether the calling thread is this one.
     package var isCurrent: Bool { pthread_equal(pthread_self(), thread) != 0 }
 
+    /// Lets the thread run only on `cpus`. Throws `EINVAL` when none of them is online.
+    package func pin(to cpus: [Int]) throws(Errno) {
+        let cpus32 = cpus.map { Int32(truncatingIfNeeded: $0) }
+        let result = cpus32.withUnsafeBufferPointer { cuio_thread_set_affinity(thread, $0.baseAddress, Int32($0.count)) }
+        if result < 0 { throw Errno(rawValue: -result) }
+    }
+
+    /// Gives the thread the real-time policy `SCHED_FIFO` at `priority` (1...99). Throws `EPERM`
+    /// without `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` allowing it.
+    package func setRealTimePriority(_ priority: Int32) throws(Errno) {
+        let result = cuio_thread_set_fifo(thread, priority)
+        if result < 0 { throw Errno(rawValue: -result) }
+    }
+
     /// Lets the thread end on its own, nobody waiting for it. Call once, instead of ``join()``.
     package func detach() { pthread_detach(thread) }
 
