@@ -24,10 +24,13 @@ final class DeferredCallWorker: Sendable {
     /// Whether the calling thread is this worker's.
     var isCurrentThread: Bool { worker.isCurrentThread }
 
-    /// Queues a run. `false` when one is already queued and not yet started, or while the worker
-    /// is stopped.
+    /// Queues a run, stamped with `queuedAt` (monotonic nanoseconds, or 0 for none). `false`
+    /// when one is already queued and not yet started, or while the worker is stopped.
     @inline(__always)
-    func queue() -> Bool { worker.requestStandingJob() }
+    func queue(queuedAt: UInt64) -> Bool { worker.requestStandingJob(stamp: queuedAt) }
+
+    /// The stamp of the queueing the current run answers; read from the callback.
+    var queuedAtOfCurrentRun: UInt64 { worker.stampOfCurrentRun }
 
     /// Refuses new runs, waits for a queued or running one to finish, and ends the thread.
     /// Idempotent. Must not be called from the callback itself, which would wait for itself.

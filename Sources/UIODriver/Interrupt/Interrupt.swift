@@ -68,6 +68,12 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// The ISR thread's `Processor.currentThread`, once it has served an interrupt: queueing
     /// from any other thread must wake it.
     private let serviceThreadMarker = Atomic<UInt>(0)
+    /// When the DPC for the ISR thread was queued from that thread (0: not recorded).
+    private let serviceThreadDPCQueuedAt = Atomic<UInt64>(0)
+    private let recordsTimings: Bool
+    private let isrDurations = DurationRecorder()
+    private let dpcLatencies = DurationRecorder()
+    private let workItemLatencies = DurationRecorder()
 
     private struct Connection {
         var source: (any InterruptSource)?
@@ -97,6 +103,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         self.lock = checked.lock
         self.serializationLock = checked.serializationLock
         self.stormCounts = config.stormGuard.map(StormGuardCounts.init)
+        self.recordsTimings = config.recordsTimings
         let dpcOnServiceThread = config.dpcPlacement == .serviceThread
         self.dpcWorker = config.dpc == nil || dpcOnServiceThread ? nil : DeferredCallWorker()
         self.serviceThreadDPC = dpcOnServiceThread ? config.dpc : nil
@@ -149,10 +156,15 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// started, or the interrupt is not connected. Queued while it runs, it runs once more.
     @discardableResult
     public func queueDPC() -> Bool {
-        if let dpcWorker { return dpcWorker.queue() }
+        if let dpcWorker { return dpcWorker.queue(queuedAt: recordsTimings ? monotonicNanoseconds() : 0) }
         guard serviceThreadDPC != nil, serviceThreadDPCAccepted.load(ordering: .acquiring),
               !serviceThreadDPCQueued.exchange(true, ordering: .acquiringAndReleasing) else { return false }
-        if Processor.currentThread != serviceThreadMarker.load(ordering: .relaxed) {
+        if Processor.currentThread == serviceThreadMarker.load(ordering: .relaxed) {
+            // The ISR thread runs it next and reads this: the same thread, so no race.
+            if recordsTimings { serviceThreadDPCQueuedAt.store(monotonicNanoseconds(), ordering: .relaxed) }
+        } else {
+            // Queued from elsewhere: no latency sample (the ISR thread may run it before a stamp
+            // would land), and the ISR thread must be woken.
             try? connection.withLock { $0.source }?.cancel()
         }
         return true
@@ -160,7 +172,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
 
     /// `WdfInterruptQueueWorkItemForIsr`: queues the work item, with the DPC's rules.
     @discardableResult
-    public func queueWorkItem() -> Bool { workItemWorker?.queue() ?? false }
+    public func queueWorkItem() -> Bool { workItemWorker?.queue(queuedAt: recordsTimings ? monotonicNanoseconds() : 0) ?? false }
 
     // MARK: - Enable, disable, activity
 
@@ -264,6 +276,13 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
             lastCount: counters.lastCount.load(ordering: .relaxed))
     }
 
+    /// How long ISR calls took (lock held, from the call to its return), and how long DPCs and
+    /// work items waited from queueing to starting: histograms, with ``InterruptConfig/recordsTimings``.
+    public var timings: InterruptTimings {
+        InterruptTimings(isrDuration: isrDurations.histogram, dpcLatency: dpcLatencies.histogram,
+                         workItemLatency: workItemLatencies.histogram)
+    }
+
     /// The interrupt events as an `AsyncSequence`, for Swift-concurrency code that wants to
     /// follow them. A convenience beside the ISR, never instead of it: the ISR has already run
     /// for each event delivered here, and a slow reader loses the oldest events beyond
@@ -300,13 +319,17 @@ extension Interrupt: ConnectableInterrupt {
         let counters = self.counters
         do throws(DriverError) {
             if let routine = config.dpc, let dpcWorker {
+                let latencies = dpcLatencies
                 try dpcWorker.start(name: threadName("dpc")) { [unowned self] in
+                    Self.recordLatency(since: dpcWorker.queuedAtOfCurrentRun, in: latencies)
                     counters.dpcRuns.add(1, ordering: .relaxed)
                     Self.runSerialized(serialization, "automatic serialization (DPC)") { routine(self, parent) }
                 }
             }
             if let routine = config.workItem, let workItemWorker {
+                let latencies = workItemLatencies
                 try workItemWorker.start(name: threadName("work")) { [unowned self] in
+                    Self.recordLatency(since: workItemWorker.queuedAtOfCurrentRun, in: latencies)
                     counters.workItemRuns.add(1, ordering: .relaxed)
                     Self.runSerialized(serialization, "automatic serialization (work item)") { routine(self, parent) }
                 }
@@ -373,6 +396,13 @@ extension Interrupt: ConnectableInterrupt {
 
     var isLockHeldByCurrentThread: Bool { lock.isHeldByCurrentThread }
 
+    /// Records the wait from `queuedAt` to now, unless no stamp was taken (0).
+    @inline(__always)
+    private static func recordLatency(since queuedAt: UInt64, in recorder: DurationRecorder) {
+        guard queuedAt != 0 else { return }
+        recorder.record(nanoseconds: monotonicNanoseconds() &- queuedAt)
+    }
+
     private static func runSerialized(_ lock: DriverLock?, _ operation: StaticString, _ body: () -> Void) {
         guard let lock else { return body() }
         lock.withLock(operation, body)
@@ -384,8 +414,11 @@ extension Interrupt: InterruptServiceClient {
         serviceThreadMarker.store(Processor.currentThread, ordering: .relaxed)
         lock.acquire("the ISR")
         self.event = event
+        let started = recordsTimings ? monotonicNanoseconds() : 0
         let recognized = isr(self, UInt32(truncatingIfNeeded: vector))
+        let ended = recordsTimings ? monotonicNanoseconds() : 0
         lock.release("the ISR")
+        if recordsTimings { isrDurations.record(nanoseconds: ended &- started) }
         let storm = stormCounts?.record(recognized: recognized)
         if storm != nil { maskForStorm(source) }
         let rearmError = rearmIfNeeded(source)
@@ -422,6 +455,7 @@ extension Interrupt: InterruptServiceClient {
         guard let routine = serviceThreadDPC else { return }
         // Queued again while it ran (from another thread): it runs once more, as WDF's DPC does.
         while serviceThreadDPCQueued.exchange(false, ordering: .acquiringAndReleasing) {
+            Self.recordLatency(since: serviceThreadDPCQueuedAt.exchange(0, ordering: .relaxed), in: dpcLatencies)
             counters.dpcRuns.add(1, ordering: .relaxed)
             Self.runSerialized(serializationLock, "automatic serialization (DPC)") { routine(self, parent) }
         }

@@ -69,6 +69,10 @@ public struct InterruptConfig<Context: Sendable>: Sendable {
     /// Where the ISR thread runs and at what priority (``ServiceThreadPlacement``). No WDF
     /// counterpart.
     public var serviceThreadPlacement = ServiceThreadPlacement.unchanged
+    /// Whether the interrupt records how long each ISR call takes and how long each DPC or work
+    /// item waits to start (``Interrupt/timings``): two clock reads per interrupt and one per
+    /// deferred run, no allocation. No WDF counterpart.
+    public var recordsTimings = true
     /// The "nobody cared" guard (``StormGuard``), with the kernel's figures unless changed;
     /// `nil` turns it off. No WDF counterpart: in Windows the kernel guards the line itself.
     public var stormGuard: StormGuard? = .kernelDefault

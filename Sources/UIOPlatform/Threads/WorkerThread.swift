@@ -14,7 +14,8 @@ import SystemPackage
 ///   thread: a worker made once serves every connection of its owner, so the owner reaches it
 ///   without a lock.
 package final class WorkerThread: @unchecked Sendable {
-    // @unchecked: everything below is touched only with `condition`'s mutex held.
+    // @unchecked: everything below is touched only with `condition`'s mutex held, except
+    // `runningStamp`, which only the worker's own thread touches.
     private let condition = ConditionVariable()
     private var pending: [@Sendable () -> Void] = []
     private var standingRequested = false
@@ -23,6 +24,9 @@ package final class WorkerThread: @unchecked Sendable {
     private var ending = false
     private var thread: OSThread?
     private var standingJob: (@Sendable () -> Void)?
+    /// The stamp of the accepted request waiting to start, and of the run under way.
+    private var requestedStamp: UInt64 = 0
+    private var runningStamp: UInt64 = 0
     private let around: @Sendable (() -> Void) -> Void
 
     /// A worker with no thread yet: it refuses work until ``start(name:standingJob:)``. Every
@@ -56,16 +60,21 @@ package final class WorkerThread: @unchecked Sendable {
         }
     }
 
+    /// The stamp given with the request the standing job's current run answers (its queueing
+    /// time, say). Read from the standing job only: its own thread wrote it.
+    package var stampOfCurrentRun: UInt64 { runningStamp }
+
     /// Whether the calling thread is this worker's.
     package var isCurrentThread: Bool { condition.withLock { thread?.isCurrent ?? false } }
 
-    /// Requests a run of the standing job. `false` while a request waits to start, and after
-    /// ``stop()``.
+    /// Requests a run of the standing job, keeping `stamp` with it for the run to read
+    /// (``stampOfCurrentRun``). `false` while a request waits to start, and after ``stop()``.
     @inline(__always)
-    package func requestStandingJob() -> Bool {
+    package func requestStandingJob(stamp: UInt64 = 0) -> Bool {
         condition.withLock {
             if closed || standingRequested { return false }
             standingRequested = true
+            requestedStamp = stamp
             condition.broadcast()
             return true
         }
@@ -105,6 +114,7 @@ package final class WorkerThread: @unchecked Sendable {
                 running = true
                 if standingRequested, let standingJob {
                     standingRequested = false
+                    runningStamp = requestedStamp
                     condition.unlockedDuring { around(standingJob) }
                 } else if !pending.isEmpty {
                     let job = pending.removeFirst()
