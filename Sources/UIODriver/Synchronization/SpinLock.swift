@@ -4,7 +4,7 @@
 /// lock, or use it on its own. Holding it never sleeps: keep sections short. Not recursive.
 /// Waiters take it in arrival order, like a queued spin lock.
 public final class SpinLock: Sendable {
-    let lock: DriverLock
+    @usableFromInline let lock: DriverLock
 
     /// `WdfSpinLockCreate`. `name` appears in trap messages.
     public init(name: String = "a framework spin lock") {
@@ -12,13 +12,13 @@ public final class SpinLock: Sendable {
     }
 
     /// `WdfSpinLockAcquire`.
-    public func acquire() { lock.acquire("WdfSpinLockAcquire") }
+    @inlinable public func acquire() { lock.acquire("WdfSpinLockAcquire") }
 
     /// `WdfSpinLockRelease`; the calling thread must hold the lock.
-    public func release() { lock.release("WdfSpinLockRelease") }
+    @inlinable public func release() { lock.release("WdfSpinLockRelease") }
 
     /// Runs `body` with the lock held.
-    public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+    @inlinable public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         try lock.withLock("WdfSpinLockAcquire", body)
     }
 }
