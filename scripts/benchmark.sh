@@ -10,10 +10,10 @@ cd "$(dirname "$0")/.."
 source scripts/ensure-packages.sh
 ensure_packages pkg-config libudev-dev gnuplot-nox
 
-rounds=10 per_round=1000 scale_seconds=2 platform_rounds=6 platform_seconds=2
+rounds=10 per_round=1000 scale_seconds=2 platform_rounds=6 platform_seconds=2 size=()
 if [ "${1:-}" = "--smoke" ]; then
     export UIO_BENCH_SMOKE=1
-    rounds=2 per_round=200 scale_seconds=0.2 platform_rounds=2 platform_seconds=0.3
+    rounds=2 per_round=200 scale_seconds=0.2 platform_rounds=2 platform_seconds=0.3 size=(--smoke)
 fi
 out="$PWD/.benchmarks/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
@@ -23,10 +23,16 @@ echo "==> building the benchmarks (release)"
 (cd Benchmarks && swift build -c release 2>&1 | tail -n 1)
 tool=Benchmarks/.build/release/uio-bench
 
-echo "==> host: locks, hand-off, allocations, MMIO (ordo-one/benchmark)"
+echo "==> host: allocations, MMIO (ordo-one/benchmark)"
 (cd Benchmarks && swift package --allow-writing-to-package-directory benchmark --target InterruptBenchmarks \
     --no-progress --format histogramPercentiles --path "$out" > "$out/ordo-one.log" 2>&1) \
     || { cat "$out/ordo-one.log"; exit 1; }
+
+echo "==> host: the interrupt path on an eventfd, framework against C (raise -> ISR, raise -> DPC, hand-off)"
+"$tool" native --out "$out" "${size[@]}"
+
+echo "==> host: locks, framework against an inline C ticket lock, pthread_spin_lock and pthread_mutex"
+"$tool" locks --out "$out" "${size[@]}"
 
 echo "==> host: scale, simulated interrupt sources"
 "$tool" scale --out "$out" --objects 1,8,64 --seconds "$scale_seconds"

@@ -1,12 +1,11 @@
-// Benchmarks of swift-uio's interrupt machinery on the host, each beside the baseline it is a
-// ratio against (measured in the same run): the interrupt lock against pthread_spin_lock and the
-// standard Mutex, the ISR → DPC hand-off against a condition-variable hand-off, MMIO reads from
-// Swift against C, and the allocations of one interrupt's trip through ISR and DPC.
+// Benchmarks of swift-uio on the host that ordo-one/benchmark measures well: MMIO reads from
+// Swift against C, and the allocations of one interrupt's trip through ISR and DPC. The locks,
+// the hand-off and the interrupt path are timed in nanoseconds by `uio-bench locks` and
+// `uio-bench native`, whose C baselines are timed in C.
 
 import Benchmark
 import CBaselines
 import Foundation
-import Synchronization
 import UIO
 import UIODriver
 import UIOTesting
@@ -25,106 +24,6 @@ func limits(seconds: Int, iterations: Int) -> (Duration, Int) {
 let benchmarks: @Sendable () -> Void = {
     let (quickTime, quickIterations) = limits(seconds: 2, iterations: 100_000)
     let quick = Benchmark.Configuration(metrics: [.wallClock], maxDuration: quickTime, maxIterations: quickIterations)
-
-    // MARK: The interrupt lock, uncontended
-
-    Benchmark("lock: acquire+release, swift-uio spin lock (x1000)", configuration: quick) { benchmark, interrupt in
-        for _ in benchmark.scaledIterations {
-            for _ in 0..<innerLoop {
-                interrupt.acquireLock()
-                interrupt.releaseLock()
-            }
-        }
-    } setup: { try LockFixture.interrupt() }
-
-    Benchmark("lock: acquire+release, pthread_spin_lock (x1000)", configuration: quick) { benchmark, fixture in
-        let lock = fixture.lock
-        for _ in benchmark.scaledIterations {
-            for _ in 0..<innerLoop {
-                baseline_spin_lock(lock)
-                baseline_spin_unlock(lock)
-            }
-        }
-    } setup: { SpinFixture() }
-
-    Benchmark("lock: acquire+release, Synchronization.Mutex (x1000)", configuration: quick) { benchmark in
-        let mutex = MutexBox()
-        for _ in benchmark.scaledIterations {
-            for _ in 0..<innerLoop { mutex.value.withLock { $0 &+= 1 } }
-        }
-    }
-
-    Benchmark("lock: try success, swift-uio (x1000)", configuration: quick) { benchmark, interrupt in
-        for _ in benchmark.scaledIterations {
-            for _ in 0..<innerLoop {
-                if interrupt.tryToAcquireLock() { interrupt.releaseLock() }
-            }
-        }
-    } setup: { try LockFixture.interrupt() }
-
-    Benchmark("lock: try success, pthread_spin_trylock (x1000)", configuration: quick) { benchmark, fixture in
-        let lock = fixture.lock
-        for _ in benchmark.scaledIterations {
-            for _ in 0..<innerLoop {
-                if baseline_spin_trylock(lock) != 0 { baseline_spin_unlock(lock) }
-            }
-        }
-    } setup: { SpinFixture() }
-
-    Benchmark("lock: try failure, swift-uio (x1000)", configuration: quick) { benchmark, fixture in
-        for _ in benchmark.scaledIterations {
-            for _ in 0..<innerLoop { blackHole(fixture.interrupt.tryToAcquireLock()) }
-        }
-    } setup: { try HeldLockFixture() }
-
-    Benchmark("lock: try failure, pthread_spin_trylock (x1000)", configuration: quick) { benchmark, fixture in
-        let lock = fixture.lock
-        for _ in benchmark.scaledIterations {
-            for _ in 0..<innerLoop { blackHole(baseline_spin_trylock(lock)) }
-        }
-    } setup: { SpinFixture(held: true) }
-
-    // MARK: The interrupt lock, two threads contending
-
-    let (contendedTime, contendedIterations) = limits(seconds: 3, iterations: 200)
-    let contended = Benchmark.Configuration(metrics: [.wallClock], maxDuration: contendedTime, maxIterations: contendedIterations)
-    Benchmark("lock: 2 threads x 10000 acquire+release, swift-uio", configuration: contended) { benchmark, interrupt in
-        for _ in benchmark.scaledIterations {
-            Contention.run { for _ in 0..<10_000 { interrupt.acquireLock(); interrupt.releaseLock() } }
-        }
-    } setup: { try LockFixture.interrupt() }
-
-    Benchmark("lock: 2 threads x 10000 acquire+release, pthread_spin_lock", configuration: contended) { benchmark, fixture in
-        let shared = fixture
-        for _ in benchmark.scaledIterations {
-            Contention.run { for _ in 0..<10_000 { baseline_spin_lock(shared.lock); baseline_spin_unlock(shared.lock) } }
-        }
-    } setup: { SpinFixture() }
-
-    Benchmark("lock: 2 threads x 10000 acquire+release, Synchronization.Mutex", configuration: contended) { benchmark in
-        let mutex = MutexBox()
-        for _ in benchmark.scaledIterations {
-            Contention.run { for _ in 0..<10_000 { mutex.value.withLock { $0 &+= 1 } } }
-        }
-    }
-
-    // MARK: Hand-off from the ISR side to the DPC thread
-
-    let (handoffTime, handoffIterations) = limits(seconds: 3, iterations: 20_000)
-    let handoff = Benchmark.Configuration(metrics: [.wallClock], maxDuration: handoffTime, maxIterations: handoffIterations)
-    Benchmark("hand-off: queueDPC -> DPC -> condvar back, swift-uio", configuration: handoff) { benchmark, fixture in
-        for _ in benchmark.scaledIterations {
-            fixture.interrupt.queueDPC()
-            baseline_event_wait(fixture.response)
-        }
-    } setup: { try DPCFixture() }
-
-    Benchmark("hand-off: condvar -> thread -> condvar back, C", configuration: handoff) { benchmark, fixture in
-        for _ in benchmark.scaledIterations {
-            baseline_event_signal(fixture.request)
-            baseline_event_wait(fixture.response)
-        }
-    } setup: { EchoFixture() }
 
     // MARK: Allocations of one interrupt's trip: raise -> ISR -> DPC
 
@@ -165,51 +64,6 @@ let benchmarks: @Sendable () -> Void = {
 
 // MARK: - Fixtures
 
-enum LockFixture {
-    /// An interrupt object that is never started: its lock is all that is measured.
-    static func interrupt() throws -> Interrupt<Int> {
-        let device = Device(resources: try SimulatedDevice())
-        return try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
-    }
-}
-
-/// An interrupt whose lock another thread holds for as long as the fixture lives.
-final class HeldLockFixture: @unchecked Sendable {
-    let interrupt: Interrupt<Int>
-    private let taken = baseline_event_create()!
-    private let done = baseline_event_create()!
-
-    init() throws {
-        interrupt = try LockFixture.interrupt()
-        let (interrupt, taken, done) = (interrupt, UnsafeSendable(taken), UnsafeSendable(done))
-        Thread.start {
-            interrupt.acquireLock()
-            baseline_event_signal(taken.value)
-            baseline_event_wait(done.value)
-            interrupt.releaseLock()
-        }
-        baseline_event_wait(taken.value)
-    }
-
-    deinit { baseline_event_signal(done) }
-}
-
-/// A pthread spin lock, optionally held by this thread.
-final class SpinFixture: @unchecked Sendable {
-    let lock = baseline_spin_create()!
-    private let held: Bool
-
-    init(held: Bool = false) {
-        self.held = held
-        if held { baseline_spin_lock(lock) }
-    }
-
-    deinit {
-        if held { baseline_spin_unlock(lock) }
-        baseline_spin_destroy(lock)
-    }
-}
-
 /// A started simulated device whose ISR queues the DPC and whose DPC signals `response`.
 final class DPCFixture: @unchecked Sendable {
     let simulated: SimulatedDevice
@@ -235,21 +89,6 @@ final class DPCFixture: @unchecked Sendable {
     }
 }
 
-/// The C hand-off: an echo thread between two events.
-final class EchoFixture: @unchecked Sendable {
-    let request = baseline_event_create()!
-    let response = baseline_event_create()!
-    private let echo: OpaquePointer
-
-    init() { echo = baseline_echo_start(request, response) }
-
-    deinit {
-        baseline_echo_stop(echo)
-        baseline_event_destroy(request)
-        baseline_event_destroy(response)
-    }
-}
-
 /// The same mapped memory the Swift MMIO benchmark reads, for the C loop.
 final class MMIOFixture: @unchecked Sendable {
     private let region: MappedRegion
@@ -265,7 +104,6 @@ final class MMIOFixture: @unchecked Sendable {
     deinit { mapping.deallocate() }
 }
 
-final class MutexBox: Sendable { let value = Mutex(0) }
 struct UnsafeSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }

@@ -10,19 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct baseline_spin { pthread_spinlock_t lock; };
-
-baseline_spin *baseline_spin_create(void) {
-    baseline_spin *lock = malloc(sizeof *lock);
-    pthread_spin_init(&lock->lock, PTHREAD_PROCESS_PRIVATE);
-    return lock;
-}
-void baseline_spin_destroy(baseline_spin *lock) { pthread_spin_destroy(&lock->lock); free(lock); }
-void baseline_spin_lock(baseline_spin *lock) { pthread_spin_lock(&lock->lock); }
-void baseline_spin_unlock(baseline_spin *lock) { pthread_spin_unlock(&lock->lock); }
-int baseline_spin_trylock(baseline_spin *lock) { return pthread_spin_trylock(&lock->lock) == 0; }
-
-struct baseline_event { pthread_mutex_t mutex; pthread_cond_t condition; int signalled; int stop; };
+struct baseline_event { pthread_mutex_t mutex; pthread_cond_t condition; int signalled; };
 
 baseline_event *baseline_event_create(void) {
     baseline_event *event = calloc(1, sizeof *event);
@@ -43,38 +31,9 @@ void baseline_event_signal(baseline_event *event) {
 }
 void baseline_event_wait(baseline_event *event) {
     pthread_mutex_lock(&event->mutex);
-    while (!event->signalled && !event->stop) pthread_cond_wait(&event->condition, &event->mutex);
+    while (!event->signalled) pthread_cond_wait(&event->condition, &event->mutex);
     event->signalled = 0;
     pthread_mutex_unlock(&event->mutex);
-}
-
-struct baseline_echo { pthread_t thread; baseline_event *request, *response; };
-
-static void *echo_loop(void *argument) {
-    struct baseline_echo *echo = argument;
-    for (;;) {
-        baseline_event_wait(echo->request);
-        pthread_mutex_lock(&echo->request->mutex);
-        int stop = echo->request->stop;
-        pthread_mutex_unlock(&echo->request->mutex);
-        if (stop) return NULL;
-        baseline_event_signal(echo->response);
-    }
-}
-baseline_echo *baseline_echo_start(baseline_event *request, baseline_event *response) {
-    baseline_echo *echo = malloc(sizeof *echo);
-    echo->request = request;
-    echo->response = response;
-    pthread_create(&echo->thread, NULL, echo_loop, echo);
-    return echo;
-}
-void baseline_echo_stop(baseline_echo *echo) {
-    pthread_mutex_lock(&echo->request->mutex);
-    echo->request->stop = 1;
-    pthread_cond_signal(&echo->request->condition);
-    pthread_mutex_unlock(&echo->request->mutex);
-    pthread_join(echo->thread, NULL);
-    free(echo);
 }
 
 uint32_t baseline_mmio_read_loop(const void *address, size_t count) {

@@ -12,20 +12,6 @@ struct Report {
     }
 
     static let pairs = [
-        Pair(title: "lock: acquire+release, uncontended", subject: "lock: acquire+release, swift-uio spin lock (x1000)",
-             baseline: "lock: acquire+release, pthread_spin_lock (x1000)", target: 1.0),
-        Pair(title: "lock: same, against Synchronization.Mutex", subject: "lock: acquire+release, swift-uio spin lock (x1000)",
-             baseline: "lock: acquire+release, Synchronization.Mutex (x1000)", target: .nan),
-        Pair(title: "lock: tryToAcquireLock succeeds", subject: "lock: try success, swift-uio (x1000)",
-             baseline: "lock: try success, pthread_spin_trylock (x1000)", target: 1.0),
-        Pair(title: "lock: tryToAcquireLock fails", subject: "lock: try failure, swift-uio (x1000)",
-             baseline: "lock: try failure, pthread_spin_trylock (x1000)", target: 1.0),
-        Pair(title: "lock: 2 threads contending", subject: "lock: 2 threads x 10000 acquire+release, swift-uio",
-             baseline: "lock: 2 threads x 10000 acquire+release, pthread_spin_lock", target: .nan),
-        Pair(title: "lock: 2 threads, against Mutex", subject: "lock: 2 threads x 10000 acquire+release, swift-uio",
-             baseline: "lock: 2 threads x 10000 acquire+release, Synchronization.Mutex", target: .nan),
-        Pair(title: "ISR -> DPC hand-off (round trip)", subject: "hand-off: queueDPC -> DPC -> condvar back, swift-uio",
-             baseline: "hand-off: condvar -> thread -> condvar back, C", target: 1.2),
         Pair(title: "MMIO read, checked (MappedRegion.read)", subject: "mmio: 32-bit read, swift-uio MappedRegion (x1000)",
              baseline: "mmio: 32-bit read, C volatile load (x1000)", target: .nan),
         Pair(title: "MMIO read, Register", subject: "mmio: 32-bit read, swift-uio Register (x1000)",
@@ -93,6 +79,9 @@ struct Report {
             csv.append("\"allocations per interrupt\",\(allocations.0),,,\(allocations.1),,,0,\(allocations.0 == 0 ? "yes" : "no")")
             json.append("  {\"measurement\": \"allocations per interrupt\", \"p50\": \(allocations.0), \"p99\": \(allocations.1)}")
         }
+        for table in ["native.txt", "locks.txt"] {
+            if let text = readFile("\(directory)/\(table)") { lines.append(""); lines.append(String(text.dropLast(text.hasSuffix("\n") ? 1 : 0))) }
+        }
         if let scale = readFile("\(directory)/scale.json") {
             lines.append("scale (simulated sources, fired together):")
             for line in scale.split(separator: "\n") where line.contains("objects") { lines.append("  " + line.trimmingCharacters()) }
@@ -150,10 +139,6 @@ struct Report {
     private func jsonNumber(_ key: String, in line: Substring) -> Double? {
         guard let range = line.firstRange(of: "\"\(key)\": ") else { return nil }
         return Double(line[range.upperBound...].prefix { $0 != "," && $0 != "}" }.trimmingCharacters())
-    }
-
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
     }
 }
 

@@ -3,6 +3,8 @@
 //   uio-bench latency --out DIR [--rounds R] [--per-round K]   (in the guest, on an edu device)
 //   uio-bench platform --out DIR [--rounds R] [--seconds S]    (in the aarch64 guest, on the PL031)
 //   uio-bench scale --out DIR [--objects 1,8,64] [--seconds S]  (on the host, simulated devices)
+//   uio-bench native --out DIR [--smoke] [--rounds R] [--raises K]  (on the host, eventfd interrupts)
+//   uio-bench locks --out DIR [--smoke] [--rounds R]              (on the host)
 //   uio-bench report --dir DIR                                  (the table, CSV and JSON)
 
 #if canImport(Glibc)
@@ -33,10 +35,24 @@ do {
             objectCounts: option("objects", default: "1,8,64").split(separator: ",").compactMap { Int($0) },
             seconds: Double(option("seconds", default: "2")) ?? 2,
             output: option("out", default: ".")).run()
+    case "native":
+        let smoke = arguments.contains("--smoke")
+        try NativeBenchmark(
+            rounds: Int(option("rounds", default: smoke ? "11" : "31")) ?? 31,
+            raisesPerRound: Int(option("raises", default: smoke ? "100" : "300")) ?? 300,
+            settleNanoseconds: smoke ? 20_000...60_000 : 20_000...200_000,
+            output: option("out", default: ".")).run()
+    case "locks":
+        let smoke = arguments.contains("--smoke")
+        try LockBenchmark(
+            rounds: Int(option("rounds", default: smoke ? "6" : "31")) ?? 31,
+            uncontendedIterations: smoke ? 20_000 : 200_000,
+            contendedIterations: smoke ? 2_000 : 20_000,
+            output: option("out", default: ".")).run()
     case "report":
         try Report(directory: option("dir", default: ".")).run()
     default:
-        print("usage: uio-bench latency|platform|scale|report [options]")
+        print("usage: uio-bench latency|platform|scale|native|locks|report [options]")
         exit(2)
     }
 } catch {

@@ -4,25 +4,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// ---- locks: pthread_spin_lock ---------------------------------------------------------------
-typedef struct baseline_spin baseline_spin;
-baseline_spin *baseline_spin_create(void);
-void baseline_spin_destroy(baseline_spin *lock);
-void baseline_spin_lock(baseline_spin *lock);
-void baseline_spin_unlock(baseline_spin *lock);
-int baseline_spin_trylock(baseline_spin *lock);  // 1 when taken
-
 // ---- a one-shot event between threads: mutex + condition variable + flag ---------------------
 typedef struct baseline_event baseline_event;
 baseline_event *baseline_event_create(void);
 void baseline_event_destroy(baseline_event *event);
 void baseline_event_signal(baseline_event *event);
 void baseline_event_wait(baseline_event *event);  // waits for a signal and consumes it
-
-// A thread that answers each signal of `request` with a signal of `response`: the C hand-off.
-typedef struct baseline_echo baseline_echo;
-baseline_echo *baseline_echo_start(baseline_event *request, baseline_event *response);
-void baseline_echo_stop(baseline_echo *echo);
 
 // ---- MMIO: `count` volatile 32-bit loads at `address` ---------------------------------------
 uint32_t baseline_mmio_read_loop(const void *address, size_t count);
