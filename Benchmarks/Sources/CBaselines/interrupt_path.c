@@ -227,15 +227,19 @@ int interrupt_baseline_run(interrupt_baseline baseline, interrupt_probe *probe, 
     pthread_create(&isr, NULL, isr_thread, &run);
     if (with_dpc) pthread_create(&dpc, NULL, dpc_thread, &run);
     int status = interrupt_raise_all(probe, protocol, raise_eventfd, &run.fd);
-    if (status != 0) {  // unblock the handlers so they can be joined
-        for (size_t i = 0; i < probe->raises; i++) raise_eventfd(&run.fd);
-        pthread_mutex_lock(&run.dpc_mutex);
-        run.dpc_pending = 1;
-        pthread_cond_signal(&run.dpc_condition);
-        pthread_mutex_unlock(&run.dpc_mutex);
+    if (status != 0) {  // a raise went unhandled: feed the handlers until they have run their count
+        while (pthread_tryjoin_np(isr, NULL) == EBUSY) { raise_eventfd(&run.fd); usleep(1000); }
+        while (with_dpc && pthread_tryjoin_np(dpc, NULL) == EBUSY) {
+            pthread_mutex_lock(&run.dpc_mutex);
+            run.dpc_pending = 1;
+            pthread_cond_signal(&run.dpc_condition);
+            pthread_mutex_unlock(&run.dpc_mutex);
+            usleep(1000);
+        }
+    } else {
+        pthread_join(isr, NULL);
+        if (with_dpc) pthread_join(dpc, NULL);
     }
-    pthread_join(isr, NULL);
-    if (with_dpc) pthread_join(dpc, NULL);
     pthread_cond_destroy(&run.dpc_condition);
     pthread_mutex_destroy(&run.dpc_mutex);
     pthread_spin_destroy(&run.interrupt_lock);
