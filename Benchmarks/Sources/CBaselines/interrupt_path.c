@@ -124,16 +124,16 @@ static void spin_for(uint64_t nanoseconds) {
     while (now_ns() < end) cpu_relax();
 }
 
-int interrupt_raise_all(interrupt_probe *probe, interrupt_protocol protocol, interrupt_raise_fn raise, void *context) {
-    interrupt_pin_to_cpu(protocol.raiser_cpu);
-    uint64_t random = protocol.seed;
+int interrupt_raise_all(interrupt_probe *probe, interrupt_pacing pacing, interrupt_raise_fn raise, void *context) {
+    interrupt_pin_to_cpu(pacing.raiser_cpu);
+    uint64_t random = pacing.seed;
     int isr_stat = -1, dpc_stat = -1, status = 0;
     for (size_t i = 0; i < probe->raises && status == 0; i++) {
         if ((status = wait_for_count(&probe->isr_count, i)) != 0) break;
-        if (protocol.expect_dpc && (status = wait_for_count(&probe->dpc_count, i)) != 0) break;
+        if (pacing.expect_dpc && (status = wait_for_count(&probe->dpc_count, i)) != 0) break;
         if (i == 1) {  // the warm-up raise has told the thread ids
             isr_stat = open_task_stat(__atomic_load_n(&probe->isr_tid, __ATOMIC_ACQUIRE));
-            if (protocol.expect_dpc) dpc_stat = open_task_stat(__atomic_load_n(&probe->dpc_tid, __ATOMIC_ACQUIRE));
+            if (pacing.expect_dpc) dpc_stat = open_task_stat(__atomic_load_n(&probe->dpc_tid, __ATOMIC_ACQUIRE));
         }
         if (i == 0) {
             spin_for(1000000);  // let the threads reach their waits once
@@ -141,14 +141,14 @@ int interrupt_raise_all(interrupt_probe *probe, interrupt_protocol protocol, int
             uint64_t give_up = now_ns() + 2000000;
             while (!(is_asleep(isr_stat) && is_asleep(dpc_stat)) && now_ns() < give_up) cpu_relax();
         }
-        uint64_t span = protocol.settle_max_ns - protocol.settle_min_ns;
-        spin_for(protocol.settle_min_ns + (span ? next_random(&random) % span : 0));
+        uint64_t span = pacing.settle_max_ns - pacing.settle_min_ns;
+        spin_for(pacing.settle_min_ns + (span ? next_random(&random) % span : 0));
         if (i > 0 && !(is_asleep(isr_stat) && is_asleep(dpc_stat))) probe->raised_before_waiting++;
         probe->raised[i] = now_ns();
         raise(context);
     }
     if (status == 0) status = wait_for_count(&probe->isr_count, probe->raises);
-    if (status == 0 && protocol.expect_dpc) status = wait_for_count(&probe->dpc_count, probe->raises);
+    if (status == 0 && pacing.expect_dpc) status = wait_for_count(&probe->dpc_count, probe->raises);
     if (isr_stat >= 0) close(isr_stat);
     if (dpc_stat >= 0) close(dpc_stat);
     return status;
@@ -212,7 +212,7 @@ static void *dpc_thread(void *argument) {
     return NULL;
 }
 
-int interrupt_baseline_run(interrupt_baseline baseline, interrupt_probe *probe, interrupt_protocol protocol) {
+int interrupt_baseline_run(interrupt_baseline baseline, interrupt_probe *probe, interrupt_pacing pacing) {
     struct baseline_run run = {.baseline = baseline, .probe = probe};
     int blocking = baseline == INTERRUPT_BASELINE_BLOCKING_READ;
     run.fd = eventfd(0, EFD_CLOEXEC | (blocking ? 0 : EFD_NONBLOCK));
@@ -222,11 +222,11 @@ int interrupt_baseline_run(interrupt_baseline baseline, interrupt_probe *probe, 
     pthread_mutex_init(&run.dpc_mutex, NULL);
     pthread_cond_init(&run.dpc_condition, NULL);
     int with_dpc = baseline == INTERRUPT_BASELINE_LOCKED_HANDOFF;
-    protocol.expect_dpc = with_dpc;
+    pacing.expect_dpc = with_dpc;
     pthread_t isr, dpc;
     pthread_create(&isr, NULL, isr_thread, &run);
     if (with_dpc) pthread_create(&dpc, NULL, dpc_thread, &run);
-    int status = interrupt_raise_all(probe, protocol, raise_eventfd, &run.fd);
+    int status = interrupt_raise_all(probe, pacing, raise_eventfd, &run.fd);
     if (status != 0) {  // a raise went unhandled: feed the handlers until they have run their count
         while (pthread_tryjoin_np(isr, NULL) == EBUSY) { raise_eventfd(&run.fd); usleep(1000); }
         while (with_dpc && pthread_tryjoin_np(dpc, NULL) == EBUSY) {

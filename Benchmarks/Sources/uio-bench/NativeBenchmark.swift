@@ -73,28 +73,28 @@ struct NativeBenchmark {
         for round in 0..<rounds {
             // Rotate the order each round, so no variant always follows another.
             let order = Variant.allCases.indices.map { Variant.allCases[($0 + round) % Variant.allCases.count] }
-            let proto = interrupt_protocol(seed: Self.seed &+ UInt64(round), settle_min_ns: settleNanoseconds.lowerBound,
+            let pacing = interrupt_pacing(seed: Self.seed &+ UInt64(round), settle_min_ns: settleNanoseconds.lowerBound,
                                            settle_max_ns: settleNanoseconds.upperBound, raiser_cpu: raiserCPU,
                                            expect_dpc: 0)
             for variant in order {
-                let result = try measure(variant, protocol: proto, handlerCPU: handlerCPU)
+                let result = try measure(variant, pacing: pacing, handlerCPU: handlerCPU)
                 if round > 0 { measured[variant.rawValue].append(result) }
             }
         }
         try report(measured, pinning: pinning)
     }
 
-    private func measure(_ variant: Variant, protocol proto: interrupt_protocol, handlerCPU: Int32) throws -> Measured {
+    private func measure(_ variant: Variant, pacing: interrupt_pacing, handlerCPU: Int32) throws -> Measured {
         let probe = interrupt_probe_create(raisesPerRound + 1, handlerCPU)!
         defer { interrupt_probe_destroy(probe) }
-        var proto = proto
-        proto.expect_dpc = variant.hasDPC ? 1 : 0
+        var pacing = pacing
+        pacing.expect_dpc = variant.hasDPC ? 1 : 0
         let status: Int32
         switch variant {
-        case .frameworkISR, .frameworkDPC: status = try runFramework(probe, protocol: proto, queueDPC: variant.hasDPC)
-        case .blockingRead: status = interrupt_baseline_run(INTERRUPT_BASELINE_BLOCKING_READ, probe, proto)
-        case .ppollRead: status = interrupt_baseline_run(INTERRUPT_BASELINE_PPOLL_READ, probe, proto)
-        case .lockedHandOff: status = interrupt_baseline_run(INTERRUPT_BASELINE_LOCKED_HANDOFF, probe, proto)
+        case .frameworkISR, .frameworkDPC: status = try runFramework(probe, pacing: pacing, queueDPC: variant.hasDPC)
+        case .blockingRead: status = interrupt_baseline_run(INTERRUPT_BASELINE_BLOCKING_READ, probe, pacing)
+        case .ppollRead: status = interrupt_baseline_run(INTERRUPT_BASELINE_PPOLL_READ, probe, pacing)
+        case .lockedHandOff: status = interrupt_baseline_run(INTERRUPT_BASELINE_LOCKED_HANDOFF, probe, pacing)
         }
         guard status == 0 else { throw BenchError("native: \(variant.title) failed: errno \(-status)") }
         let p = probe.pointee
@@ -112,7 +112,7 @@ struct NativeBenchmark {
     }
 
     /// The framework's interrupt object on an eventfd device; the raiser writes its eventfd.
-    private func runFramework(_ probe: UnsafeMutablePointer<interrupt_probe>, protocol proto: interrupt_protocol,
+    private func runFramework(_ probe: UnsafeMutablePointer<interrupt_probe>, pacing: interrupt_pacing,
                               queueDPC: Bool) throws -> Int32 {
         let resources = try EventfdDevice(vectors: 1)
         let device = Device(resources: resources)
@@ -135,7 +135,7 @@ struct NativeBenchmark {
         defer { device.stop() }
         let source = resources.sources[0]
         return withExtendedLifetime((interrupt, source)) {
-            interrupt_raise_all(probe, proto, { context in
+            interrupt_raise_all(probe, pacing, { context in
                 Unmanaged<EventfdInterruptSource>.fromOpaque(context!).takeUnretainedValue().raise()
             }, Unmanaged.passUnretained(source).toOpaque())
         }

@@ -32,18 +32,18 @@ void interrupt_probe_dpc_entered(interrupt_probe *probe);
 // every handler thread is in state 'S' in /proc, then spins a random settle time drawn from a
 // generator seeded with `seed`, then checks the state again (counting a raise made while a
 // handler was not asleep), takes the time and raises.
-typedef struct interrupt_protocol {
+typedef struct interrupt_pacing {
     uint64_t seed;
     uint64_t settle_min_ns, settle_max_ns;
     int raiser_cpu;
     int expect_dpc;
-} interrupt_protocol;
+} interrupt_pacing;
 
 typedef void (*interrupt_raise_fn)(void *context);
 
 // Pins the calling thread to raiser_cpu and makes probe->raises raises. 0, or -ETIMEDOUT when a
 // raise went unhandled for a second.
-int interrupt_raise_all(interrupt_probe *probe, interrupt_protocol protocol, interrupt_raise_fn raise, void *context);
+int interrupt_raise_all(interrupt_probe *probe, interrupt_pacing pacing, interrupt_raise_fn raise, void *context);
 
 // The C baselines, each one whole run (eventfds, threads, raiser) in C.
 typedef enum interrupt_baseline {
@@ -53,7 +53,7 @@ typedef enum interrupt_baseline {
                                         //     condition-variable hand-off to a DPC thread
 } interrupt_baseline;
 
-int interrupt_baseline_run(interrupt_baseline baseline, interrupt_probe *probe, interrupt_protocol protocol);
+int interrupt_baseline_run(interrupt_baseline baseline, interrupt_probe *probe, interrupt_pacing pacing);
 
 int interrupt_pin_to_cpu(int cpu);  // the calling thread; 0 or -errno
 #endif
