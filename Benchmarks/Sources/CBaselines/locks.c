@@ -32,95 +32,85 @@ uint32_t lock_work_units_for(uint64_t nanoseconds) {
     return units ? (uint32_t)units : 1;
 }
 
-// One of the three locks, behind one switch so every loop has the same shape.
-struct any_lock {
-    lock_kind kind;
+// The three C locks; a loop uses one.
+struct c_locks {
     ticket_lock ticket;
     pthread_spinlock_t spin;
     pthread_mutex_t mutex;
 };
 
-static void any_lock_init(struct any_lock *lock, lock_kind kind) {
-    *lock = (struct any_lock){.kind = kind};
+static void c_locks_init(struct c_locks *lock) {
+    *lock = (struct c_locks){0};
     pthread_spin_init(&lock->spin, PTHREAD_PROCESS_PRIVATE);
     pthread_mutex_init(&lock->mutex, NULL);
 }
 
-static void any_lock_destroy(struct any_lock *lock) {
+static void c_locks_destroy(struct c_locks *lock) {
     pthread_spin_destroy(&lock->spin);
     pthread_mutex_destroy(&lock->mutex);
 }
 
 // One loop per kind, so the calls inside are direct (and the ticket lock's inlined).
-static uint64_t uncontended_ticket(struct any_lock *lock, size_t iterations) {
+static uint64_t uncontended_ticket(struct c_locks *lock, size_t iterations) {
     uint64_t start = lock_now_ns();
     for (size_t i = 0; i < iterations; i++) { ticket_lock_acquire(&lock->ticket); ticket_lock_release(&lock->ticket); }
     return lock_now_ns() - start;
 }
 
-static uint64_t uncontended_spin(struct any_lock *lock, size_t iterations) {
+static uint64_t uncontended_spin(struct c_locks *lock, size_t iterations) {
     uint64_t start = lock_now_ns();
     for (size_t i = 0; i < iterations; i++) { pthread_spin_lock(&lock->spin); pthread_spin_unlock(&lock->spin); }
     return lock_now_ns() - start;
 }
 
-static uint64_t uncontended_mutex(struct any_lock *lock, size_t iterations) {
+static uint64_t uncontended_mutex(struct c_locks *lock, size_t iterations) {
     uint64_t start = lock_now_ns();
     for (size_t i = 0; i < iterations; i++) { pthread_mutex_lock(&lock->mutex); pthread_mutex_unlock(&lock->mutex); }
     return lock_now_ns() - start;
 }
 
 uint64_t lock_uncontended_ns(lock_kind kind, size_t iterations) {
-    struct any_lock lock;
-    any_lock_init(&lock, kind);
+    struct c_locks lock;
+    c_locks_init(&lock);
     uint64_t took = kind == LOCK_TICKET_INLINE ? uncontended_ticket(&lock, iterations)
                   : kind == LOCK_PTHREAD_SPIN ? uncontended_spin(&lock, iterations)
                   : uncontended_mutex(&lock, iterations);
-    any_lock_destroy(&lock);
+    c_locks_destroy(&lock);
     return took;
 }
 
-static void any_lock_acquire(struct any_lock *lock) {
-    switch (lock->kind) {
-    case LOCK_TICKET_INLINE: ticket_lock_acquire(&lock->ticket); break;
-    case LOCK_PTHREAD_SPIN: pthread_spin_lock(&lock->spin); break;
-    case LOCK_PTHREAD_MUTEX: pthread_mutex_lock(&lock->mutex); break;
-    }
-}
-
-static void any_lock_release(struct any_lock *lock) {
-    switch (lock->kind) {
-    case LOCK_TICKET_INLINE: ticket_lock_release(&lock->ticket); break;
-    case LOCK_PTHREAD_SPIN: pthread_spin_unlock(&lock->spin); break;
-    case LOCK_PTHREAD_MUTEX: pthread_mutex_unlock(&lock->mutex); break;
-    }
-}
-
 struct contended_run {
-    struct any_lock lock;
+    struct c_locks lock;
     size_t iterations;
     uint32_t hold_units, gap_units;
     uint64_t *wait_ns;
 };
 
-static void contended_body(void *context, int thread) {
-    struct contended_run *run = context;
-    uint64_t *waits = run->wait_ns + (size_t)thread * run->iterations;
-    for (size_t i = 0; i < run->iterations; i++) {
-        uint64_t asked = lock_now_ns();
-        any_lock_acquire(&run->lock);
-        waits[i] = lock_now_ns() - asked;
-        lock_work(run->hold_units);
-        any_lock_release(&run->lock);
-        lock_work(run->gap_units);
+// One body per kind, like the uncontended loops: the calls inside are direct.
+#define CONTENDED_BODY(name, acquire, release)                                        \
+    static void name(void *context, int thread) {                                     \
+        struct contended_run *run = context;                                          \
+        uint64_t *waits = run->wait_ns + (size_t)thread * run->iterations;            \
+        for (size_t i = 0; i < run->iterations; i++) {                                \
+            uint64_t asked = lock_now_ns();                                           \
+            acquire;                                                                  \
+            waits[i] = lock_now_ns() - asked;                                         \
+            lock_work(run->hold_units);                                               \
+            release;                                                                  \
+            lock_work(run->gap_units);                                                \
+        }                                                                             \
     }
-}
+
+CONTENDED_BODY(contended_ticket, ticket_lock_acquire(&run->lock.ticket), ticket_lock_release(&run->lock.ticket))
+CONTENDED_BODY(contended_spin, pthread_spin_lock(&run->lock.spin), pthread_spin_unlock(&run->lock.spin))
+CONTENDED_BODY(contended_mutex, pthread_mutex_lock(&run->lock.mutex), pthread_mutex_unlock(&run->lock.mutex))
 
 uint64_t lock_contended(lock_kind kind, size_t iterations, uint32_t hold_units, uint32_t gap_units, uint64_t *wait_ns) {
     struct contended_run run = {.iterations = iterations, .hold_units = hold_units, .gap_units = gap_units, .wait_ns = wait_ns};
-    any_lock_init(&run.lock, kind);
-    uint64_t took = lock_run_pinned_pair(contended_body, &run);
-    any_lock_destroy(&run.lock);
+    c_locks_init(&run.lock);
+    lock_thread_body body = kind == LOCK_TICKET_INLINE ? contended_ticket : kind == LOCK_PTHREAD_SPIN ? contended_spin : contended_mutex;
+    uint64_t took = lock_run_pinned_pair(body, &run);
+    c_locks_destroy(&run.lock);
     return took;
 }
 
