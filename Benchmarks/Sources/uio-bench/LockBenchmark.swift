@@ -64,10 +64,11 @@ struct LockBenchmark {
 
     func run() throws {
         let locks = try Locks()
+        let conditions = RunConditions()
         let holdUnits = lock_work_units_for(Self.holdNanoseconds)
         print("locks: \(rounds) rounds (the first discarded); uncontended x\(uncontendedIterations); contended: "
               + "2 threads pinned to CPUs 0 and 1, x\(contendedIterations) each, \(holdUnits) work units held "
-              + "(~\(Self.holdNanoseconds) ns) and as many between")
+              + "(~\(Self.holdNanoseconds) ns) and as many between; \(conditions.text)")
         var perOperation = [[Double]](repeating: [], count: Variant.allCases.count)
         var waits = [[Double]](repeating: [], count: Variant.allCases.count)
         var waitP99PerRound = [[Double]](repeating: [], count: Variant.allCases.count)
@@ -83,7 +84,7 @@ struct LockBenchmark {
             }
         }
 
-        var lines = ["locks, nanoseconds (clock: CLOCK_MONOTONIC around the loop, both sides)"]
+        var lines = ["locks, nanoseconds (clock: CLOCK_MONOTONIC around the loop, both sides); at the start: " + conditions.text]
         lines.append(pad("lock", 36) + pad("uncontended ns/op (median)", 28) + "contended wait p50 / p99 / max")
         var variantsJSON: [String] = []
         for variant in Variant.allCases {
@@ -117,7 +118,7 @@ struct LockBenchmark {
         let table = lines.joined(separator: "\n")
         print(table)
         try writeFile("\(output)/locks.txt", table + "\n")
-        try writeFile("\(output)/locks.json", "{\n  \"rounds\": \(rounds - 1),\n  \"uncontended_iterations\": \(uncontendedIterations),\n"
+        try writeFile("\(output)/locks.json", "{\n  \"conditions\": \(conditions.json),\n  \"rounds\": \(rounds - 1),\n  \"uncontended_iterations\": \(uncontendedIterations),\n"
             + "  \"contended_iterations_per_thread\": \(contendedIterations),\n  \"hold_work_units\": \(holdUnits),\n"
             + "  \"variants\": {\n" + variantsJSON.joined(separator: ",\n") + "\n  },\n"
             + "  \"ratios\": {\n" + ratiosJSON.joined(separator: ",\n") + "\n  }\n}\n")

@@ -63,10 +63,11 @@ struct NativeBenchmark {
         let cpus = Int32(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let raiserCPU: Int32 = 0
         let handlerCPU: Int32 = cpus > 1 ? 1 : 0
+        let conditions = RunConditions()
         let pinning = "raiser pinned to CPU \(raiserCPU); ISR and DPC threads pinned to CPU \(handlerCPU) "
             + "(each by its first entry, on the warm-up raise); \(cpus) CPUs online"
         print("native: \(rounds) rounds (the first discarded) x \(raisesPerRound) raises per variant, settle "
-              + "\(settleNanoseconds.lowerBound / 1000)-\(settleNanoseconds.upperBound / 1000) us; \(pinning)")
+              + "\(settleNanoseconds.lowerBound / 1000)-\(settleNanoseconds.upperBound / 1000) us; \(pinning); \(conditions.text)")
 
         // rounds[variant][round]
         var measured = [[Measured]](repeating: [], count: Variant.allCases.count)
@@ -81,7 +82,7 @@ struct NativeBenchmark {
                 if round > 0 { measured[variant.rawValue].append(result) }
             }
         }
-        try report(measured, pinning: pinning)
+        try report(measured, pinning: pinning, conditions: conditions)
     }
 
     private func measure(_ variant: Variant, pacing: interrupt_pacing, handlerCPU: Int32) throws -> Measured {
@@ -141,14 +142,14 @@ struct NativeBenchmark {
         }
     }
 
-    private func report(_ measured: [[Measured]], pinning: String) throws {
+    private func report(_ measured: [[Measured]], pinning: String, conditions: RunConditions) throws {
         func pooled(_ variant: Variant, _ path: KeyPath<Measured, [Double]>) -> [Double] {
             measured[variant.rawValue].flatMap { $0[keyPath: path] }
         }
         func perRoundMedians(_ variant: Variant, _ path: KeyPath<Measured, [Double]>) -> [Double] {
             measured[variant.rawValue].map { percentile($0[keyPath: path].sorted(), 50) }
         }
-        var lines = ["native interrupt path (eventfd), nanoseconds; " + pinning]
+        var lines = ["native interrupt path (eventfd), nanoseconds; " + pinning + "; at the start: " + conditions.text]
         lines.append(pad("variant", 40) + pad("raise->ISR p50/p99/p99.9", 30) + pad("raise->DPC p50/p99/p99.9", 30)
                      + pad("hand-off p50/p99/p99.9", 30) + "raised before waiting")
         var variantsJSON: [String] = []
@@ -189,7 +190,7 @@ struct NativeBenchmark {
         let table = lines.joined(separator: "\n")
         print(table)
         try writeFile("\(output)/native.txt", table + "\n")
-        let json = "{\n  \"pinning\": \"\(pinning)\",\n  \"rounds\": \(rounds - 1),\n  \"raises_per_round\": \(raisesPerRound),\n"
+        let json = "{\n  \"pinning\": \"\(pinning)\",\n  \"conditions\": \(conditions.json),\n  \"rounds\": \(rounds - 1),\n  \"raises_per_round\": \(raisesPerRound),\n"
             + "  \"settle_ns\": [\(settleNanoseconds.lowerBound), \(settleNanoseconds.upperBound)],\n  \"seed\": \(Self.seed),\n"
             + "  \"variants\": {\n" + variantsJSON.joined(separator: ",\n") + "\n  },\n"
             + "  \"ratios\": {\n" + ratiosJSON.joined(separator: ",\n") + "\n  }\n}\n"

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A fixed-seed generator (splitmix64): every run resamples the same way.
 struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
@@ -51,7 +55,8 @@ struct RoundRatio {
 
     var json: String {
         "{\"median\": \(format(median, decimals: 3)), \"ci95_low\": \(format(low, decimals: 3)), "
-            + "\"ci95_high\": \(format(high, decimals: 3)), \"rounds\": \(perRound.count), \"baseline_suspect\": \(isSuspect)}"
+            + "\"ci95_high\": \(format(high, decimals: 3)), \"rounds\": \(perRound.count), \"baseline_suspect\": \(isSuspect), "
+            + "\"per_round\": [" + perRound.map { format($0, decimals: 3) }.joined(separator: ", ") + "]}"
     }
 }
 
@@ -81,3 +86,18 @@ func pad(_ text: String, _ width: Int) -> String {
 
 /// Whole nanoseconds: "8546", or "-" for no figure.
 func whole(_ value: Double) -> String { value.isFinite ? String(Int(value.rounded())) : "-" }
+
+/// What else shaped a run: this process's nice value and the load average when it started.
+struct RunConditions {
+    let nice: Int32
+    let loadAverage: String
+
+    init() {
+        errno = 0
+        nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        loadAverage = (readFile("/proc/loadavg") ?? "").split(separator: " ").prefix(3).joined(separator: " ")
+    }
+
+    var text: String { "nice \(nice), load average \(loadAverage)" }
+    var json: String { "{\"nice\": \(nice), \"load_average\": \"\(loadAverage)\"}" }
+}
