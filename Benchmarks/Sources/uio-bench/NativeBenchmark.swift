@@ -15,7 +15,8 @@ import Glibc
 /// threads are asleep in their waits ('S' in /proc) and after a settle time drawn from a
 /// fixed-seed generator, so a figure does not depend on how deeply the CPU had idled. The
 /// handlers take the time on entry with the same C function: at the top of the ISR and DPC
-/// closures for the framework, right after read() returns for C.
+/// closures for the framework, right after read() returns for C. The raiser has one CPU; the
+/// ISR and DPC threads share the other, as Windows runs a DPC on the processor that queued it.
 struct NativeBenchmark {
     let rounds: Int
     let raisesPerRound: Int
@@ -69,7 +70,7 @@ struct NativeBenchmark {
         print("native: \(rounds) rounds (the first discarded) x \(raisesPerRound) raises per variant, settle "
               + "\(settleNanoseconds.lowerBound / 1000)-\(settleNanoseconds.upperBound / 1000) us; \(pinning); \(conditions.text)")
 
-        // rounds[variant][round]
+        // measured[variant][round], the warm-up round left out
         var measured = [[Measured]](repeating: [], count: Variant.allCases.count)
         for round in 0..<rounds {
             // Rotate the order each round, so no variant always follows another.
