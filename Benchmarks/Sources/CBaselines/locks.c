@@ -82,7 +82,8 @@ uint64_t lock_uncontended_ns(lock_kind kind, size_t iterations) {
 struct contended_run {
     struct c_locks lock;
     size_t iterations;
-    uint32_t hold_units, gap_units;
+    uint32_t hold_units;
+    const uint32_t *gap_units;
     uint64_t *wait_ns;
 };
 
@@ -91,13 +92,14 @@ struct contended_run {
     static void name(void *context, int thread) {                                     \
         struct contended_run *run = context;                                          \
         uint64_t *waits = run->wait_ns + (size_t)thread * run->iterations;            \
+        const uint32_t *gaps = run->gap_units + (size_t)thread * run->iterations;     \
         for (size_t i = 0; i < run->iterations; i++) {                                \
             uint64_t asked = lock_now_ns();                                           \
             acquire;                                                                  \
             waits[i] = lock_now_ns() - asked;                                         \
             lock_work(run->hold_units);                                               \
             release;                                                                  \
-            lock_work(run->gap_units);                                                \
+            lock_work(gaps[i]);                                                       \
         }                                                                             \
     }
 
@@ -105,7 +107,17 @@ CONTENDED_BODY(contended_ticket, ticket_lock_acquire(&run->lock.ticket), ticket_
 CONTENDED_BODY(contended_spin, pthread_spin_lock(&run->lock.spin), pthread_spin_unlock(&run->lock.spin))
 CONTENDED_BODY(contended_mutex, pthread_mutex_lock(&run->lock.mutex), pthread_mutex_unlock(&run->lock.mutex))
 
-uint64_t lock_contended(lock_kind kind, size_t iterations, uint32_t hold_units, uint32_t gap_units, uint64_t *wait_ns) {
+void lock_fill_gaps(uint32_t *gap_units, size_t count, uint32_t max_units, uint64_t seed) {
+    uint64_t state = seed;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t z = (state += 0x9e3779b97f4a7c15u);  // splitmix64
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        gap_units[i] = (uint32_t)((z ^ (z >> 31)) % ((uint64_t)max_units + 1));
+    }
+}
+
+uint64_t lock_contended(lock_kind kind, size_t iterations, uint32_t hold_units, const uint32_t *gap_units, uint64_t *wait_ns) {
     struct contended_run run = {.iterations = iterations, .hold_units = hold_units, .gap_units = gap_units, .wait_ns = wait_ns};
     c_locks_init(&run.lock);
     lock_thread_body body = kind == LOCK_TICKET_INLINE ? contended_ticket : kind == LOCK_PTHREAD_SPIN ? contended_spin : contended_mutex;

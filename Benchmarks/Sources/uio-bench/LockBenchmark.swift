@@ -5,7 +5,8 @@ import UIOTesting
 
 /// The framework's locks against an inline C ticket lock (the same algorithm, nothing around
 /// it), pthread_spin_lock and pthread_mutex: uncontended acquire+release in ns/op, and two
-/// pinned threads contending with ~200 ns of work held. The C loops are timed in C; the Swift
+/// pinned threads contending with ~200 ns of work held and a random gap (0-400 ns, fixed seed)
+/// between. The C loops are timed in C; the Swift
 /// loops have the same shape and use the same clock (`lock_now_ns`) and work (`lock_work`).
 struct LockBenchmark {
     let rounds: Int
@@ -14,6 +15,7 @@ struct LockBenchmark {
     let output: String
 
     static let holdNanoseconds: UInt64 = 200
+    static let seed: UInt64 = 0x0014_10C5
 
     enum Variant: Int, CaseIterable {
         case ticketInline, pthreadSpin, pthreadMutex, spinLock, interruptLock, ticketFromSwift, standardMutex
@@ -68,15 +70,18 @@ struct LockBenchmark {
         let holdUnits = lock_work_units_for(Self.holdNanoseconds)
         print("locks: \(rounds) rounds (the first discarded); uncontended x\(uncontendedIterations); contended: "
               + "2 threads pinned to CPUs 0 and 1, x\(contendedIterations) each, \(holdUnits) work units held "
-              + "(~\(Self.holdNanoseconds) ns) and as many between; \(conditions.text)")
+              + "(~\(Self.holdNanoseconds) ns), a gap of 0-\(2 * holdUnits) units between (fixed seed); \(conditions.text)")
         var perOperation = [[Double]](repeating: [], count: Variant.allCases.count)
         var waits = [[Double]](repeating: [], count: Variant.allCases.count)
         var waitP99PerRound = [[Double]](repeating: [], count: Variant.allCases.count)
+        var gaps = [UInt32](repeating: 0, count: 2 * contendedIterations)
         for round in 0..<rounds {
+            // The same gaps for every lock in a round.
+            gaps.withUnsafeMutableBufferPointer { lock_fill_gaps($0.baseAddress, $0.count, 2 * holdUnits, Self.seed &+ UInt64(round)) }
             let order = Variant.allCases.indices.map { Variant.allCases[($0 + round) % Variant.allCases.count] }
             for variant in order {
                 let nanoseconds = uncontended(variant, locks)
-                let roundWaits = contended(variant, locks, holdUnits: holdUnits)
+                let roundWaits = gaps.withUnsafeBufferPointer { contended(variant, locks, holdUnits: holdUnits, gaps: $0.baseAddress!) }
                 guard round > 0 else { continue }
                 perOperation[variant.rawValue].append(Double(nanoseconds) / Double(uncontendedIterations))
                 waits[variant.rawValue] += roundWaits
@@ -139,17 +144,17 @@ struct LockBenchmark {
     }
 
     /// Waits of both threads, in nanoseconds.
-    private func contended(_ variant: Variant, _ locks: Locks, holdUnits: UInt32) -> [Double] {
+    private func contended(_ variant: Variant, _ locks: Locks, holdUnits: UInt32, gaps: UnsafePointer<UInt32>) -> [Double] {
         let n = contendedIterations
         var waits = [UInt64](repeating: 0, count: 2 * n)
         waits.withUnsafeMutableBufferPointer { buffer in
             let wait = buffer.baseAddress!
             switch variant {
-            case .ticketInline: _ = lock_contended(LOCK_TICKET_INLINE, n, holdUnits, holdUnits, wait)
-            case .pthreadSpin: _ = lock_contended(LOCK_PTHREAD_SPIN, n, holdUnits, holdUnits, wait)
-            case .pthreadMutex: _ = lock_contended(LOCK_PTHREAD_MUTEX, n, holdUnits, holdUnits, wait)
+            case .ticketInline: _ = lock_contended(LOCK_TICKET_INLINE, n, holdUnits, gaps, wait)
+            case .pthreadSpin: _ = lock_contended(LOCK_PTHREAD_SPIN, n, holdUnits, gaps, wait)
+            case .pthreadMutex: _ = lock_contended(LOCK_PTHREAD_MUTEX, n, holdUnits, gaps, wait)
             default:
-                let run = ContendedRun(variant: variant, locks: locks, iterations: n, holdUnits: holdUnits, waits: wait)
+                let run = ContendedRun(variant: variant, locks: locks, iterations: n, holdUnits: holdUnits, gaps: gaps, waits: wait)
                 _ = withExtendedLifetime(run) {
                     lock_run_pinned_pair({ context, thread in
                         Unmanaged<ContendedRun>.fromOpaque(context!).takeUnretainedValue().body(thread: Int(thread))
@@ -193,15 +198,17 @@ final class ContendedRun: @unchecked Sendable {
     let locks: LockBenchmark.Locks
     let iterations: Int
     let holdUnits: UInt32
+    let gaps: UnsafePointer<UInt32>
     let waits: UnsafeMutablePointer<UInt64>
 
     init(variant: LockBenchmark.Variant, locks: LockBenchmark.Locks, iterations: Int, holdUnits: UInt32,
-         waits: UnsafeMutablePointer<UInt64>) {
-        (self.variant, self.locks, self.iterations, self.holdUnits, self.waits) = (variant, locks, iterations, holdUnits, waits)
+         gaps: UnsafePointer<UInt32>, waits: UnsafeMutablePointer<UInt64>) {
+        (self.variant, self.locks, self.iterations, self.holdUnits, self.gaps, self.waits) = (variant, locks, iterations, holdUnits, gaps, waits)
     }
 
     func body(thread: Int) {
         let waits = self.waits + thread * iterations
+        let gaps = self.gaps + thread * iterations
         switch variant {
         case .spinLock:
             let lock = locks.spinLock
@@ -211,7 +218,7 @@ final class ContendedRun: @unchecked Sendable {
                 waits[i] = lock_now_ns() - asked
                 lock_work(holdUnits)
                 lock.release()
-                lock_work(holdUnits)
+                lock_work(gaps[i])
             }
         case .interruptLock:
             let interrupt = locks.interrupt
@@ -221,7 +228,7 @@ final class ContendedRun: @unchecked Sendable {
                 waits[i] = lock_now_ns() - asked
                 lock_work(holdUnits)
                 interrupt.releaseLock()
-                lock_work(holdUnits)
+                lock_work(gaps[i])
             }
         case .ticketFromSwift:
             let lock = locks.ticket
@@ -231,7 +238,7 @@ final class ContendedRun: @unchecked Sendable {
                 waits[i] = lock_now_ns() - asked
                 lock_work(holdUnits)
                 ticket_lock_release(lock)
-                lock_work(holdUnits)
+                lock_work(gaps[i])
             }
         case .standardMutex:
             for i in 0..<iterations {
@@ -240,7 +247,7 @@ final class ContendedRun: @unchecked Sendable {
                     waits[i] = lock_now_ns() - asked
                     lock_work(holdUnits)
                 }
-                lock_work(holdUnits)
+                lock_work(gaps[i])
             }
         case .ticketInline, .pthreadSpin, .pthreadMutex:
             preconditionFailure("the C locks run in C")

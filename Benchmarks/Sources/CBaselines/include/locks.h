@@ -31,9 +31,14 @@ typedef enum lock_kind { LOCK_TICKET_INLINE, LOCK_PTHREAD_SPIN, LOCK_PTHREAD_MUT
 uint64_t lock_uncontended_ns(lock_kind kind, size_t iterations);
 
 // Two threads (CPUs 0 and 1), each `iterations` times: take the time, acquire, take the time,
-// do `hold_units` of work, release, do `gap_units` of work. wait_ns[thread * iterations + i]
-// is the second time minus the first. Returns the wall-clock nanoseconds of the whole run.
-uint64_t lock_contended(lock_kind kind, size_t iterations, uint32_t hold_units, uint32_t gap_units, uint64_t *wait_ns);
+// do `hold_units` of work, release, do gap_units[thread * iterations + i] of work.
+// wait_ns[thread * iterations + i] is the second time minus the first. Returns the wall-clock
+// nanoseconds of the whole run.
+uint64_t lock_contended(lock_kind kind, size_t iterations, uint32_t hold_units, const uint32_t *gap_units, uint64_t *wait_ns);
+
+// Gaps drawn uniformly from 0...max_units by a generator seeded with `seed`: random arrivals, so
+// the two threads do not fall into one lockstep that decides every wait.
+void lock_fill_gaps(uint32_t *gap_units, size_t count, uint32_t max_units, uint64_t seed);
 
 // ---- shared with the Swift loops --------------------------------------------------------------
 uint64_t lock_now_ns(void);            // CLOCK_MONOTONIC, the clock of every lock figure
