@@ -38,7 +38,9 @@ static inline void cuio_cpu_relax(void) {
 /// A number that identifies the calling thread while it lives: the address of a thread-local
 /// byte. Cheaper than pthread_self(), a call into libc; the framework's locks compare it on
 /// every acquire and release to enforce non-recursion.
-extern __thread char cuio_thread_marker;
+// initial-exec: the address is one add to the thread pointer, not a call to __tls_get_addr, which
+// position-independent code would otherwise make on every lock operation.
+extern __thread char cuio_thread_marker __attribute__((tls_model("initial-exec")));
 static inline uintptr_t cuio_current_thread(void) { return (uintptr_t)&cuio_thread_marker; }
 
 /// Sleeps while the 32-bit word at `word` still holds `expected` (a private futex): 0 when woken,
@@ -50,8 +52,8 @@ int cuio_futex_wake(uint32_t *word, int count);
 // ---- per-thread operation counts --------------------------------------
 // What a test counts to pin the work done per interrupt. Thread-local, so the counts of one
 // thread are not disturbed by others; incremented by debug builds only.
-extern __thread uint64_t cuio_thread_lock_acquisitions;
-extern __thread uint64_t cuio_thread_system_calls;
+extern __thread uint64_t cuio_thread_lock_acquisitions __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t cuio_thread_system_calls __attribute__((tls_model("initial-exec")));
 static inline void cuio_count_lock_acquisition(void) { cuio_thread_lock_acquisitions++; }
 static inline void cuio_count_system_call(void) { cuio_thread_system_calls++; }
 static inline uint64_t cuio_lock_acquisitions_on_this_thread(void) { return cuio_thread_lock_acquisitions; }
