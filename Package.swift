@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -37,7 +39,15 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
-        .target(name: "UIODriver", dependencies: ["UIO", "UIOPlatform"]),
+        .target(
+            name: "UIODriver",
+            dependencies: [
+                "UIO",
+                "UIOPlatform",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .target(name: "UIOControl", dependencies: ["UIO", "UIOPlatform"]),
         .executableTarget(
             name: "uioctl",
@@ -75,7 +85,11 @@ let package = Package(
         ),
         .testTarget(
             name: "UIODriverTests",
-            dependencies: ["UIO", "UIODriver", "UIOTesting", "UIOPlatform", "CTestSupport", "TestSupport"]
+            dependencies: [
+                "UIO", "UIODriver", "UIOTesting", "UIOPlatform", "CTestSupport", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "CommandLineTests",

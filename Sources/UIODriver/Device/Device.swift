@@ -1,3 +1,4 @@
+import Logging
 import UIOPlatform
 import Synchronization
 import UIO
@@ -36,6 +37,9 @@ public final class Device: FrameworkObject, @unchecked Sendable {
     public let executionLevel: ExecutionLevel
     /// The Plug and Play and power callbacks.
     public let callbacks: DeviceCallbacks
+    /// Where the framework logs the device's events (start, stop, surprise removal, and its
+    /// interrupts' re-arm failures and storms), with the device's node as `device` metadata.
+    public let logger: Logger
     /// The driver's state for this device, given at device add (WDF's typed context space).
     private let driverContext: (any AnyObject & Sendable)?
 
@@ -56,22 +60,27 @@ public final class Device: FrameworkObject, @unchecked Sendable {
     /// `context` is the driver's state for the device, reached from every callback through
     /// ``context(as:)``.
     public init(resources: any HardwareResources, context: (any AnyObject & Sendable)? = nil,
-                executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init()) {
+                executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init(),
+                logger: Logger = Logger(label: "swift-uio")) {
         self.resources = resources
         self.driverContext = context
         self.executionLevel = executionLevel == .passive ? .passive : .dispatch
         self.callbacks = callbacks
         let path = resources.name
+        var logger = logger
+        logger[metadataKey: "device"] = "\(path)"
+        self.logger = logger
         self.synchronizationLock = DriverLock(kind: executionLevel == .passive ? .wait : .spin, name: "the device lock of \(path)")
         self.transition = DriverLock(kind: .wait, name: "the start/stop sequence of \(path)")
     }
 
     /// Claims `uio` (exclusive open) and adds a device for it, with the driver's `context`.
     public convenience init(claiming uio: UIODevice, context: (any AnyObject & Sendable)? = nil,
-                            executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init()) throws(DriverError) {
+                            executionLevel: ExecutionLevel = .inheritFromParent, callbacks: DeviceCallbacks = .init(),
+                            logger: Logger = Logger(label: "swift-uio")) throws(DriverError) {
         let handle: UIOHandle
         do { handle = try uio.open() } catch { throw DriverError.device(error, while: "claiming the device") }
-        self.init(resources: handle, context: context, executionLevel: executionLevel, callbacks: callbacks)
+        self.init(resources: handle, context: context, executionLevel: executionLevel, callbacks: callbacks, logger: logger)
     }
 
     /// The context given at device add, as `type` (`WdfObjectGetTypedContext`; a driver names
@@ -135,6 +144,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
                 }
             }
             setState(.working)
+            logger.debug("started")
             let node = resources.name
             resources.liveness.whenRemoved { [weak self] in
                 self?.reportFailure(UIOError(.deviceRemoved, subject: node, reason: "the kernel unregistered the device",
@@ -261,6 +271,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
             return true
         }
         guard first else { return }
+        logger.error("surprise removal: \(reason)")
         do {
             try OSThread.detached(name: "\(resources.threadPrefix)-remove") { [self] in
                 transition.withLock("surprise removal") {
@@ -293,6 +304,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
             state.queues.removeAll()
         }
         setState(.stopped)
+        logger.debug("stopped", metadata: removalReason.map { ["removal": "\($0)"] } ?? [:])
         stoppedSignal.withLock {
             stoppedFlag = true
             stoppedSignal.broadcast()

@@ -1,3 +1,5 @@
+import Logging
+import Metrics
 import UIOPlatform
 import Synchronization
 import UIO
@@ -16,6 +18,7 @@ import UIO
 public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sendable {
     // @unchecked: `context` and `event` are touched only with the interrupt lock held,
     // `stormCounts` only by the ISR thread (one at a time: each is joined before the next starts);
+    // `exportedMetrics` is written in `connect()` before the threads that read it start;
     // `connection` and `line` are behind their own mutexes; the rest is immutable or atomic.
 
     /// The device the interrupt belongs to.
@@ -74,6 +77,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     private let isrDurations = DurationRecorder()
     private let dpcLatencies = DurationRecorder()
     private let workItemLatencies = DurationRecorder()
+    private var exportedMetrics: InterruptMetrics?
 
     private struct Connection {
         var source: (any InterruptSource)?
@@ -317,19 +321,24 @@ extension Interrupt: ConnectableInterrupt {
         let serialization = serializationLock
         let parent = self.parent
         let counters = self.counters
+        if config.exportsMetrics && exportedMetrics == nil {
+            exportedMetrics = InterruptMetrics(source: source.name, vector: vector)
+        }
         do throws(DriverError) {
             if let routine = config.dpc, let dpcWorker {
                 let latencies = dpcLatencies
+                let timer = exportedMetrics?.dpcLatency
                 try dpcWorker.start(name: threadName("dpc")) { [unowned self] in
-                    Self.recordLatency(since: dpcWorker.queuedAtOfCurrentRun, in: latencies)
+                    Self.recordLatency(since: dpcWorker.queuedAtOfCurrentRun, in: latencies, timer)
                     counters.dpcRuns.add(1, ordering: .relaxed)
                     Self.runSerialized(serialization, "automatic serialization (DPC)") { routine(self, parent) }
                 }
             }
             if let routine = config.workItem, let workItemWorker {
                 let latencies = workItemLatencies
+                let timer = exportedMetrics?.workItemLatency
                 try workItemWorker.start(name: threadName("work")) { [unowned self] in
-                    Self.recordLatency(since: workItemWorker.queuedAtOfCurrentRun, in: latencies)
+                    Self.recordLatency(since: workItemWorker.queuedAtOfCurrentRun, in: latencies, timer)
                     counters.workItemRuns.add(1, ordering: .relaxed)
                     Self.runSerialized(serialization, "automatic serialization (work item)") { routine(self, parent) }
                 }
@@ -380,6 +389,8 @@ extension Interrupt: ConnectableInterrupt {
         workItemWorker?.stop()
         source.close()
         subscribers.finishAll()
+        device.logger.debug("interrupt disconnected", metadata: [
+            "vector": "\(vector)", "statistics": "\(statistics)", "timings": "\(timings)"])
     }
 
     func powerUp() throws(DriverError) { try enable() }
@@ -398,9 +409,11 @@ extension Interrupt: ConnectableInterrupt {
 
     /// Records the wait from `queuedAt` to now, unless no stamp was taken (0).
     @inline(__always)
-    private static func recordLatency(since queuedAt: UInt64, in recorder: DurationRecorder) {
+    private static func recordLatency(since queuedAt: UInt64, in recorder: DurationRecorder, _ timer: Timer?) {
         guard queuedAt != 0 else { return }
-        recorder.record(nanoseconds: monotonicNanoseconds() &- queuedAt)
+        let waited = monotonicNanoseconds() &- queuedAt
+        recorder.record(nanoseconds: waited)
+        timer?.recordNanoseconds(Int64(clamping: waited))
     }
 
     private static func runSerialized(_ lock: DriverLock?, _ operation: StaticString, _ body: () -> Void) {
@@ -419,6 +432,11 @@ extension Interrupt: InterruptServiceClient {
         let ended = recordsTimings ? monotonicNanoseconds() : 0
         lock.release("the ISR")
         if recordsTimings { isrDurations.record(nanoseconds: ended &- started) }
+        if let exportedMetrics {
+            if recordsTimings { exportedMetrics.isrDuration.recordNanoseconds(Int64(clamping: ended &- started)) }
+            exportedMetrics.wakeUps.increment()
+            if !recognized { exportedMetrics.unrecognized.increment() }
+        }
         let storm = stormCounts?.record(recognized: recognized)
         if storm != nil { maskForStorm(source) }
         let rearmError = rearmIfNeeded(source)
@@ -434,8 +452,11 @@ extension Interrupt: InterruptServiceClient {
         subscribers.deliver(event)
         if let storm {
             counters.storms.add(1, ordering: .relaxed)
-            config.interruptStorm?(self, InterruptStorm(source: source.name, wakeUps: storm.wakeUps, unrecognized: storm.unrecognized,
-                                                        duration: storm.duration, statistics: statistics))
+            exportedMetrics?.storms.increment()
+            let report = InterruptStorm(source: source.name, wakeUps: storm.wakeUps, unrecognized: storm.unrecognized,
+                                        duration: storm.duration, statistics: statistics)
+            device.logger.error("\(report)", metadata: ["vector": "\(vector)"])
+            config.interruptStorm?(self, report)
         }
         return rearmError
     }
@@ -455,7 +476,7 @@ extension Interrupt: InterruptServiceClient {
         guard let routine = serviceThreadDPC else { return }
         // Queued again while it ran (from another thread): it runs once more, as WDF's DPC does.
         while serviceThreadDPCQueued.exchange(false, ordering: .acquiringAndReleasing) {
-            Self.recordLatency(since: serviceThreadDPCQueuedAt.exchange(0, ordering: .relaxed), in: dpcLatencies)
+            Self.recordLatency(since: serviceThreadDPCQueuedAt.exchange(0, ordering: .relaxed), in: dpcLatencies, exportedMetrics?.dpcLatency)
             counters.dpcRuns.add(1, ordering: .relaxed)
             Self.runSerialized(serializationLock, "automatic serialization (DPC)") { routine(self, parent) }
         }
@@ -464,7 +485,9 @@ extension Interrupt: InterruptServiceClient {
     var isMaskRequested: Bool { maskRequests.load(ordering: .relaxed) > 0 }
 
     func reArmFailed(_ error: UIOError, source: any InterruptSource) {
-        config.reArmFailed?(self, .reArmFailed(error, method: source.reArmMethod, devicePath: source.name))
+        let report = UIOError.reArmFailed(error, method: source.reArmMethod, devicePath: source.name)
+        device.logger.warning("\(report)", metadata: ["vector": "\(vector)"])
+        config.reArmFailed?(self, report)
     }
 
     func sourceFailed(_ error: UIOError) { device.reportFailure(error) }
@@ -483,7 +506,10 @@ extension Interrupt: InterruptServiceClient {
             }
             return nil
         }
-        if error != nil { counters.rearmFailures.add(1, ordering: .relaxed) }
+        if error != nil {
+            counters.rearmFailures.add(1, ordering: .relaxed)
+            exportedMetrics?.rearmFailures.increment()
+        }
         return error
     }
 }

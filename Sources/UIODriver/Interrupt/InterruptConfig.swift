@@ -73,6 +73,13 @@ public struct InterruptConfig<Context: Sendable>: Sendable {
     /// item waits to start (``Interrupt/timings``): two clock reads per interrupt and one per
     /// deferred run, no allocation. No WDF counterpart.
     public var recordsTimings = true
+    /// Whether the interrupt also records its figures as swift-metrics instruments (timers
+    /// `uio_interrupt_isr_duration`, `uio_interrupt_dpc_latency`, `uio_interrupt_work_item_latency`;
+    /// counters `uio_interrupt_wake_ups`, `uio_interrupt_unrecognized`, `uio_interrupt_rearm_failures`,
+    /// `uio_interrupt_storms`; dimensions `source` and `vector`) for a driver that bootstraps a
+    /// metrics backend. Off by default: each interrupt then calls into the backend, whose cost
+    /// (a lock, an allocation) is the backend's. No WDF counterpart.
+    public var exportsMetrics = false
     /// The "nobody cared" guard (``StormGuard``), with the kernel's figures unless changed;
     /// `nil` turns it off. No WDF counterpart: in Windows the kernel guards the line itself.
     public var stormGuard: StormGuard? = .kernelDefault
