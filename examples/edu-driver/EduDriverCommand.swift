@@ -84,6 +84,8 @@ struct EduDriverCommand: ParsableCommand {
         log("stopped: \(statistics.interrupts) interrupts (kernel count \(kernel)), \(statistics.wakeUps) ISR calls, "
             + "\(statistics.coalesced) coalesced, \(statistics.recognized) recognized, \(statistics.unrecognized) not ours, "
             + "\(statistics.dpcRuns) DPC runs")
+        // The interrupt's own histograms; guest microseconds are the emulator's.
+        for line in driver.interrupt.timings.description.split(separator: "\n") { log("  \(line)") }
         if let signal = signals.received { throw ExitCode(128 + signal) }
     }
 }

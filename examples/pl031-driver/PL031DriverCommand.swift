@@ -64,6 +64,7 @@ struct PL031DriverCommand: ParsableCommand {
         let tenths = elapsed.seconds * 10 + elapsed.attoseconds / 100_000_000_000_000_000
         log("stopped: \(driver.alarmsHandled) alarms in \(tenths / 10).\(tenths % 10) s, \(statistics.interrupts) interrupts (kernel count \(kernel)), "
             + "\(statistics.recognized) recognized, \(statistics.dpcRuns) DPC runs, \(statistics.rearmFailures) re-arm failures")
+        for line in driver.interrupt.timings.description.split(separator: "\n") { log("  \(line)") }
         guard driver.alarmsHandled == alarms else { throw ExitCode.failure }
     }
 }
