@@ -6,7 +6,7 @@ import UIO
 
 /// A framework interrupt object (`WDFINTERRUPT`, `WdfInterruptCreate`) over a UIO interrupt.
 ///
-/// Created in device add (after ``Device/init(resources:context:executionLevel:callbacks:)``, before
+/// Created in device add (after ``Device/init(resources:context:executionLevel:callbacks:logger:)``, before
 /// ``Device/start()``) or in `prepareHardware`. When the device enters D0 the interrupt connects:
 /// its ISR thread blocks on the UIO interrupt file, and on each wake-up takes the interrupt lock,
 /// calls the ISR, releases the lock and re-arms the line (the way the bound kernel driver needs).

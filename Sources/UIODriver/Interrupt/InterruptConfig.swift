@@ -19,7 +19,7 @@ public enum DPCPlacement: Sendable, Hashable {
     /// The ISR thread, after the ISR returns and the line is re-armed: one thread wakes per
     /// interrupt instead of two, for drivers bound by throughput. The price is latency: the next
     /// interrupt's ISR waits until the DPC returns, and interrupts raised meanwhile reach it as
-    /// one wake-up (``InterruptEvent/newInterrupts`` counts them). ``Interrupt/queueDPC()``
+    /// one wake-up (the event's `newInterrupts` counts them). ``Interrupt/queueDPC()``
     /// from another thread wakes the ISR thread to run it.
     case serviceThread
 }
