@@ -36,11 +36,20 @@ int test_allowed_cpu_count(void) {
     return CPU_COUNT(&set);
 }
 
-long test_set_realtime_priority_limit(long limit) {
+int test_allowed_cpu(int index) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &set) && index-- == 0) return cpu;
+    }
+    return -1;
+}
+
+int test_set_realtime_priority_limit(unsigned long limit, unsigned long *previous) {
     struct rlimit value;
     if (getrlimit(RLIMIT_RTPRIO, &value) != 0) return -errno;
-    long previous = (long)value.rlim_cur;
+    *previous = (unsigned long)value.rlim_cur;
     value.rlim_cur = (rlim_t)limit;
     if (setrlimit(RLIMIT_RTPRIO, &value) != 0) return -errno;
-    return previous;
+    return 0;
 }

@@ -42,7 +42,9 @@ struct ServiceThreadPlacementTests {
         return seen.withLock { $0 }
     }
 
-    static var lastCPU: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1 }
+    /// The first and the last CPU this process may run on (a container's cpuset may have gaps).
+    static var firstCPU: Int { Int(test_allowed_cpu(0)) }
+    static var lastCPU: Int { Int(test_allowed_cpu(test_allowed_cpu_count() - 1)) }
 
     @Test("whereInterruptLands: the ISR thread runs only on the CPU the kernel delivers to")
     func followsTheInterrupt() throws {
@@ -55,8 +57,8 @@ struct ServiceThreadPlacementTests {
 
     @Test("these CPUs: the ISR thread runs only there")
     func givenCPUs() throws {
-        let seen = try run(try SimulatedDevice(), ServiceThreadPlacement(cpus: .these([0])))
-        #expect(seen.cpu == 0)
+        let seen = try run(try SimulatedDevice(), ServiceThreadPlacement(cpus: .these([Self.firstCPU])))
+        #expect(seen.cpu == Int32(Self.firstCPU))
         #expect(seen.allowedCPUs == 1)
     }
 
@@ -103,14 +105,20 @@ struct ServiceThreadPlacementTests {
 
     @Test("realTimePriority without CAP_SYS_NICE or RLIMIT_RTPRIO: accessDenied, with advice naming both")
     func realTimeDenied() throws {
-        let saved = test_set_realtime_priority_limit(0)
-        try #require(saved >= 0)
-        defer { _ = test_set_realtime_priority_limit(saved) }
+        var saved: UInt = 0
+        try #require(test_set_realtime_priority_limit(0, &saved) == 0)
+        defer {
+            var ignored: UInt = 0
+            _ = test_set_realtime_priority_limit(saved, &ignored)
+        }
         // Capabilities are per thread: drop CAP_SYS_NICE on a thread of the test's own.
         let outcome = Mutex<Result<Void, DriverError>?>(nil)
+        let dropped = Mutex<Int32>(-1)
         let simulated = try SimulatedDevice()
         let worker = Thread.detachedThread {
-            _ = test_drop_capability_on_this_thread(Self.sysNice)
+            let result = test_drop_capability_on_this_thread(Self.sysNice)
+            dropped.withLock { $0 = result }
+            guard result == 0 else { return }
             let device = Device(resources: simulated)
             var config = InterruptConfig<Int>(isr: { _, _ in true })
             config.serviceThreadPlacement = ServiceThreadPlacement(realTimePriority: 10)
@@ -124,6 +132,7 @@ struct ServiceThreadPlacementTests {
             device.stop()
         }
         worker.join()
+        try #require(dropped.withLock { $0 } == 0, "CAP_SYS_NICE could not be dropped from the test's thread")
         guard case .failure(let error)? = outcome.withLock({ $0 }) else {
             Issue.record("SCHED_FIFO was granted without CAP_SYS_NICE or RLIMIT_RTPRIO")
             return

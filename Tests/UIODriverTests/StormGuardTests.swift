@@ -15,7 +15,8 @@ struct StormGuardTests {
         let device = Device(resources: simulated)
         let storms = Mutex<[InterruptStorm]>([])
         var config = InterruptConfig<Int>(isr: { _, _ in false })
-        config.stormGuard = StormGuard(window: 100, unrecognizedLimit: 98)
+        // A minute's quiet reset: a stalled test machine must not restart the count.
+        config.stormGuard = StormGuard(window: 100, unrecognizedLimit: 98, quietReset: .seconds(60))
         config.interruptStorm = { _, storm in storms.withLock { $0.append(storm) } }
         let interrupt = try Interrupt(parent: device, config: config, context: 0)
         try device.start()
@@ -49,6 +50,32 @@ struct StormGuardTests {
         try interrupt.disable()
         try interrupt.enable()
         #expect(waitUntil { interrupt.statistics.wakeUps > masked + 10 }, "enable() unmasked the line again")
+    }
+
+    @Test("reportInactive() and reportActive() leave a line the guard masked masked; enable() unmasks it")
+    func reportActiveKeepsTheStormMask() throws {
+        let resources = try EventfdDevice()
+        let source = resources.sources[0]
+        let device = Device(resources: resources)
+        var config = InterruptConfig<Int>(isr: { _, _ in false })
+        config.stormGuard = StormGuard(window: 10, unrecognizedLimit: 8, quietReset: .seconds(60))
+        let interrupt = try Interrupt(parent: device, config: config, context: 0)
+        try device.start()
+        defer { device.stop() }
+        for raised in 1...10 {
+            source.raise()
+            try #require(waitUntil { interrupt.statistics.wakeUps == UInt64(raised) })
+        }
+        try #require(waitUntil { interrupt.statistics.storms == 1 })
+        #expect(!source.isUnmasked, "the guard masked the source")
+        source.forbidUnmasking(true)
+        try interrupt.reportInactive()
+        try interrupt.reportActive()
+        source.forbidUnmasking(false)
+        #expect(source.forbiddenUnmasks == 0, "reportActive() unmasked a line the storm guard masked")
+        try interrupt.disable()
+        try interrupt.enable()
+        #expect(source.isUnmasked)
     }
 
     @Test("an ISR that recognizes its interrupts never trips it")

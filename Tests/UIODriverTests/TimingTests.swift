@@ -62,7 +62,8 @@ struct TimingTests {
         defer { device.stop() }
         for raised in 1...5 {
             simulated.raise()
-            try #require(waitUntil { interrupt.statistics.dpcRuns == raised })
+            // The ISR's figures are recorded after it releases the lock: wait for its wake-up count too.
+            try #require(waitUntil { interrupt.statistics.dpcRuns == raised && interrupt.statistics.wakeUps == UInt64(raised) })
         }
         let timings = interrupt.timings
         #expect(timings.isrDuration.count == 5)
@@ -82,7 +83,7 @@ struct TimingTests {
         try device.start()
         defer { device.stop() }
         simulated.raise()
-        try #require(waitUntil { interrupt.statistics.dpcRuns == 1 })
+        try #require(waitUntil { interrupt.statistics.dpcRuns == 1 && interrupt.statistics.wakeUps == 1 })
         #expect(interrupt.timings.isrDuration.count == 0)
         #expect(interrupt.timings.dpcLatency.count == 0)
     }

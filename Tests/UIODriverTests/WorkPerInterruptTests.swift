@@ -56,18 +56,20 @@ struct WorkPerInterruptTests {
         return (deltas(isrEntries.withLock { $0 }), deltas(dpcEntries.withLock { $0 }))
     }
 
-    @Test("INTx through uio_pci_generic: four system calls and three lock acquisitions on the ISR thread, none but the hand-off's on the DPC thread")
+    @Test("INTx through uio_pci_generic: four system calls and four lock acquisitions on the ISR thread, none but the hand-off's on the DPC thread")
     func pciGeneric() throws {
         let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         let (isr, dpc) = try measure({ simulated.raise() }, simulated)
         // ppoll of the interrupt file and the wake-up eventfd; read of the count; the command
         // register read and written to clear Interrupt Disable.
         #expect(Set(isr.map(\.systemCalls)) == [4], "\(isr)")
-        // The interrupt lock; the line's mutex for the re-arm; the DPC worker's mutex to queue.
-        #expect(Set(isr.map(\.locks)) == [3], "\(isr)")
-        // The worker's mutex: taken again when the run ends, and on waking for the next.
+        // The interrupt lock; the line's mutex and the command register's for the re-arm; the DPC
+        // worker's mutex to queue.
+        #expect(Set(isr.map(\.locks)) == [4], "\(isr)")
+        // The worker's mutex: taken again when the run ends, and on waking for the next (unless
+        // the next request came before the worker went back to waiting).
         #expect(Set(dpc.map(\.systemCalls)) == [0], "\(dpc)")
-        #expect(Set(dpc.map(\.locks)) == [2], "\(dpc)")
+        #expect(dpc.allSatisfy { (1...2).contains($0.locks) }, "\(dpc)")
     }
 
     @Test("an eventfd vector (the MSI model): the same three lock acquisitions on the ISR thread")
@@ -75,16 +77,17 @@ struct WorkPerInterruptTests {
         let resources = try EventfdDevice()
         let (isr, dpc) = try measure({ resources.sources[0].raise() }, resources)
         #expect(Set(isr.map(\.locks)) == [3], "\(isr)")
-        #expect(Set(dpc.map(\.locks)) == [2], "\(dpc)")
+        #expect(dpc.allSatisfy { (1...2).contains($0.locks) }, "\(dpc)")
     }
 
-    @Test("a DPC on the ISR thread: two lock acquisitions per interrupt, on one thread")
+    @Test("a DPC on the ISR thread: three lock acquisitions per interrupt, on one thread")
     func dpcOnServiceThread() throws {
         let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         let (isr, dpc) = try measure({ simulated.raise() }, simulated, placement: .serviceThread)
         #expect(Set(isr.map(\.systemCalls)) == [4], "\(isr)")
-        // The interrupt lock and the line's mutex: no worker to hand over to.
-        #expect(Set(isr.map(\.locks)) == [2], "\(isr)")
-        #expect(Set(dpc.map(\.locks)) == [2], "the same thread's counts, seen from the DPC: \(dpc)")
+        // The interrupt lock, the line's and the command register's mutexes: no worker to hand
+        // over to.
+        #expect(Set(isr.map(\.locks)) == [3], "\(isr)")
+        #expect(Set(dpc.map(\.locks)) == [3], "the same thread's counts, seen from the DPC: \(dpc)")
     }
 }

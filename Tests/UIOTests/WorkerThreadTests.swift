@@ -49,4 +49,20 @@ struct WorkerThreadTests {
         worker.stop()
         #expect(seen.withLock { $0 } == [true, true, true])
     }
+
+    @Test("a worker starts again after stop; each run reads the stamp of the request it answers")
+    func restartAndStamps() throws {
+        let stamps = Mutex<[UInt64]>([])
+        let worker = WorkerThread()
+        #expect(!worker.requestStandingJob(stamp: 1), "refused before the first start")
+        for round in 1...3 {
+            try worker.start(name: "test-restart", standingJob: { [unowned worker] in
+                stamps.withLock { $0.append(worker.stampOfCurrentRun) }
+            })
+            #expect(worker.requestStandingJob(stamp: UInt64(round * 10)))
+            worker.stop()
+            #expect(!worker.requestStandingJob(stamp: 99), "refused after stop")
+        }
+        #expect(stamps.withLock { $0 } == [10, 20, 30])
+    }
 }

@@ -26,6 +26,12 @@ public final class ConfigSpace: Sendable {
     /// Whether the file opened for writing (root, or the project's udev rules).
     public let isWritable: Bool
     private let descriptor: SharedDescriptor
+    /// Serializes read-modify-writes of the command register among every `ConfigSpace` of this
+    /// file in the process: the ISR thread's re-arm makes one outside the interrupt lock.
+    private let commandUpdates: Locked<Void>
+
+    /// One command-register lock per config file, made the first time the file is opened.
+    private static let commandLocks = Locked<[String: Locked<Void>]>([:])
 
     /// Opens the config space at `path` through `system` (for simulated devices).
     package init(path: String, system: SystemCalls) throws(UIOError) {
@@ -42,6 +48,12 @@ public final class ConfigSpace: Sendable {
         self.size = Int(size)
         self.isWritable = writable
         self.descriptor = descriptor
+        self.commandUpdates = Self.commandLocks.withLock { locks in
+            if let lock = locks[path] { return lock }
+            let lock = Locked(())
+            locks[path] = lock
+            return lock
+        }
     }
 
     /// Releases the file; later accesses throw ``UIOError/Code/closed``. Closing twice is harmless.
@@ -83,9 +95,22 @@ public final class ConfigSpace: Sendable {
     /// delivered after unmasking (measured with the edu device: stuck after one interrupt with
     /// the byte write, 1,000 of 1,000 delivered with the 16-bit write).
     public func setInterruptDisabled(_ disabled: Bool) throws(UIOError) {
-        let current = try command()
-        let updated = disabled ? current | Self.interruptDisableBit : current & ~Self.interruptDisableBit
-        try write16(updated, at: Self.commandOffset)
+        try updateCommand { command in
+            command = disabled ? command | Self.interruptDisableBit : command & ~Self.interruptDisableBit
+        }
+    }
+
+    /// Changes the command register by a read-modify-write that no other `updateCommand` of the
+    /// same device in this process interleaves with, the interrupt re-arm included. Change the
+    /// command register (Bus Master, Memory Space) this way while the device's interrupt is
+    /// enabled: uio_pci_generic's re-arm writes the whole register from the ISR thread, outside
+    /// the interrupt lock, and a plain ``write16(_:at:)`` could lose its change or undo the re-arm.
+    public func updateCommand(_ change: (inout UInt16) -> Void) throws(UIOError) {
+        try commandUpdates.withLock { _ throws(UIOError) in
+            var value = try command()
+            change(&value)
+            try write16(value, at: Self.commandOffset)
+        }
     }
 
     private func read<T: FixedWidthInteger>(at offset: Int) throws(UIOError) -> T {

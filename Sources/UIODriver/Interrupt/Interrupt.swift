@@ -10,7 +10,8 @@ import UIO
 /// ``Device/start()``) or in `prepareHardware`. When the device enters D0 the interrupt connects:
 /// its ISR thread blocks on the UIO interrupt file, and on each wake-up takes the interrupt lock,
 /// calls the ISR, releases the lock and re-arms the line (the way the bound kernel driver needs).
-/// The ISR queues the DPC or work item, which run on their own threads.
+/// The ISR queues the DPC or work item, which run on their own threads (or, for a DPC with
+/// ``DPCPlacement/serviceThread``, on the ISR thread after the re-arm).
 ///
 /// `Context` is the per-object context (WDF's typed context space). It is protected by the
 /// interrupt lock: reach it with ``synchronize(_:)`` or, where the lock is already held (ISR,
@@ -63,13 +64,15 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     private typealias DeferredRoutine = InterruptConfig<Context>.DeferredRoutine
     private let dpcWorker: DeferredCallWorker?
     private let workItemWorker: DeferredCallWorker?
-    /// A DPC run on the ISR thread (``DPCPlacement/serviceThread``): whether one is queued, and
-    /// whether queueing is accepted (while connected).
+    /// A DPC run on the ISR thread (``DPCPlacement/serviceThread``), and its state: whether
+    /// queueing is accepted (while the ISR thread runs) and whether a run is queued, in one word
+    /// so that accepting and queueing are one step.
     private let serviceThreadDPC: DeferredRoutine?
-    private let serviceThreadDPCQueued = Atomic<Bool>(false)
-    private let serviceThreadDPCAccepted = Atomic<Bool>(false)
-    /// The ISR thread's `Processor.currentThread`, once it has served an interrupt: queueing
-    /// from any other thread must wake it.
+    private let serviceThreadDPCState = Atomic<UInt8>(0)
+    private static var dpcAccepted: UInt8 { 1 }
+    private static var dpcQueued: UInt8 { 2 }
+    /// The ISR thread's `Processor.currentThread` while it runs, 0 otherwise: queueing from any
+    /// other thread must wake it, and `stop()` on it must trap.
     private let serviceThreadMarker = Atomic<UInt>(0)
     /// When the DPC for the ISR thread was queued from that thread (0: not recorded).
     private let serviceThreadDPCQueuedAt = Atomic<UInt64>(0)
@@ -161,8 +164,15 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     @discardableResult
     public func queueDPC() -> Bool {
         if let dpcWorker { return dpcWorker.queue(queuedAt: recordsTimings ? monotonicNanoseconds() : 0) }
-        guard serviceThreadDPC != nil, serviceThreadDPCAccepted.load(ordering: .acquiring),
-              !serviceThreadDPCQueued.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        guard serviceThreadDPC != nil else { return false }
+        var state = serviceThreadDPCState.load(ordering: .acquiring)
+        while true {
+            guard state & Self.dpcAccepted != 0, state & Self.dpcQueued == 0 else { return false }
+            let (exchanged, current) = serviceThreadDPCState.compareExchange(
+                expected: state, desired: state | Self.dpcQueued, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            state = current
+        }
         if Processor.currentThread == serviceThreadMarker.load(ordering: .relaxed) {
             // The ISR thread runs it next and reads this: the same thread, so no race.
             if recordsTimings { serviceThreadDPCQueuedAt.store(monotonicNanoseconds(), ordering: .relaxed) }
@@ -233,7 +243,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         try lock.withLock("WdfInterruptReportActive") { () throws(DriverError) in
             try self.line.withLock { state throws(DriverError) in
                 state.active = true
-                guard state.enabled else { return }
+                guard state.mayUnmask else { return }
                 do throws(UIOError) { try line.enable() } catch { throw DriverError.device(error, while: "unmasking the interrupt") }
             }
         }
@@ -344,13 +354,13 @@ extension Interrupt: ConnectableInterrupt {
                 }
             }
             connection.withLock { $0.source = source }
-            serviceThreadDPCAccepted.store(true, ordering: .releasing)
+            serviceThreadDPCState.store(Self.dpcAccepted, ordering: .releasing)
             let cpus = try serviceThreadCPUs()
             let thread = try InterruptServiceThread(name: threadName("isr"), source: source, client: self)
             connection.withLock { $0.serviceThread = thread }
             try thread.place(cpus: cpus, realTimePriority: config.serviceThreadPlacement.realTimePriority, name: source.name)
         } catch {
-            serviceThreadDPCAccepted.store(false, ordering: .releasing)
+            serviceThreadDPCState.store(0, ordering: .releasing)
             connection.withLock { $0.serviceThread }?.stop()
             dpcWorker?.stop()
             workItemWorker?.stop()
@@ -381,7 +391,7 @@ extension Interrupt: ConnectableInterrupt {
         }
         guard let source = state.source else { return }
         // Refuse new DPCs for the ISR thread; it runs one already queued before it ends.
-        serviceThreadDPCAccepted.store(false, ordering: .releasing)
+        serviceThreadDPCState.bitwiseAnd(~Self.dpcAccepted, ordering: .acquiringAndReleasing)
         // Wake the ISR thread and wait for an ISR call under way: UMDF's first flush.
         state.serviceThread?.stop()
         // Let queued deferred work finish and refuse more: the second flush.
@@ -402,7 +412,9 @@ extension Interrupt: ConnectableInterrupt {
 
     var isCallbackThread: Bool {
         let isr = connection.withLock { $0.serviceThread }
-        return (isr?.isCurrent ?? false) || (dpcWorker?.isCurrentThread ?? false) || (workItemWorker?.isCurrentThread ?? false)
+        // The marker also covers the ISR thread's last flush, after `disconnect()` let go of it.
+        return serviceThreadMarker.load(ordering: .acquiring) == Processor.currentThread
+            || (isr?.isCurrent ?? false) || (dpcWorker?.isCurrentThread ?? false) || (workItemWorker?.isCurrentThread ?? false)
     }
 
     var isLockHeldByCurrentThread: Bool { lock.isHeldByCurrentThread }
@@ -424,7 +436,6 @@ extension Interrupt: ConnectableInterrupt {
 
 extension Interrupt: InterruptServiceClient {
     func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError? {
-        serviceThreadMarker.store(Processor.currentThread, ordering: .relaxed)
         lock.acquire("the ISR")
         self.event = event
         let started = recordsTimings ? monotonicNanoseconds() : 0
@@ -472,10 +483,19 @@ extension Interrupt: InterruptServiceClient {
 
     func retryReArm(_ source: any InterruptSource) -> UIOError? { rearmIfNeeded(source) }
 
+    func serviceThreadStarted() { serviceThreadMarker.store(Processor.currentThread, ordering: .releasing) }
+
+    func serviceThreadEnding() {
+        // Accept no more (the thread is gone: nobody would run them), then run what was queued.
+        serviceThreadDPCState.bitwiseAnd(~Self.dpcAccepted, ordering: .acquiringAndReleasing)
+        runQueuedDeferredWork()
+        serviceThreadMarker.store(0, ordering: .releasing)
+    }
+
     func runQueuedDeferredWork() {
         guard let routine = serviceThreadDPC else { return }
         // Queued again while it ran (from another thread): it runs once more, as WDF's DPC does.
-        while serviceThreadDPCQueued.exchange(false, ordering: .acquiringAndReleasing) {
+        while serviceThreadDPCState.bitwiseAnd(~Self.dpcQueued, ordering: .acquiringAndReleasing).oldValue & Self.dpcQueued != 0 {
             Self.recordLatency(since: serviceThreadDPCQueuedAt.exchange(0, ordering: .relaxed), in: dpcLatencies, exportedMetrics?.dpcLatency)
             counters.dpcRuns.add(1, ordering: .relaxed)
             Self.runSerialized(serializationLock, "automatic serialization (DPC)") { routine(self, parent) }

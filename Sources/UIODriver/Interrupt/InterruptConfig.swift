@@ -70,8 +70,8 @@ public struct InterruptConfig<Context: Sendable>: Sendable {
     /// counterpart.
     public var serviceThreadPlacement = ServiceThreadPlacement.unchanged
     /// Whether the interrupt records how long each ISR call takes and how long each DPC or work
-    /// item waits to start (``Interrupt/timings``): two clock reads per interrupt and one per
-    /// deferred run, no allocation. No WDF counterpart.
+    /// item waits to start (``Interrupt/timings``): two clock reads per ISR call and two per
+    /// deferred run (queueing and start), no allocation. No WDF counterpart.
     public var recordsTimings = true
     /// Whether the interrupt also records its figures as swift-metrics instruments (timers
     /// `uio_interrupt_isr_duration`, `uio_interrupt_dpc_latency`, `uio_interrupt_work_item_latency`;

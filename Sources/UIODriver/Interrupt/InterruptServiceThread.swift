@@ -9,6 +9,10 @@ protocol InterruptServiceClient: AnyObject, Sendable {
     func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError?
     /// Runs a DPC queued for the ISR thread (``DPCPlacement/serviceThread``), if any.
     func runQueuedDeferredWork()
+    /// The thread began: called on it, before its first wait.
+    func serviceThreadStarted()
+    /// The thread is about to end: called on it; runs what is queued for it and accepts no more.
+    func serviceThreadEnding()
     /// Re-arms a source whose last re-arm failed.
     func retryReArm(_ source: any InterruptSource) -> UIOError?
     /// Whether a caller is waiting to mask the source (then it stays masked on purpose).
@@ -65,7 +69,8 @@ final class InterruptServiceThread: Sendable {
     /// What a process needs for a real-time ISR thread, and what granting it allows.
     static let realTimeAdvice = "give the process CAP_SYS_NICE (AmbientCapabilities=CAP_SYS_NICE in its systemd unit, or setcap cap_sys_nice+ep on the binary), "
         + "or raise its RLIMIT_RTPRIO to the priority (LimitRTPRIO= in systemd, rtprio in /etc/security/limits.conf); "
-        + "the limit allows real-time scheduling of its own threads only, while CAP_SYS_NICE also lets it change any process's priority and CPUs"
+        + "the limit allows real-time scheduling of its own threads only, while CAP_SYS_NICE also lets it change any process's priority and CPUs; "
+        + "a cgroup with no real-time budget (cpu.rt_runtime_us 0) refuses it even to root"
 
     /// Whether the calling thread is this one.
     var isCurrent: Bool { thread.isCurrent }
@@ -79,8 +84,9 @@ final class InterruptServiceThread: Sendable {
 
     private static func run(source: any InterruptSource, client: some InterruptServiceClient, isStopping: () -> Bool) {
         var retry = ReArmRetry()
+        client.serviceThreadStarted()
         // A DPC queued before the thread ends still runs: the flush WDF does at disconnect.
-        defer { client.runQueuedDeferredWork() }
+        defer { client.serviceThreadEnding() }
         while true {
             let outcome: InterruptWait
             do throws(UIOError) {

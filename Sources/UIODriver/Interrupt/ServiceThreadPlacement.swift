@@ -10,7 +10,7 @@ public struct ServiceThreadPlacement: Sendable, Hashable {
         /// the kernel's handler wakes the thread on the CPU it runs on, with no inter-processor
         /// interrupt, and the thread finds the caches the handler warmed. If the line is moved
         /// later (by `irqbalance`, or a write to `smp_affinity`), the thread stays where it was
-        /// placed until the device next enters D0.
+        /// placed: pin the line too (`/proc/irq/N/smp_affinity_list`) or stop `irqbalance` for it.
         case whereInterruptLands
         /// These CPUs.
         case these([Int])
@@ -22,7 +22,9 @@ public struct ServiceThreadPlacement: Sendable, Hashable {
     /// thread on its CPU as soon as it wakes. Needs `CAP_SYS_NICE`, or an `RLIMIT_RTPRIO` of at
     /// least this priority; without either, starting the device fails with
     /// ``DriverError/Status/accessDenied``. A real-time thread that never sleeps starves its CPU
-    /// (the kernel's real-time throttling leaves others 5% by default): keep the ISR short.
+    /// (the kernel's real-time throttling leaves others 5% by default): keep the ISR short. A
+    /// DPC placed on the ISR thread (``DPCPlacement/serviceThread``) runs with the same priority
+    /// and CPUs.
     /// `nil`: the normal policy.
     public var realTimePriority: Int?
 

@@ -39,7 +39,7 @@ public struct InterruptStorm: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         "interrupt storm on \(source): the ISR did not recognize \(unrecognized) of \(wakeUps) wake-ups in \(duration); "
-            + "the line is masked until the driver calls disable() and enable(), or the device re-enters D0"
+            + "the line is masked until the driver calls disable() and enable()"
     }
 }
 

@@ -37,7 +37,8 @@ final class DriverLock: @unchecked Sendable {
     @usableFromInline let nextTicket = Atomic<UInt32>(0)
     /// The spin lock's futex word: the ticket that holds or may take the lock in the high 16 bits,
     /// the number of parked waiters in the low 16. One word, so a release learns whether to wake
-    /// anyone from the same atomic add that hands the lock on.
+    /// anyone from the same atomic add that hands the lock on. Sixteen bits bound the lock to
+    /// 65,535 threads waiting at once, far beyond any interrupt's.
     @usableFromInline let turn: UnsafeMutablePointer<Atomic<UInt32>>
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>?
 

@@ -1,7 +1,7 @@
 /// A histogram of durations, as an interrupt object records them (``Interrupt/timings``).
 ///
 /// Buckets are log-linear: exact below 16 ns, then 16 per power of two, so a bucket's bounds are
-/// within 6.25% of each other; the largest holds everything from about 39 hours up. Percentiles
+/// within 6.25% of each other; the largest holds everything from about 76 hours up. Percentiles
 /// report the upper bound of the bucket they fall in (at most the exact maximum).
 public struct DurationHistogram: Sendable, Hashable, CustomStringConvertible {
     /// One bucket with values in it.

@@ -6,7 +6,8 @@ final class DurationRecorder: @unchecked Sendable {
     // @unchecked: `counts` is allocated in init, freed in deinit, and only reached atomically.
     private static let subBucketBits = 4
     private static let subBuckets = 1 << subBucketBits
-    /// Powers of two up to 2^47 ns (about 39 hours); longer values share the last bucket.
+    /// Powers of two up to 2^47 ns; the last bucket holds everything from 31 × 2^43 ns (about
+    /// 76 hours) up.
     private static let largestExponent = 47
     static let bucketCount = subBuckets + (largestExponent - subBucketBits + 1) * subBuckets
 

@@ -105,6 +105,8 @@ package final class WorkerThread: @unchecked Sendable {
             return thread
         }
         toJoin?.join()
+        // The job's closure may hold its owner, which holds this worker: let go of it.
+        condition.withLock { standingJob = nil }
     }
 
     private func loop() {

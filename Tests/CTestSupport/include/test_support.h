@@ -13,6 +13,9 @@ int test_has_capability(int capability);
 int test_current_cpu(void);
 /// How many CPUs the calling thread may run on (sched_getaffinity, GNU-only).
 int test_allowed_cpu_count(void);
-/// Sets the process's soft RLIMIT_RTPRIO to `limit`; returns the previous soft limit, or -errno.
-long test_set_realtime_priority_limit(long limit);
+/// The number of the `index`th CPU the calling thread may run on (counting from 0), or -1.
+int test_allowed_cpu(int index);
+/// Sets the process's soft RLIMIT_RTPRIO to `limit`, storing the previous one in `previous`:
+/// 0 or -errno.
+int test_set_realtime_priority_limit(unsigned long limit, unsigned long *previous);
 #endif
