@@ -52,13 +52,18 @@ extension GuestSuites {
                 handle.close()
             }
             for _ in 0..<1_000 { try cycle() }  // warm up caches and lazily made state, the same way
+            // Two halves: the allocator's heap reaches its plateau during the first (by up to 2.5 MB
+            // after other suites have run, the same growth for 10,000 cycles as for 40,000), so a
+            // leak is what the second half adds: 1 MiB there is 200 bytes a cycle.
             let before = Usage.now()
-            for _ in 0..<10_000 { try cycle() }
+            for _ in 0..<5_000 { try cycle() }
+            let middle = Self.settled(before)
+            for _ in 0..<5_000 { try cycle() }
             let after = Self.settled(before)
-            print("leaks, 10,000 open/map/close cycles: before \(before); after \(after)")
+            print("leaks, 10,000 open/map/close cycles: before \(before); after 5,000 \(middle); after 10,000 \(after)")
             #expect(after.fds <= before.fds)
             #expect(after.threads <= before.threads)
-            #expect(after.residentKiB - before.residentKiB < 2048, "resident memory grew by \(after.residentKiB - before.residentKiB) KiB")
+            #expect(after.residentKiB - middle.residentKiB < 1024, "resident memory grew by \(after.residentKiB - middle.residentKiB) KiB in the second 5,000 cycles")
         }
 
         @Test("10,000 create/start/stop cycles on simulated devices, 1,000 on the real one")
