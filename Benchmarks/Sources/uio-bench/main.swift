@@ -5,6 +5,7 @@
 //   uio-bench scale --out DIR [--objects 1,8,64] [--seconds S]  (on the host, simulated devices)
 //   uio-bench native --out DIR [--smoke] [--rounds R] [--raises K]  (on the host, eventfd interrupts)
 //   uio-bench locks --out DIR [--smoke] [--rounds R]              (on the host)
+//   uio-bench hog --out DIR [--smoke] [--rounds R]                (on the host, eventfd interrupts)
 //   uio-bench report --dir DIR                                  (the table, CSV and JSON)
 
 #if canImport(Glibc)
@@ -49,10 +50,17 @@ do {
             uncontendedIterations: smoke ? 20_000 : 200_000,
             contendedIterations: smoke ? 2_000 : 20_000,
             output: option("out", default: ".")).run()
+    case "hog":
+        let smoke = arguments.contains("--smoke")
+        try HogBenchmark(
+            rounds: Int(option("rounds", default: smoke ? "2" : "5")) ?? 5,
+            raisesPerRound: smoke ? 400 : 2_000,
+            paceNanoseconds: 500_000,
+            output: option("out", default: ".")).run()
     case "report":
         try Report(directory: option("dir", default: ".")).run()
     default:
-        print("usage: uio-bench latency|platform|scale|native|locks|report [options]")
+        print("usage: uio-bench latency|platform|scale|native|locks|hog|report [options]")
         exit(2)
     }
 } catch {
