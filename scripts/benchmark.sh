@@ -34,6 +34,9 @@ echo "==> host: the interrupt path on an eventfd, framework against C (raise -> 
 echo "==> host: locks, framework against an inline C ticket lock, pthread_spin_lock and pthread_mutex"
 "$tool" locks --out "$out" "${size[@]}"
 
+echo "==> host: the DPC's wait for the interrupt lock, with and without a busy thread on every CPU, framework against C (c)"
+"$tool" hog --out "$out" "${size[@]}"
+
 echo "==> host: scale, simulated interrupt sources"
 "$tool" scale --out "$out" --objects 1,8,64 --seconds "$scale_seconds"
 
