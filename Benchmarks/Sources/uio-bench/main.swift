@@ -1,6 +1,7 @@
 // uio-bench: the measurements ordo-one/benchmark cannot take, and the report.
 //
 //   uio-bench latency --out DIR [--rounds R] [--per-round K]   (in the guest, on an edu device)
+//   uio-bench allocations --out DIR [--interrupts N]           (in the guest, LD_PRELOAD=allocation_counter.so)
 //   uio-bench platform --out DIR [--rounds R] [--seconds S]    (in the aarch64 guest, on the PL031)
 //   uio-bench scale --out DIR [--objects 1,8,64] [--seconds S]  (on the host, simulated devices)
 //   uio-bench native --out DIR [--smoke] [--rounds R] [--raises K]  (on the host, eventfd interrupts)
@@ -25,6 +26,11 @@ do {
         try LatencyBenchmark(
             rounds: Int(option("rounds", default: "10")) ?? 10,
             perRound: Int(option("per-round", default: "1000")) ?? 1000,
+            output: option("out", default: ".")).run()
+    case "allocations":
+        try AllocationBenchmark(
+            warmUp: 200,
+            interrupts: Int(option("interrupts", default: "10000")) ?? 10_000,
             output: option("out", default: ".")).run()
     case "platform":
         try PlatformBenchmark(
@@ -60,7 +66,7 @@ do {
     case "report":
         try Report(directory: option("dir", default: ".")).run()
     default:
-        print("usage: uio-bench latency|platform|scale|native|locks|hog|report [options]")
+        print("usage: uio-bench latency|allocations|platform|scale|native|locks|hog|report [options]")
         exit(2)
     }
 } catch {
