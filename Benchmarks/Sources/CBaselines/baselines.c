@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "baselines.h"
+#include "interrupt_path.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -111,6 +112,43 @@ int baseline_uio_handler_join(baseline_uio_handler *h) {
     free(h);
     return status;
 }
+
+struct baseline_uio_probed_handler {
+    pthread_t thread;
+    int uio_fd, config_fd, status;
+    volatile uint32_t *bar;
+    interrupt_probe *probe;
+};
+
+static void *uio_probed_handler_loop(void *argument) {
+    struct baseline_uio_probed_handler *h = argument;
+    if ((h->status = rearm_intx(h->config_fd)) != 0) return NULL;
+    for (size_t i = 0; i < h->probe->raises; i++) {
+        uint32_t count;
+        if (read(h->uio_fd, &count, 4) != 4) { h->status = -errno; return NULL; }
+        interrupt_probe_isr_entered(h->probe);
+        h->bar[0x64 / 4] = h->bar[0x24 / 4];
+        if ((h->status = rearm_intx(h->config_fd)) != 0) return NULL;
+    }
+    return NULL;
+}
+
+baseline_uio_probed_handler *baseline_uio_probed_handler_start(int uio_fd, int config_fd, volatile uint32_t *bar,
+                                                               interrupt_probe *probe) {
+    baseline_uio_probed_handler *h = calloc(1, sizeof *h);
+    *h = (baseline_uio_probed_handler){.uio_fd = uio_fd, .config_fd = config_fd, .bar = bar, .probe = probe};
+    pthread_create(&h->thread, NULL, uio_probed_handler_loop, h);
+    return h;
+}
+
+int baseline_uio_probed_handler_join(baseline_uio_probed_handler *h) {
+    pthread_join(h->thread, NULL);
+    int status = h->status;
+    free(h);
+    return status;
+}
+
+void baseline_edu_raise(void *bar) { ((volatile uint32_t *)bar)[0x60 / 4] = 1; }
 
 uint64_t baseline_load_acquire(const uint64_t *value) { return __atomic_load_n(value, __ATOMIC_ACQUIRE); }
 

@@ -58,7 +58,7 @@ void interrupt_probe_destroy(interrupt_probe *probe) {
 // The first entry of a handler thread pins it and publishes its id (the warm-up raise).
 static void first_entry(interrupt_probe *probe, int *tid) {
     if (__atomic_load_n(tid, __ATOMIC_ACQUIRE) != 0) return;
-    interrupt_pin_to_cpu(probe->handler_cpu);
+    if (probe->handler_cpu >= 0) interrupt_pin_to_cpu(probe->handler_cpu);
     __atomic_store_n(tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 }
 
@@ -110,6 +110,22 @@ static int is_asleep(int stat_fd) {
     return end_of_name != NULL && end_of_name[1] == ' ' && end_of_name[2] == 'S';
 }
 
+// voluntary_ctxt_switches + nonvoluntary_ctxt_switches of a thread, or 0 when it cannot be read.
+static uint64_t context_switches(int tid) {
+    char path[64], text[2048];
+    snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t length = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (length <= 0) return 0;
+    text[length] = 0;
+    const char *voluntary = strstr(text, "\nvoluntary_ctxt_switches:");
+    const char *involuntary = strstr(text, "\nnonvoluntary_ctxt_switches:");
+    if (voluntary == NULL || involuntary == NULL) return 0;
+    return strtoull(strchr(voluntary, ':') + 1, NULL, 10) + strtoull(strchr(involuntary, ':') + 1, NULL, 10);
+}
+
 static int wait_for_count(const size_t *count, size_t target) {
     uint64_t deadline = now_ns() + 1000000000u;
     while (__atomic_load_n(count, __ATOMIC_ACQUIRE) < target) {
@@ -144,6 +160,11 @@ int interrupt_raise_all(interrupt_probe *probe, interrupt_pacing pacing, interru
         uint64_t span = pacing.settle_max_ns - pacing.settle_min_ns;
         spin_for(pacing.settle_min_ns + (span ? next_random(&random) % span : 0));
         if (i > 0 && !(is_asleep(isr_stat) && is_asleep(dpc_stat))) probe->raised_before_waiting++;
+        if (probe->raises >= 3 && (i == 1 || i == probe->raises - 1)) {
+            uint64_t switches = context_switches(__atomic_load_n(&probe->isr_tid, __ATOMIC_ACQUIRE));
+            probe->isr_context_switches = i == 1 ? switches : switches - probe->isr_context_switches;
+            probe->context_switch_interrupts = probe->raises - 2;
+        }
         probe->raised[i] = now_ns();
         raise(context);
     }

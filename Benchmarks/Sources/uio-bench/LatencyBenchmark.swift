@@ -1,6 +1,5 @@
 import CBaselines
 import QEMUDevices
-import Synchronization
 import UIO
 import UIODriver
 
@@ -8,132 +7,229 @@ import UIODriver
 import Glibc
 #endif
 
-/// Interrupt round trip on a real edu device: raise → handler entered, for the framework's ISR
-/// and for the raw C loop of the kernel's UIO documentation, interleaved in rounds in one boot.
+/// Interrupt latency on a real edu device in the guest, raise → handler entered, for the raw C
+/// loop of the kernel's UIO documentation and the framework's ISR, with the protocol of `native`.
 ///
-/// The same shape for both: a raiser on vCPU 0 writes edu's raise register and spins until the
-/// handler has acknowledged and re-armed; the handler — the framework's ISR thread, or a C thread
-/// blocked in read() — runs on vCPU 1 and takes the time on entry. Times are CLOCK_MONOTONIC.
+/// The raiser (C, `interrupt_raise_all`, on vCPU 0) raises only when the handler thread is asleep
+/// in its wait ('S' in /proc) and after a settle time of at least 200 µs drawn from a fixed-seed
+/// generator; it counts the raises made while the handler was not asleep, and reads the handler
+/// thread's context switches. The IRQ's affinity is set explicitly for each placement: on the
+/// handler's vCPU 1, or on vCPU 0 (the raiser's). The raw loop and one framework variant run
+/// their handler on vCPU 1; the other framework variant places its ISR thread where the
+/// interrupt lands. Rounds interleave every variant; the first is a warm-up and discarded.
+/// Guest times are the emulator's (TCG): a smoke figure, compared only within one run.
 struct LatencyBenchmark {
     let rounds: Int
-    let perRound: Int
+    let raisesPerRound: Int
+    let settleNanoseconds: ClosedRange<UInt64>
     let output: String
+
+    static let seed: UInt64 = 0x0014_1A7E
+    static let raiserCPU: Int32 = 0
+    static let handlerCPU: Int32 = 1
+
+    enum Placement: Int, CaseIterable {
+        case irqOnHandlerCPU, irqOnOtherCPU
+
+        var irqCPU: Int32 { self == .irqOnHandlerCPU ? LatencyBenchmark.handlerCPU : LatencyBenchmark.raiserCPU }
+        var title: String { self == .irqOnHandlerCPU ? "IRQ on the handler's vCPU" : "IRQ on the other vCPU (the raiser's)" }
+        var key: String { self == .irqOnHandlerCPU ? "irq_on_handler_cpu" : "irq_on_other_cpu" }
+    }
+
+    enum Variant: Int, CaseIterable {
+        case raw, frameworkPinned, frameworkWhereInterruptLands
+
+        var title: String {
+            switch self {
+            case .raw: "raw C loop, read(), vCPU 1"
+            case .frameworkPinned: "swift-uio ISR, .these([1])"
+            case .frameworkWhereInterruptLands: "swift-uio ISR, .whereInterruptLands"
+            }
+        }
+
+        var key: String {
+            switch self {
+            case .raw: "raw_c_loop"
+            case .frameworkPinned: "framework_pinned"
+            case .frameworkWhereInterruptLands: "framework_where_interrupt_lands"
+            }
+        }
+    }
+
+    /// What one variant measured in one round.
+    struct Measured {
+        var latencies: [Double] = []
+        var raisedBeforeWaiting = 0
+        var raises = 0
+        var contextSwitches: UInt64 = 0
+        var contextSwitchInterrupts = 0
+    }
 
     func run() throws {
         let uio = try UIODevice.first(.pci(vendor: Edu.vendor, device: Edu.device))
-        var framework: [Double] = []
-        var raw: [Double] = []
-        var frameworkRates: [Double] = []
-        var rawRates: [Double] = []
+        guard let irq = uio.parent?.irq else { throw BenchError("latency: \(uio.devicePath) names no IRQ") }
+        let conditions = RunConditions()
+        print("latency: \(rounds) rounds (the first discarded) x \(raisesPerRound) raises per variant and placement, IRQ \(irq), "
+              + "settle \(settleNanoseconds.lowerBound / 1000)-\(settleNanoseconds.upperBound / 1000) us; \(conditions.text)")
+        _ = baseline_pin_to_cpu(Self.raiserCPU)
+
+        // measured[placement][variant][round], the warm-up round left out
+        var measured = [[[Measured]]](repeating: [[Measured]](repeating: [], count: Variant.allCases.count),
+                                      count: Placement.allCases.count)
+        var delivery = [String](repeating: "-", count: Placement.allCases.count)
         for round in 0..<rounds {
-            // Alternate which goes first, so neither always follows the other.
-            let order = round % 2 == 0 ? [true, false] : [false, true]
-            for useFramework in order {
-                let (samples, seconds) = useFramework ? try measureFramework(uio) : try measureRaw(uio)
-                if useFramework {
-                    framework += samples
-                    frameworkRates.append(Double(perRound) / seconds)
-                } else {
-                    raw += samples
-                    rawRates.append(Double(perRound) / seconds)
+            let pacing = interrupt_pacing(seed: Self.seed &+ UInt64(round), settle_min_ns: settleNanoseconds.lowerBound,
+                                          settle_max_ns: settleNanoseconds.upperBound, raiser_cpu: Self.raiserCPU, expect_dpc: 0)
+            // Alternate the placements and rotate the variants, so no run always follows another.
+            let placements = round % 2 == 0 ? Placement.allCases : Placement.allCases.reversed()
+            for placement in placements {
+                delivery[placement.rawValue] = try setAffinity(irq: irq, cpu: placement.irqCPU)
+                let order = Variant.allCases.indices.map { Variant.allCases[($0 + round) % Variant.allCases.count] }
+                for variant in order {
+                    let result = try measure(variant, uio, pacing: pacing)
+                    if round > 0 { measured[placement.rawValue][variant.rawValue].append(result) }
                 }
             }
         }
-        try writeFile("\(output)/latency-framework.csv", framework.map { "\(Int($0))" }.joined(separator: "\n") + "\n")
-        try writeFile("\(output)/latency-raw.csv", raw.map { "\(Int($0))" }.joined(separator: "\n") + "\n")
-        let summary = [summarize("framework", framework, frameworkRates), summarize("raw C loop", raw, rawRates)]
-        try writeFile("\(output)/latency.json", "[\n" + summary.joined(separator: ",\n") + "\n]\n")
-        // Percentile curves for the plot: percentile, framework µs, raw µs.
-        let (fw, rw) = (framework.sorted(), raw.sorted())
-        let points = stride(from: 0.0, through: 99.0, by: 1.0).map { $0 } + [99.5, 99.9, 99.95, 99.99, 100]
-        try writeFile("\(output)/latency-percentiles.tsv", "# percentile\tframework_us\traw_us\n"
-            + points.map { "\($0)\t\(percentile(fw, $0) / 1000)\t\(percentile(rw, $0) / 1000)" }.joined(separator: "\n") + "\n")
-        print("latency: \(rounds) rounds x \(perRound) interrupts each, framework and raw C loop interleaved")
+        try report(measured, irq: irq, delivery: delivery, conditions: conditions)
     }
 
-    private func summarize(_ name: String, _ samples: [Double], _ rates: [Double]) -> String {
-        let sorted = samples.sorted()
-        let rate = percentile(rates.sorted(), 50)
-        return "  {\"name\": \"\(name)\", \"samples\": \(sorted.count), \"p50_ns\": \(percentile(sorted, 50)), "
-            + "\"p99_ns\": \(percentile(sorted, 99)), \"p999_ns\": \(percentile(sorted, 99.9)), \"interrupts_per_second\": \(format(rate, decimals: 1))}"
+    /// Writes the IRQ's affinity; returns the CPUs the kernel says it is delivered to.
+    private func setAffinity(irq: Int, cpu: Int32) throws -> String {
+        let path = "/proc/irq/\(irq)/smp_affinity_list"
+        let fd = open(path, O_WRONLY)
+        guard fd >= 0 else { throw BenchError("latency: cannot open \(path): errno \(errno)") }
+        defer { close(fd) }
+        let text = "\(cpu)\n"
+        guard write(fd, text, text.utf8.count) == text.utf8.count else { throw BenchError("latency: writing \(path) failed: errno \(errno)") }
+        let effective = readFile("/proc/irq/\(irq)/effective_affinity_list") ?? readFile(path) ?? "?"
+        return effective.split(separator: "\n").first.map(String.init) ?? "?"
+    }
+
+    private func measure(_ variant: Variant, _ uio: UIODevice, pacing: interrupt_pacing) throws -> Measured {
+        let probe = interrupt_probe_create(raisesPerRound + 1, variant == .raw ? Self.handlerCPU : -1)!
+        defer { interrupt_probe_destroy(probe) }
+        let status = variant == .raw ? try runRaw(uio, probe, pacing: pacing) : try runFramework(variant, uio, probe, pacing: pacing)
+        guard status == 0 else { throw BenchError("latency: \(variant.title) failed: errno \(-status)") }
+        let p = probe.pointee
+        var result = Measured()
+        result.raises = raisesPerRound
+        result.raisedBeforeWaiting = p.raised_before_waiting
+        result.contextSwitches = p.isr_context_switches
+        result.contextSwitchInterrupts = p.context_switch_interrupts
+        result.latencies = (1..<p.raises).map { Double(p.isr_entered[$0] &- p.raised[$0]) }  // 0 is the warm-up raise
+        return result
     }
 
     /// The framework: an interrupt object whose ISR takes the time on entry and acknowledges.
-    private func measureFramework(_ uio: UIODevice) throws -> ([Double], Double) {
+    private func runFramework(_ variant: Variant, _ uio: UIODevice, _ probe: UnsafeMutablePointer<interrupt_probe>,
+                              pacing: interrupt_pacing) throws -> Int32 {
         let handle = try uio.open()
         let bar = try handle.mapRegion(0)
-        let raise = try bar.register(UInt32.self, at: Edu.raiseInterrupt)
+        let raiser = EduRaiser(try bar.register(UInt32.self, at: Edu.raiseInterrupt))
         let status = try bar.register(UInt32.self, at: Edu.interruptStatus)
         let acknowledge = try bar.register(UInt32.self, at: Edu.acknowledgeInterrupt)
-        let entered = Samples(count: perRound)
-        let device = Device(resources: handle)
-        let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { interrupt, _ in
-            let now = baseline_now_ns()
-            let index = interrupt.withLockedContext { index in defer { index += 1 }; return index }
-            entered.store(now, at: index)
+        acknowledge.write(status.read())  // nothing left over from the run before
+        let handleProbe = ProbeHandle(probe)
+        var config = InterruptConfig<Int>(isr: { _, _ in
+            interrupt_probe_isr_entered(handleProbe.probe)
             acknowledge.write(status.read())
             return true
-        }), context: 0)
-        // The ISR thread starts now and inherits vCPU 1; the raiser moves to vCPU 0.
-        _ = baseline_pin_to_cpu(1)
+        })
+        config.recordsTimings = false  // as the raw loop: no clock reads beyond the probe's
+        config.serviceThreadPlacement = ServiceThreadPlacement(
+            cpus: variant == .frameworkPinned ? .these([Int(Self.handlerCPU)]) : .whereInterruptLands)
+        let device = Device(resources: handle)
+        let interrupt = try Interrupt(parent: device, config: config, context: 0)
         try device.start()
-        _ = baseline_pin_to_cpu(0)
-        var started = [UInt64](repeating: 0, count: perRound)
-        let begin = baseline_now_ns()
-        for index in 0..<perRound {
-            started[index] = baseline_now_ns()
-            raise.write(1)
-            // The wake-up is counted after the ISR returned and the line was re-armed.
-            while interrupt.statistics.wakeUps <= UInt64(index) { yieldWhileWaiting() }
+        defer { device.stop() }
+        return withExtendedLifetime((interrupt, raiser)) {
+            interrupt_raise_all(probe, pacing, { context in
+                Unmanaged<EduRaiser>.fromOpaque(context!).takeUnretainedValue().raise()
+            }, Unmanaged.passUnretained(raiser).toOpaque())
         }
-        let seconds = Double(baseline_now_ns() - begin) / 1e9
-        device.stop()  // joins the ISR thread: its entry times are all written
-        return ((0..<perRound).map { Double(entered.load(at: $0) &- started[$0]) }, seconds)
     }
 
-    /// The raw loop, in C, on a handler thread.
-    private func measureRaw(_ uio: UIODevice) throws -> ([Double], Double) {
+    /// The raw loop, in C, on a handler thread started on vCPU 1.
+    private func runRaw(_ uio: UIODevice, _ probe: UnsafeMutablePointer<interrupt_probe>, pacing: interrupt_pacing) throws -> Int32 {
         let fd = open(uio.devicePath, O_RDWR)
         let config = open(uio.parent.map { $0.sysPath + "/config" } ?? "", O_RDWR)
+        defer { if fd >= 0 { close(fd) }; if config >= 0 { close(config) } }
         guard fd >= 0, config >= 0 else { throw BenchError("cannot open \(uio.devicePath) or its config") }
-        defer { close(fd); close(config) }
         guard let bar = mmap(nil, 0x10_0000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), bar != MAP_FAILED else {
             throw BenchError("cannot map BAR0")
         }
         defer { munmap(bar, 0x10_0000) }
         let registers = bar.assumingMemoryBound(to: UInt32.self)
-        var entered = [UInt64](repeating: 0, count: perRound)
-        var started = [UInt64](repeating: 0, count: perRound)
-        let progress = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
-        defer { progress.deallocate() }
-        _ = baseline_pin_to_cpu(1)
-        let handler = entered.withUnsafeMutableBufferPointer { buffer in
-            baseline_uio_handler_start(fd, config, registers, perRound, buffer.baseAddress, progress)!
-        }
-        _ = baseline_pin_to_cpu(0)
-        while baseline_load_acquire(progress) != 0 { yieldWhileWaiting() }
-        let begin = baseline_now_ns()
-        for index in 0..<perRound {
-            started[index] = baseline_now_ns()
-            registers[Edu.raiseInterrupt / 4] = 1
-            while baseline_load_acquire(progress) <= UInt64(index) { yieldWhileWaiting() }
-        }
-        let seconds = Double(baseline_now_ns() - begin) / 1e9
-        let status = baseline_uio_handler_join(handler)
-        guard status == 0 else { throw BenchError("the raw loop failed: errno \(-status)") }
-        return ((0..<perRound).map { Double(entered[$0] &- started[$0]) }, seconds)
+        registers[Edu.acknowledgeInterrupt / 4] = registers[Edu.interruptStatus / 4]  // nothing left over
+        _ = baseline_pin_to_cpu(Self.handlerCPU)
+        let handler = baseline_uio_probed_handler_start(fd, config, registers, probe)!
+        _ = baseline_pin_to_cpu(Self.raiserCPU)
+        let status = interrupt_raise_all(probe, pacing, baseline_edu_raise, bar)
+        let handlerStatus = baseline_uio_probed_handler_join(handler)
+        return status != 0 ? status : handlerStatus
     }
 
-    /// Entry times the ISR writes and the raiser reads after the ISR ran.
-    final class Samples: @unchecked Sendable {
-        private let values: UnsafeMutablePointer<UInt64>
-        init(count: Int) {
-            values = .allocate(capacity: count)
-            values.initialize(repeating: 0, count: count)
+    private func report(_ measured: [[[Measured]]], irq: Int, delivery: [String], conditions: RunConditions) throws {
+        func runs(_ placement: Placement, _ variant: Variant) -> [Measured] { measured[placement.rawValue][variant.rawValue] }
+        func pooled(_ placement: Placement, _ variant: Variant) -> [Double] { runs(placement, variant).flatMap(\.latencies) }
+        func perRoundMedians(_ placement: Placement, _ variant: Variant) -> [Double] {
+            runs(placement, variant).map { percentile($0.latencies.sorted(), 50) }
         }
-        deinit { values.deallocate() }
-        func store(_ value: UInt64, at index: Int) { values[index] = value }
-        func load(at index: Int) -> UInt64 { values[index] }
+        var lines = ["guest interrupt latency on edu, raise -> handler entered, microseconds: TCG SMOKE, the emulator's time, not hardware's; "
+                     + "\(rounds - 1) rounds x \(raisesPerRound) raises, settle \(settleNanoseconds.lowerBound / 1000)-\(settleNanoseconds.upperBound / 1000) us; "
+                     + "raiser on vCPU \(Self.raiserCPU); at the start: \(conditions.text)"]
+        var placementsJSON: [String] = []
+        for placement in Placement.allCases {
+            lines.append("")
+            lines.append("\(placement.title): IRQ \(irq) smp_affinity_list = \(placement.irqCPU), effective \(delivery[placement.rawValue])")
+            lines.append(pad("variant", 40) + pad("p50 / p99 / p99.9", 26) + pad("raised before waiting", 26) + "context switches per interrupt")
+            var variantsJSON: [String] = []
+            for variant in Variant.allCases {
+                let spread = Spread(pooled(placement, variant))
+                let early = runs(placement, variant).reduce(0) { $0 + $1.raisedBeforeWaiting }
+                let raises = runs(placement, variant).reduce(0) { $0 + $1.raises }
+                let switches = runs(placement, variant).reduce(0) { $0 + $1.contextSwitches }
+                let switchInterrupts = runs(placement, variant).reduce(0) { $0 + $1.contextSwitchInterrupts }
+                let perInterrupt = switchInterrupts > 0 ? Double(switches) / Double(switchInterrupts) : .nan
+                let earlyFraction = raises > 0 ? Double(early) / Double(raises) : .nan
+                lines.append(pad(variant.title, 40)
+                             + pad("\(format(spread.p50 / 1000, decimals: 1)) / \(format(spread.p99 / 1000, decimals: 1)) / \(format(spread.p999 / 1000, decimals: 1))", 26)
+                             + pad("\(early)/\(raises) (\(format(earlyFraction * 100))%)", 26) + format(perInterrupt, decimals: 3))
+                variantsJSON.append("      \"\(variant.key)\": {\"latency\": \(spread.json), \"raised_before_waiting\": \(early), \"raises\": \(raises), "
+                                    + "\"context_switches_per_interrupt\": \(format(perInterrupt, decimals: 3))}")
+            }
+            lines.append(pad("ratio swift-uio / raw C loop, p50", 50) + "median of per-round ratios [95% bootstrap]")
+            var ratiosJSON: [String] = []
+            for variant in [Variant.frameworkPinned, .frameworkWhereInterruptLands] {
+                let ratio = RoundRatio(subject: perRoundMedians(placement, variant), baseline: perRoundMedians(placement, .raw))
+                lines.append(pad("  " + variant.title, 50) + ratio.text)
+                ratiosJSON.append("      \"\(variant.key)_vs_raw\": \(ratio.json)")
+            }
+            placementsJSON.append("    \"\(placement.key)\": {\"irq_cpu\": \(placement.irqCPU), \"effective_affinity\": \"\(delivery[placement.rawValue])\",\n"
+                                  + variantsJSON.joined(separator: ",\n") + ",\n" + ratiosJSON.joined(separator: ",\n") + "\n    }")
+        }
+        let table = lines.joined(separator: "\n")
+        print(table)
+        try writeFile("\(output)/latency.txt", table + "\n")
+        try writeFile("\(output)/latency.json", "{\n  \"smoke\": \"TCG guest: the emulator's microseconds\",\n  \"irq\": \(irq),\n"
+            + "  \"conditions\": \(conditions.json),\n  \"rounds\": \(rounds - 1),\n  \"raises_per_round\": \(raisesPerRound),\n"
+            + "  \"settle_ns\": [\(settleNanoseconds.lowerBound), \(settleNanoseconds.upperBound)],\n  \"seed\": \(Self.seed),\n"
+            + "  \"placements\": {\n" + placementsJSON.joined(separator: ",\n") + "\n  }\n}\n")
+        // For the plot: percentile, framework µs, raw µs, with the IRQ on the handler's vCPU.
+        let (fw, rw) = (pooled(.irqOnHandlerCPU, .frameworkPinned).sorted(), pooled(.irqOnHandlerCPU, .raw).sorted())
+        try writeFile("\(output)/latency-framework.csv", fw.map { "\(Int($0))" }.joined(separator: "\n") + "\n")
+        try writeFile("\(output)/latency-raw.csv", rw.map { "\(Int($0))" }.joined(separator: "\n") + "\n")
+        let points = stride(from: 0.0, through: 99.0, by: 1.0).map { $0 } + [99.5, 99.9, 99.95, 99.99, 100]
+        try writeFile("\(output)/latency-percentiles.tsv", "# percentile\tframework_us\traw_us\n"
+            + points.map { "\($0)\t\(percentile(fw, $0) / 1000)\t\(percentile(rw, $0) / 1000)" }.joined(separator: "\n") + "\n")
+    }
+
+    /// The raise register, for the C raiser's callback.
+    final class EduRaiser: @unchecked Sendable {
+        let register: Register<UInt32>
+        init(_ register: Register<UInt32>) { self.register = register }
+        func raise() { register.write(1) }
     }
 }
 

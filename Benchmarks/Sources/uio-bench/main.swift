@@ -1,6 +1,6 @@
 // uio-bench: the measurements ordo-one/benchmark cannot take, and the report.
 //
-//   uio-bench latency --out DIR [--rounds R] [--per-round K]   (in the guest, on an edu device)
+//   uio-bench latency --out DIR [--smoke] [--rounds R] [--raises K]  (in the guest, on an edu device)
 //   uio-bench allocations --out DIR [--interrupts N]           (in the guest, LD_PRELOAD=allocation_counter.so)
 //   uio-bench platform --out DIR [--rounds R] [--seconds S]    (in the aarch64 guest, on the PL031)
 //   uio-bench scale --out DIR [--objects 1,8,64] [--seconds S]  (on the host, simulated devices)
@@ -23,9 +23,11 @@ func option(_ name: String, default value: String) -> String {
 do {
     switch arguments.first {
     case "latency":
+        let smoke = arguments.contains("--smoke")
         try LatencyBenchmark(
-            rounds: Int(option("rounds", default: "10")) ?? 10,
-            perRound: Int(option("per-round", default: "1000")) ?? 1000,
+            rounds: Int(option("rounds", default: smoke ? "4" : "31")) ?? 31,
+            raisesPerRound: Int(option("raises", default: smoke ? "40" : "200")) ?? 200,
+            settleNanoseconds: 200_000...400_000,
             output: option("out", default: ".")).run()
     case "allocations":
         try AllocationBenchmark(

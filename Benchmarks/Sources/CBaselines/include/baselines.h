@@ -27,6 +27,18 @@ baseline_uio_handler *baseline_uio_handler_start(int uio_fd, int config_fd, vola
                                                  uint64_t *entered, uint64_t *progress);
 int baseline_uio_handler_join(baseline_uio_handler *handler);  // 0, or -errno of a failed call
 
+// The same loop for the paced raiser of interrupt_path.h: after read() returns it calls
+// interrupt_probe_isr_entered (which pins the thread to the probe's handler CPU on the first
+// interrupt), then acknowledges and re-arms; probe->raises times.
+struct interrupt_probe;
+typedef struct baseline_uio_probed_handler baseline_uio_probed_handler;
+baseline_uio_probed_handler *baseline_uio_probed_handler_start(int uio_fd, int config_fd, volatile uint32_t *bar,
+                                                               struct interrupt_probe *probe);
+int baseline_uio_probed_handler_join(baseline_uio_probed_handler *handler);  // 0, or -errno
+
+// Raises an interrupt on the edu device whose BAR0 is at `bar` (write 1 to 0x60).
+void baseline_edu_raise(void *bar);
+
 // ---- the raw irqcontrol loop: uio_pdrv_genirq with a level interrupt left asserted ----------
 // For `duration_ns`: write(1) to irqcontrol (the line re-fires at once), block in read(); counts
 // the interrupts handled. `polled` first waits in ppoll() on the uio fd and an eventfd, as

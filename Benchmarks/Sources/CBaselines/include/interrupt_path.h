@@ -18,12 +18,17 @@ typedef struct interrupt_probe {
     size_t isr_count, dpc_count;  // entries so far (atomic)
     int isr_tid, dpc_tid;         // the handler threads, learnt on the warm-up raise (atomic)
     size_t raised_before_waiting; // raises made while a handler thread was not asleep
+    // The ISR thread's context switches (voluntary + involuntary, from /proc) over
+    // context_switch_interrupts interrupts: raises 1 to raises - 2, read just before each end's raise.
+    uint64_t isr_context_switches;
+    size_t context_switch_interrupts;
 } interrupt_probe;
 
 interrupt_probe *interrupt_probe_create(size_t raises, int handler_cpu);
 void interrupt_probe_destroy(interrupt_probe *probe);
 
-// Called by the handlers. The first call of each pins its thread to handler_cpu.
+// Called by the handlers. The first call of each pins its thread to handler_cpu (unless it is
+// negative: the handler placed itself).
 void interrupt_probe_isr_entered(interrupt_probe *probe);
 void interrupt_probe_dpc_queued(interrupt_probe *probe);
 void interrupt_probe_dpc_entered(interrupt_probe *probe);
