@@ -8,12 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-packages.sh
-ensure_packages pkg-config libudev-dev gnuplot-nox
+ensure_packages pkg-config libudev-dev gnuplot-nox gcc
 
-rounds=10 per_round=1000 scale_seconds=2 platform_rounds=6 platform_seconds=2 size=()
+scale_seconds=2 platform_rounds=6 platform_seconds=2 size=()
 if [ "${1:-}" = "--smoke" ]; then
     export UIO_BENCH_SMOKE=1
-    rounds=2 per_round=200 scale_seconds=0.2 platform_rounds=2 platform_seconds=0.3 size=(--smoke)
+    scale_seconds=0.2 platform_rounds=2 platform_seconds=0.3 size=(--smoke)
 fi
 out="$PWD/.benchmarks/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
@@ -40,8 +40,15 @@ echo "==> host: the DPC's wait for the interrupt lock, with and without a busy t
 echo "==> host: scale, simulated interrupt sources"
 "$tool" scale --out "$out" --objects 1,8,64 --seconds "$scale_seconds"
 
-echo "==> guest: interrupt round trip on edu, framework against the raw C loop"
-scripts/guest/run.sh --edu 1 --share "$out" -- "$tool" latency --out "$out" --rounds "$rounds" --per-round "$per_round"
+echo "==> guest: interrupt latency on edu, framework against the raw C loop; allocations on the ISR and DPC threads"
+echo "    (host: nice $(nice), load average $(cut -d' ' -f1-3 /proc/loadavg))"
+# Counts allocations per thread when preloaded; built here so no build of the project links it.
+cc -O2 -shared -fPIC -I Benchmarks/Sources/CBaselines/include -o "$out/allocation_counter.so" \
+    Benchmarks/AllocationCounter/allocation_counter.c
+# One boot for both: the counter is preloaded into the second command only.
+scripts/guest/run.sh --edu 1 --share "$out" -- sh -c \
+    '"$1" latency --out "$2" $3 && LD_PRELOAD="$2/allocation_counter.so" "$1" allocations --out "$2"' \
+    sh "$tool" "$out" "${size[*]:-}"
 
 echo "==> aarch64 guest: the irqcontrol re-arm path on the PL031, framework against the raw C loop"
 scripts/guest/run.sh --arch aarch64 --cpus 1 --share "$out" -- "$tool" platform --out "$out" --rounds "$platform_rounds" --seconds "$platform_seconds"

@@ -35,7 +35,7 @@ struct AllocationBenchmark {
         let status = try bar.register(UInt32.self, at: Edu.interruptStatus)
         let acknowledge = try bar.register(UInt32.self, at: Edu.acknowledgeInterrupt)
         let device = Device(resources: handle)
-        var config = InterruptConfig<UInt32>(
+        let config = InterruptConfig<UInt32>(
             isr: { interrupt, _ in
                 let pending = status.read()
                 guard pending != 0 else { return false }

@@ -83,7 +83,7 @@ struct LatencyBenchmark {
             // Alternate the placements and rotate the variants, so no run always follows another.
             let placements = round % 2 == 0 ? Placement.allCases : Placement.allCases.reversed()
             for placement in placements {
-                delivery[placement.rawValue] = try setAffinity(irq: irq, cpu: placement.irqCPU)
+                delivery[placement.rawValue] = try setAffinity(irq: irq, cpu: placement.irqCPU, uio)
                 let order = Variant.allCases.indices.map { Variant.allCases[($0 + round) % Variant.allCases.count] }
                 for variant in order {
                     let result = try measure(variant, uio, pacing: pacing)
@@ -94,14 +94,22 @@ struct LatencyBenchmark {
         try report(measured, irq: irq, delivery: delivery, conditions: conditions)
     }
 
-    /// Writes the IRQ's affinity; returns the CPUs the kernel says it is delivered to.
-    private func setAffinity(irq: Int, cpu: Int32) throws -> String {
+    /// Writes the IRQ's affinity and makes it take effect; returns the CPUs the kernel says it is
+    /// delivered to.
+    private func setAffinity(irq: Int, cpu: Int32, _ uio: UIODevice) throws -> String {
         let path = "/proc/irq/\(irq)/smp_affinity_list"
         let fd = open(path, O_WRONLY)
         guard fd >= 0 else { throw BenchError("latency: cannot open \(path): errno \(errno)") }
-        defer { close(fd) }
         let text = "\(cpu)\n"
-        guard write(fd, text, text.utf8.count) == text.utf8.count else { throw BenchError("latency: writing \(path) failed: errno \(errno)") }
+        let written = write(fd, text, text.utf8.count)
+        close(fd)
+        guard written == text.utf8.count else { throw BenchError("latency: writing \(path) failed: errno \(errno)") }
+        // The IO-APIC moves a level interrupt only when it next fires: fire it once.
+        try withRawDevice(uio) { fd, config, registers in
+            var nanoseconds: UInt64 = 0
+            let status = baseline_uio_round(fd, config, registers, &nanoseconds)
+            guard status == 0 else { throw BenchError("latency: the interrupt that moves IRQ \(irq) failed: errno \(-status)") }
+        }
         let effective = readFile("/proc/irq/\(irq)/effective_affinity_list") ?? readFile(path) ?? "?"
         return effective.split(separator: "\n").first.map(String.init) ?? "?"
     }
@@ -152,6 +160,19 @@ struct LatencyBenchmark {
 
     /// The raw loop, in C, on a handler thread started on vCPU 1.
     private func runRaw(_ uio: UIODevice, _ probe: UnsafeMutablePointer<interrupt_probe>, pacing: interrupt_pacing) throws -> Int32 {
+        try withRawDevice(uio) { fd, config, registers in
+            registers[Edu.acknowledgeInterrupt / 4] = registers[Edu.interruptStatus / 4]  // nothing left over
+            _ = baseline_pin_to_cpu(Self.handlerCPU)
+            let handler = baseline_uio_probed_handler_start(fd, config, registers, probe)!
+            _ = baseline_pin_to_cpu(Self.raiserCPU)
+            let status = interrupt_raise_all(probe, pacing, baseline_edu_raise, registers)
+            let handlerStatus = baseline_uio_probed_handler_join(handler)
+            return status != 0 ? status : handlerStatus
+        }
+    }
+
+    /// The device's node and config space opened and BAR0 mapped, without the framework.
+    private func withRawDevice<R>(_ uio: UIODevice, _ body: (Int32, Int32, UnsafeMutablePointer<UInt32>) throws -> R) throws -> R {
         let fd = open(uio.devicePath, O_RDWR)
         let config = open(uio.parent.map { $0.sysPath + "/config" } ?? "", O_RDWR)
         defer { if fd >= 0 { close(fd) }; if config >= 0 { close(config) } }
@@ -160,14 +181,7 @@ struct LatencyBenchmark {
             throw BenchError("cannot map BAR0")
         }
         defer { munmap(bar, 0x10_0000) }
-        let registers = bar.assumingMemoryBound(to: UInt32.self)
-        registers[Edu.acknowledgeInterrupt / 4] = registers[Edu.interruptStatus / 4]  // nothing left over
-        _ = baseline_pin_to_cpu(Self.handlerCPU)
-        let handler = baseline_uio_probed_handler_start(fd, config, registers, probe)!
-        _ = baseline_pin_to_cpu(Self.raiserCPU)
-        let status = interrupt_raise_all(probe, pacing, baseline_edu_raise, bar)
-        let handlerStatus = baseline_uio_probed_handler_join(handler)
-        return status != 0 ? status : handlerStatus
+        return try body(fd, config, bar.assumingMemoryBound(to: UInt32.self))
     }
 
     private func report(_ measured: [[[Measured]]], irq: Int, delivery: [String], conditions: RunConditions) throws {
