@@ -14,9 +14,9 @@ import Glibc
 /// in its wait ('S' in /proc) and after a settle time of at least 200 µs drawn from a fixed-seed
 /// generator; it counts the raises made while the handler was not asleep, and reads the handler
 /// thread's context switches. The IRQ's affinity is set explicitly for each placement: on the
-/// handler's vCPU 1, or on vCPU 0 (the raiser's). The raw loop and one framework variant run
-/// their handler on vCPU 1; the other framework variant places its ISR thread where the
-/// interrupt lands. Rounds interleave every variant; the first is a warm-up and discarded.
+/// handler's vCPU 1, or on vCPU 0 (the raiser's). One raw loop and one framework variant run
+/// their handler on vCPU 1; the others run it where the interrupt lands (the framework with
+/// `.whereInterruptLands`, the raw loop pinned to the IRQ's vCPU), each compared with its like. Rounds interleave every variant; the first is a warm-up and discarded.
 /// Guest times are the emulator's (TCG): a smoke figure, compared only within one run.
 struct LatencyBenchmark {
     let rounds: Int
@@ -37,11 +37,12 @@ struct LatencyBenchmark {
     }
 
     enum Variant: Int, CaseIterable {
-        case raw, frameworkPinned, frameworkWhereInterruptLands
+        case raw, rawWhereInterruptLands, frameworkPinned, frameworkWhereInterruptLands
 
         var title: String {
             switch self {
             case .raw: "raw C loop, read(), vCPU 1"
+            case .rawWhereInterruptLands: "raw C loop, on the IRQ's vCPU"
             case .frameworkPinned: "swift-uio ISR, .these([1])"
             case .frameworkWhereInterruptLands: "swift-uio ISR, .whereInterruptLands"
             }
@@ -50,6 +51,7 @@ struct LatencyBenchmark {
         var key: String {
             switch self {
             case .raw: "raw_c_loop"
+            case .rawWhereInterruptLands: "raw_c_loop_where_interrupt_lands"
             case .frameworkPinned: "framework_pinned"
             case .frameworkWhereInterruptLands: "framework_where_interrupt_lands"
             }
@@ -86,7 +88,7 @@ struct LatencyBenchmark {
                 delivery[placement.rawValue] = try setAffinity(irq: irq, cpu: placement.irqCPU, uio)
                 let order = Variant.allCases.indices.map { Variant.allCases[($0 + round) % Variant.allCases.count] }
                 for variant in order {
-                    let result = try measure(variant, uio, pacing: pacing)
+                    let result = try measure(variant, uio, pacing: pacing, irqCPU: placement.irqCPU)
                     if round > 0 { measured[placement.rawValue][variant.rawValue].append(result) }
                 }
             }
@@ -114,10 +116,15 @@ struct LatencyBenchmark {
         return effective.split(separator: "\n").first.map(String.init) ?? "?"
     }
 
-    private func measure(_ variant: Variant, _ uio: UIODevice, pacing: interrupt_pacing) throws -> Measured {
-        let probe = interrupt_probe_create(raisesPerRound + 1, variant == .raw ? Self.handlerCPU : -1)!
+    private func measure(_ variant: Variant, _ uio: UIODevice, pacing: interrupt_pacing, irqCPU: Int32) throws -> Measured {
+        let rawCPU: Int32? = variant == .raw ? Self.handlerCPU : variant == .rawWhereInterruptLands ? irqCPU : nil
+        let probe = interrupt_probe_create(raisesPerRound + 1, rawCPU ?? -1)!
         defer { interrupt_probe_destroy(probe) }
-        let status = variant == .raw ? try runRaw(uio, probe, pacing: pacing) : try runFramework(variant, uio, probe, pacing: pacing)
+        let status = if let rawCPU {
+            try runRaw(uio, probe, pacing: pacing, handlerCPU: rawCPU)
+        } else {
+            try runFramework(variant, uio, probe, pacing: pacing)
+        }
         guard status == 0 else { throw BenchError("latency: \(variant.title) failed: errno \(-status)") }
         let p = probe.pointee
         var result = Measured()
@@ -158,11 +165,12 @@ struct LatencyBenchmark {
         }
     }
 
-    /// The raw loop, in C, on a handler thread started on vCPU 1.
-    private func runRaw(_ uio: UIODevice, _ probe: UnsafeMutablePointer<interrupt_probe>, pacing: interrupt_pacing) throws -> Int32 {
+    /// The raw loop, in C, on a handler thread started on `handlerCPU`.
+    private func runRaw(_ uio: UIODevice, _ probe: UnsafeMutablePointer<interrupt_probe>, pacing: interrupt_pacing,
+                        handlerCPU: Int32) throws -> Int32 {
         try withRawDevice(uio) { fd, config, registers in
             registers[Edu.acknowledgeInterrupt / 4] = registers[Edu.interruptStatus / 4]  // nothing left over
-            _ = baseline_pin_to_cpu(Self.handlerCPU)
+            _ = baseline_pin_to_cpu(handlerCPU)
             let handler = baseline_uio_probed_handler_start(fd, config, registers, probe)!
             _ = baseline_pin_to_cpu(Self.raiserCPU)
             let status = interrupt_raise_all(probe, pacing, baseline_edu_raise, registers)
@@ -213,12 +221,21 @@ struct LatencyBenchmark {
                 variantsJSON.append("      \"\(variant.key)\": {\"latency\": \(spread.json), \"raised_before_waiting\": \(early), \"raises\": \(raises), "
                                     + "\"context_switches_per_interrupt\": \(format(perInterrupt, decimals: 3))}")
             }
-            lines.append(pad("ratio swift-uio / raw C loop, p50", 50) + "median of per-round ratios [95% bootstrap]")
+            lines.append(pad("ratio of p50s", 62) + "median of per-round ratios [95% bootstrap]")
             var ratiosJSON: [String] = []
-            for variant in [Variant.frameworkPinned, .frameworkWhereInterruptLands] {
-                let ratio = RoundRatio(subject: perRoundMedians(placement, variant), baseline: perRoundMedians(placement, .raw))
-                lines.append(pad("  " + variant.title, 50) + ratio.text)
-                ratiosJSON.append("      \"\(variant.key)_vs_raw\": \(ratio.json)")
+            // The last compares two placements of the framework, not the framework with C: no flag.
+            let comparisons: [(String, String, Variant, Variant, Bool)] = [
+                ("swift-uio .these([1]) / raw C loop on vCPU 1", "framework_pinned_vs_raw", .frameworkPinned, .raw, true),
+                ("swift-uio .whereInterruptLands / raw C loop on the IRQ's vCPU", "framework_where_interrupt_lands_vs_raw_where_interrupt_lands",
+                 .frameworkWhereInterruptLands, .rawWhereInterruptLands, true),
+                ("swift-uio .whereInterruptLands / swift-uio .these([1])", "framework_where_interrupt_lands_vs_framework_pinned",
+                 .frameworkWhereInterruptLands, .frameworkPinned, false),
+            ]
+            for (title, key, subject, baseline, sameWork) in comparisons {
+                let ratio = RoundRatio(subject: perRoundMedians(placement, subject), baseline: perRoundMedians(placement, baseline),
+                                       flagsLowRatio: sameWork)
+                lines.append(pad("  " + title, 62) + ratio.text)
+                ratiosJSON.append("      \"\(key)\": \(ratio.json)")
             }
             placementsJSON.append("    \"\(placement.key)\": {\"irq_cpu\": \(placement.irqCPU), \"effective_affinity\": \"\(delivery[placement.rawValue])\",\n"
                                   + variantsJSON.joined(separator: ",\n") + ",\n" + ratiosJSON.joined(separator: ",\n") + "\n    }")

@@ -104,7 +104,6 @@ struct Report {
         return result
     }
 
-
     /// The interrupts per second of each side in a guest's JSON, in its order.
     private func readRates(_ file: String) -> [Double]? {
         guard let text = readFile("\(directory)/\(file)") else { return nil }
