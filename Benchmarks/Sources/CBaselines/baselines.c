@@ -52,6 +52,14 @@ uint64_t baseline_now_ns(void) {
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
+// Waits up to 2 s for the uio fd to be readable: a lost interrupt ends a run instead of hanging it.
+static int wait_for_interrupt(int uio_fd) {
+    struct pollfd fd = {.fd = uio_fd, .events = POLLIN};
+    int ready;
+    do { ready = poll(&fd, 1, 2000); } while (ready < 0 && errno == EINTR);
+    return ready < 0 ? -errno : ready == 0 ? -ETIMEDOUT : 0;
+}
+
 int baseline_uio_round(int uio_fd, int config_fd, volatile uint32_t *bar, uint64_t *latency_ns) {
     uint16_t command;
     if (pread(config_fd, &command, 2, 4) != 2) return -errno;
@@ -59,6 +67,8 @@ int baseline_uio_round(int uio_fd, int config_fd, volatile uint32_t *bar, uint64
     if (pwrite(config_fd, &command, 2, 4) != 2) return -errno;
     uint64_t start = baseline_now_ns();
     bar[0x60 / 4] = 1;
+    int status = wait_for_interrupt(uio_fd);
+    if (status != 0) return status;
     uint32_t count;
     if (read(uio_fd, &count, 4) != 4) return -errno;
     *latency_ns = baseline_now_ns() - start;
@@ -125,6 +135,7 @@ static void *uio_probed_handler_loop(void *argument) {
     if ((h->status = rearm_intx(h->config_fd)) != 0) return NULL;
     for (size_t i = 0; i < h->probe->raises; i++) {
         uint32_t count;
+        if ((h->status = wait_for_interrupt(h->uio_fd)) != 0) return NULL;
         if (read(h->uio_fd, &count, 4) != 4) { h->status = -errno; return NULL; }
         interrupt_probe_isr_entered(h->probe);
         h->bar[0x64 / 4] = h->bar[0x24 / 4];

@@ -93,9 +93,10 @@ struct HogBenchmark {
         lines.append("target: swift-uio DPC lock wait under the hog p99 <= \(whole(Self.targetP99Nanoseconds)) ns: "
                      + "\(whole(hogged.p99)) ns, \(verdict)")
         // Not the same lock (the framework's parks, pthread_spin_lock spins on): no low-ratio flag.
-        let ratio = RoundRatio(subject: waitP99PerRound[Variant.frameworkHogged.rawValue],
-                               baseline: waitP99PerRound[Variant.baselineHogged.rawValue], flagsLowRatio: false)
-        lines.append("under the hog, lock wait p99 swift-uio / C (c), median of rounds [95% bootstrap]: " + ratio.text)
+        // C over swift-uio, so the figure is readable when the framework's wait is much shorter.
+        let ratio = RoundRatio(subject: waitP99PerRound[Variant.baselineHogged.rawValue],
+                               baseline: waitP99PerRound[Variant.frameworkHogged.rawValue], flagsLowRatio: false)
+        lines.append("under the hog, lock wait p99 C (c) / swift-uio, median of rounds [95% bootstrap]: " + ratio.text)
         let table = lines.joined(separator: "\n")
         print(table)
         try writeFile("\(output)/hog.txt", table + "\n")
@@ -103,7 +104,7 @@ struct HogBenchmark {
             + "  \"rounds\": \(rounds - 1),\n  \"raises_per_round\": \(raisesPerRound),\n  \"pace_ns\": \(paceNanoseconds),\n"
             + "  \"dpc_lock_wait\": {\n" + variantsJSON.joined(separator: ",\n") + "\n  },\n"
             + "  \"target_p99_ns\": \(whole(Self.targetP99Nanoseconds)),\n  \"target\": \"\(verdict)\",\n"
-            + "  \"hog_p99_ratio_framework_vs_c\": \(ratio.json)\n}\n")
+            + "  \"hog_p99_ratio_c_vs_framework\": \(ratio.json)\n}\n")
     }
 
     /// The framework's interrupt object on an eventfd device.

@@ -85,10 +85,19 @@ struct LatencyBenchmark {
             // Alternate the placements and rotate the variants, so no run always follows another.
             let placements = round % 2 == 0 ? Placement.allCases : Placement.allCases.reversed()
             for placement in placements {
-                delivery[placement.rawValue] = try setAffinity(irq: irq, cpu: placement.irqCPU, uio)
+                do {
+                    delivery[placement.rawValue] = try setAffinity(irq: irq, cpu: placement.irqCPU, uio)
+                } catch {
+                    throw BenchError("round \(round), \(placement.title): \(error)")
+                }
                 let order = Variant.allCases.indices.map { Variant.allCases[($0 + round) % Variant.allCases.count] }
                 for variant in order {
-                    let result = try measure(variant, uio, pacing: pacing, irqCPU: placement.irqCPU)
+                    let result: Measured
+                    do {
+                        result = try measure(variant, uio, pacing: pacing, irqCPU: placement.irqCPU)
+                    } catch {
+                        throw BenchError("round \(round), \(placement.title): \(error)")
+                    }
                     if round > 0 { measured[placement.rawValue][variant.rawValue].append(result) }
                 }
             }

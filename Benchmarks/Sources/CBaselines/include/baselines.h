@@ -17,7 +17,8 @@ uint32_t baseline_mmio_read_loop(const void *address, size_t count);
 // ---- the raw UIO loop the kernel's UIO documentation shows -----------------------------------
 // One round: clear INTx Disable in the command register (config fd), raise an interrupt on the
 // edu device (write 1 to 0x60), block in read() on the uio fd, take the time, acknowledge (0x64).
-// Returns 0 and the nanoseconds from the raise to read() returning, or -errno.
+// Returns 0 and the nanoseconds from the raise to read() returning, or -errno (-ETIMEDOUT when
+// no interrupt came within 2 s).
 int baseline_uio_round(int uio_fd, int config_fd, volatile uint32_t *bar, uint64_t *latency_ns);
 
 // The same loop as a handler thread, for a raiser on another CPU: `count` times, block in
@@ -29,7 +30,8 @@ int baseline_uio_handler_join(baseline_uio_handler *handler);  // 0, or -errno o
 
 // The same loop for the paced raiser of interrupt_path.h: after read() returns it calls
 // interrupt_probe_isr_entered (which pins the thread to the probe's handler CPU on the first
-// interrupt), then acknowledges and re-arms; probe->raises times.
+// interrupt), then acknowledges and re-arms; probe->raises times. It gives up (-ETIMEDOUT)
+// when no interrupt comes for 2 s.
 struct interrupt_probe;
 typedef struct baseline_uio_probed_handler baseline_uio_probed_handler;
 baseline_uio_probed_handler *baseline_uio_probed_handler_start(int uio_fd, int config_fd, volatile uint32_t *bar,
