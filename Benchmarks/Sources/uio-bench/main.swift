@@ -26,7 +26,7 @@ do {
         let smoke = arguments.contains("--smoke")
         try LatencyBenchmark(
             rounds: Int(option("rounds", default: smoke ? "4" : "31")) ?? 31,
-            raisesPerRound: Int(option("raises", default: smoke ? "40" : "200")) ?? 200,
+            raisesPerRound: Int(option("raises", default: smoke ? "40" : "100")) ?? 100,
             settleNanoseconds: 200_000...400_000,
             output: option("out", default: ".")).run()
     case "allocations":
