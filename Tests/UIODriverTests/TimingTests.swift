@@ -51,13 +51,15 @@ struct TimingTests {
     func recordedByTheInterrupt() throws {
         let simulated = try SimulatedDevice(kernelDriver: .unmasked)
         let device = Device(resources: simulated)
-        let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(
+        var config = InterruptConfig<Int>(
             isr: { interrupt, _ in
                 usleep(2_000)  // a slow ISR: at least 2 ms under the lock
                 interrupt.queueDPC()
                 return true
             },
-            dpc: { _, _ in }), context: 0)
+            dpc: { _, _ in })
+        config.recordsTimings = true
+        let interrupt = try Interrupt(parent: device, config: config, context: 0)
         try device.start()
         defer { device.stop() }
         for raised in 1...5 {
@@ -73,7 +75,7 @@ struct TimingTests {
         #expect(timings.description.contains("ISR duration: n=5"))
     }
 
-    @Test("with recordsTimings off, nothing is recorded")
+    @Test("with recordsTimings off (the default), nothing is recorded")
     func off() throws {
         let simulated = try SimulatedDevice(kernelDriver: .unmasked)
         let device = Device(resources: simulated)

@@ -100,6 +100,7 @@ final class EduDriver: Sendable {
             surpriseRemoval: { device, reason in device.edu.log("surprise removal: \(reason)") }))
         requests = try Queue(device: device)
         var config = InterruptConfig<EduInterruptContext>(isr: EduDriver.isr, dpc: EduDriver.dpc)
+        config.recordsTimings = true  // printed at stop
         config.enable = EduDriver.enableInterrupts
         config.disable = EduDriver.disableInterrupts
         config.automaticSerialization = true

@@ -81,6 +81,7 @@ final class PL031Driver: Sendable {
             releaseHardware: PL031Driver.releaseHardware,
             surpriseRemoval: { device, reason in device.clock.log("surprise removal: \(reason)") }))
         var config = InterruptConfig<AlarmContext>(isr: PL031Driver.isr, dpc: PL031Driver.dpc)
+        config.recordsTimings = true  // printed at stop
         config.enable = PL031Driver.enableInterrupt
         config.disable = PL031Driver.disableInterrupt
         interrupt = try Interrupt(parent: device, config: config, context: AlarmContext())

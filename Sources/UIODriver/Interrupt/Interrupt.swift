@@ -110,7 +110,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         self.lock = checked.lock
         self.serializationLock = checked.serializationLock
         self.stormCounts = config.stormGuard.map(StormGuardCounts.init)
-        self.recordsTimings = config.recordsTimings
+        self.recordsTimings = config.recordsTimings || config.exportsMetrics
         let dpcOnServiceThread = config.dpcPlacement == .serviceThread
         self.dpcWorker = config.dpc == nil || dpcOnServiceThread ? nil : DeferredCallWorker()
         self.serviceThreadDPC = dpcOnServiceThread ? config.dpc : nil
