@@ -77,9 +77,10 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// When the DPC for the ISR thread was queued from that thread (0: not recorded).
     private let serviceThreadDPCQueuedAt = Atomic<UInt64>(0)
     private let recordsTimings: Bool
-    private let isrDurations = DurationRecorder()
-    private let dpcLatencies = DurationRecorder()
-    private let workItemLatencies = DurationRecorder()
+    /// The histograms' storage (17 KiB for the three), made only when timings are recorded.
+    private let isrDurations: DurationRecorder?
+    private let dpcLatencies: DurationRecorder?
+    private let workItemLatencies: DurationRecorder?
     private var exportedMetrics: InterruptMetrics?
 
     private struct Connection {
@@ -110,7 +111,11 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
         self.lock = checked.lock
         self.serializationLock = checked.serializationLock
         self.stormCounts = config.stormGuard.map(StormGuardCounts.init)
-        self.recordsTimings = config.recordsTimings || config.exportsMetrics
+        let recordsTimings = config.recordsTimings || config.exportsMetrics
+        self.recordsTimings = recordsTimings
+        self.isrDurations = recordsTimings ? DurationRecorder() : nil
+        self.dpcLatencies = recordsTimings ? DurationRecorder() : nil
+        self.workItemLatencies = recordsTimings ? DurationRecorder() : nil
         let dpcOnServiceThread = config.dpcPlacement == .serviceThread
         self.dpcWorker = config.dpc == nil || dpcOnServiceThread ? nil : DeferredCallWorker()
         self.serviceThreadDPC = dpcOnServiceThread ? config.dpc : nil
@@ -293,8 +298,8 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// How long ISR calls took (lock held, from the call to its return), and how long DPCs and
     /// work items waited from queueing to starting: histograms, with ``InterruptConfig/recordsTimings``.
     public var timings: InterruptTimings {
-        InterruptTimings(isrDuration: isrDurations.histogram, dpcLatency: dpcLatencies.histogram,
-                         workItemLatency: workItemLatencies.histogram)
+        InterruptTimings(isrDuration: isrDurations?.histogram ?? .empty, dpcLatency: dpcLatencies?.histogram ?? .empty,
+                         workItemLatency: workItemLatencies?.histogram ?? .empty)
     }
 
     /// The interrupt events as an `AsyncSequence`, for Swift-concurrency code that wants to
@@ -421,10 +426,10 @@ extension Interrupt: ConnectableInterrupt {
 
     /// Records the wait from `queuedAt` to now, unless no stamp was taken (0).
     @inline(__always)
-    private static func recordLatency(since queuedAt: UInt64, in recorder: DurationRecorder, _ timer: Timer?) {
+    private static func recordLatency(since queuedAt: UInt64, in recorder: DurationRecorder?, _ timer: Timer?) {
         guard queuedAt != 0 else { return }
         let waited = monotonicNanoseconds() &- queuedAt
-        recorder.record(nanoseconds: waited)
+        recorder?.record(nanoseconds: waited)
         timer?.recordNanoseconds(Int64(clamping: waited))
     }
 
@@ -442,7 +447,7 @@ extension Interrupt: InterruptServiceClient {
         let recognized = isr(self, UInt32(truncatingIfNeeded: vector))
         let ended = recordsTimings ? monotonicNanoseconds() : 0
         lock.release("the ISR")
-        if recordsTimings { isrDurations.record(nanoseconds: ended &- started) }
+        isrDurations?.record(nanoseconds: ended &- started)
         if let exportedMetrics {
             if recordsTimings { exportedMetrics.isrDuration.recordNanoseconds(Int64(clamping: ended &- started)) }
             exportedMetrics.wakeUps.increment()

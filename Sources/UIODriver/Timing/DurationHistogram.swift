@@ -14,6 +14,9 @@ public struct DurationHistogram: Sendable, Hashable, CustomStringConvertible {
         public let count: UInt64
     }
 
+    /// No values.
+    static let empty = DurationHistogram(buckets: [], maxNanoseconds: 0)
+
     /// The buckets that have values, smallest first.
     public let buckets: [Bucket]
     /// The largest value recorded, in nanoseconds; 0 when none was.
