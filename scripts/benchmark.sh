@@ -3,7 +3,7 @@
 # same run; writes JSON, CSV and a latency plot (PNG) to .benchmarks/<time>/ (ignored by git),
 # with .benchmarks/latest pointing at the newest.
 #
-#   scripts/benchmark.sh           the full suite (about 5 minutes)
+#   scripts/benchmark.sh           the full suite (about 3½ minutes once built)
 #   scripts/benchmark.sh --smoke   a short run that proves every part works (CI runs this)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -26,7 +26,7 @@ struct NativeBenchmark {
     static let seed: UInt64 = 0x0014_5EED
 
     enum Variant: Int, CaseIterable {
-        case frameworkISR, frameworkDPC, blockingRead, ppollRead, lockedHandOff
+        case frameworkISR, frameworkDPC, blockingRead, ppollRead, lockedHandOff, frameworkDPCOnISRThread
 
         var title: String {
             switch self {
@@ -35,6 +35,7 @@ struct NativeBenchmark {
             case .blockingRead: "C (a) read() blocking"
             case .ppollRead: "C (b) ppoll + read()"
             case .lockedHandOff: "C (c) (b) + spin lock + condvar DPC"
+            case .frameworkDPCOnISRThread: "swift-uio, DPC on the ISR thread"
             }
         }
 
@@ -45,10 +46,11 @@ struct NativeBenchmark {
             case .blockingRead: "c_blocking_read"
             case .ppollRead: "c_ppoll_read"
             case .lockedHandOff: "c_ppoll_lock_condvar_dpc"
+            case .frameworkDPCOnISRThread: "framework_isr_dpc_on_isr_thread"
             }
         }
 
-        var hasDPC: Bool { self == .frameworkDPC || self == .lockedHandOff }
+        var hasDPC: Bool { self == .frameworkDPC || self == .lockedHandOff || self == .frameworkDPCOnISRThread }
     }
 
     /// What one variant measured in one round, in nanoseconds.
@@ -94,6 +96,7 @@ struct NativeBenchmark {
         let status: Int32
         switch variant {
         case .frameworkISR, .frameworkDPC: status = try runFramework(probe, pacing: pacing, queueDPC: variant.hasDPC)
+        case .frameworkDPCOnISRThread: status = try runFramework(probe, pacing: pacing, queueDPC: true, dpcOnISRThread: true)
         case .blockingRead: status = interrupt_baseline_run(INTERRUPT_BASELINE_BLOCKING_READ, probe, pacing)
         case .ppollRead: status = interrupt_baseline_run(INTERRUPT_BASELINE_PPOLL_READ, probe, pacing)
         case .lockedHandOff: status = interrupt_baseline_run(INTERRUPT_BASELINE_LOCKED_HANDOFF, probe, pacing)
@@ -115,11 +118,11 @@ struct NativeBenchmark {
 
     /// The framework's interrupt object on an eventfd device; the raiser writes its eventfd.
     private func runFramework(_ probe: UnsafeMutablePointer<interrupt_probe>, pacing: interrupt_pacing,
-                              queueDPC: Bool) throws -> Int32 {
+                              queueDPC: Bool, dpcOnISRThread: Bool = false) throws -> Int32 {
         let resources = try EventfdDevice(vectors: 1)
         let device = Device(resources: resources)
         let handle = ProbeHandle(probe)
-        let config = queueDPC
+        var config = queueDPC
             ? InterruptConfig<Int>(
                 isr: { interrupt, _ in
                     interrupt_probe_isr_entered(handle.probe)
@@ -132,6 +135,7 @@ struct NativeBenchmark {
                 interrupt_probe_isr_entered(handle.probe)
                 return true
             })
+        if dpcOnISRThread { config.dpcPlacement = .serviceThread }
         let interrupt = try Interrupt(parent: device, config: config, context: 0)
         try device.start()
         defer { device.stop() }
@@ -177,6 +181,7 @@ struct NativeBenchmark {
             ("raise->ISR entry: ISR+DPC / C (c)", "isr_dpc_vs_locked_handoff", .frameworkDPC, .lockedHandOff, \.isr),
             ("raise->DPC entry: ISR+DPC / C (c)", "dpc_vs_locked_handoff", .frameworkDPC, .lockedHandOff, \.dpc),
             ("hand-off, queued->DPC entry / C (c)", "handoff_vs_condvar", .frameworkDPC, .lockedHandOff, \.handOff),
+            ("raise->DPC entry: DPC on the ISR thread / C (c)", "dpc_on_isr_thread_vs_locked_handoff", .frameworkDPCOnISRThread, .lockedHandOff, \.dpc),
         ]
         lines.append("")
         lines.append(pad("ratio swift-uio / C", 50) + pad("p50: median of rounds [95% bootstrap]", 44) + pad("pooled p99", 12) + "pooled p99.9")
