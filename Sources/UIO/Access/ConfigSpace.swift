@@ -27,11 +27,13 @@ public final class ConfigSpace: Sendable {
     public let isWritable: Bool
     private let descriptor: SharedDescriptor
     /// Serializes read-modify-writes of the command register among every `ConfigSpace` of this
-    /// file in the process: the ISR thread's re-arm makes one outside the interrupt lock.
-    private let commandUpdates: Locked<Void>
+    /// file in the process (the ISR thread's re-arm makes one outside the interrupt lock), and
+    /// counts them. A count, not `Void`: every empty value shares one address, which
+    /// ThreadSanitizer takes for one variable guarded by different locks.
+    private let commandUpdates: Locked<UInt64>
 
     /// One command-register lock per config file, made the first time the file is opened.
-    private static let commandLocks = Locked<[String: Locked<Void>]>([:])
+    private static let commandLocks = Locked<[String: Locked<UInt64>]>([:])
 
     /// Opens the config space at `path` through `system` (for simulated devices).
     package init(path: String, system: SystemCalls) throws(UIOError) {
@@ -50,7 +52,7 @@ public final class ConfigSpace: Sendable {
         self.descriptor = descriptor
         self.commandUpdates = Self.commandLocks.withLock { locks in
             if let lock = locks[path] { return lock }
-            let lock = Locked(())
+            let lock = Locked<UInt64>(0)
             locks[path] = lock
             return lock
         }
@@ -106,10 +108,11 @@ public final class ConfigSpace: Sendable {
     /// enabled: uio_pci_generic's re-arm writes the whole register from the ISR thread, outside
     /// the interrupt lock, and a plain ``write16(_:at:)`` could lose its change or undo the re-arm.
     public func updateCommand(_ change: (inout UInt16) -> Void) throws(UIOError) {
-        try commandUpdates.withLock { _ throws(UIOError) in
+        try commandUpdates.withLock { updates throws(UIOError) in
             var value = try command()
             change(&value)
             try write16(value, at: Self.commandOffset)
+            updates &+= 1
         }
     }
 

@@ -30,7 +30,9 @@ public final class HotplugMonitor: @unchecked Sendable {
     private let udev: Udev
     private let monitor: OpaquePointer
     private let waiting: WakeableWait
-    private let reader = Locked(())
+    /// Events read so far; its lock admits one reader at a time. (Not `Void`: every empty value
+    /// shares one address, which ThreadSanitizer takes for one variable under different locks.)
+    private let reader = Locked<UInt64>(0)
     private let closed = Locked(false)
 
     /// Opens a monitor of UIO uevents from `source`.
@@ -72,7 +74,7 @@ public final class HotplugMonitor: @unchecked Sendable {
 
     /// The next event, or `nil` when `timeout` passes, ``cancel()`` is called or the monitor closes.
     public func next(timeout: Duration? = nil) throws(UIOError) -> HotplugEvent? {
-        try reader.withLock { _ throws(UIOError) -> HotplugEvent? in
+        try reader.withLock { eventsRead throws(UIOError) -> HotplugEvent? in
             let deadline = timeout.flatMap(clampedDeadline(after:))
             let fd = udev_monitor_get_fd(monitor)
             while true {
@@ -86,6 +88,7 @@ public final class HotplugMonitor: @unchecked Sendable {
                 }
                 // A message that is not for us (or malformed) yields no device: wait for the next.
                 guard let received = udev_monitor_receive_device(monitor) else { continue }
+                eventsRead &+= 1
                 return Self.event(from: UdevDevice(owning: received))
             }
         }
