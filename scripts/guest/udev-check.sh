@@ -30,6 +30,11 @@ install_command=$(grep -m1 '^udevadm control --reload' "$top/README.md") || fail
 grep -qF "$install_command" "$top/udev/70-uio.rules" || fail "70-uio.rules does not give the README's command: $install_command"
 mkdir -p /run/udev/rules.d
 "$udev_root/lib/systemd/systemd-udevd" --daemon
+# --daemon returns from the fork, before the daemon has read its rules: a rules file copied in
+# that window is seen by neither the first read nor the reload (the folder's time is not newer
+# than the one recorded). The ping is answered from the main loop, after the first read, as on a
+# machine whose udevd has long been running.
+udevadm control --ping --timeout=30
 [ "$(stat -c %G:%a /dev/uio0)" = "root:600" ] || fail "/dev/uio0 is $(stat -c %G:%a /dev/uio0) before the rules"
 cp "$top"/udev/70-uio.rules /run/udev/rules.d/
 echo "udev-check: running the README's command: $install_command"
