@@ -109,3 +109,20 @@ int cuio_memfd_create(const char *name) {
 }
 
 size_t cuio_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+
+int cuio_memfd_create_dma(const char *name, int huge_pages) {
+    int fd = memfd_create(name, MFD_CLOEXEC | (huge_pages ? MFD_HUGETLB : 0));
+    return fd < 0 ? -errno : fd;
+}
+
+int cuio_ftruncate(int fd, off_t length) { return ftruncate(fd, length) == 0 ? 0 : -errno; }
+
+int cuio_pin_memory(void *address, size_t length) {
+    if (mlock(address, length) != 0) return -errno;
+    if (madvise(address, length, MADV_DONTFORK) != 0) {
+        int error = errno;
+        munlock(address, length);
+        return -error;
+    }
+    return 0;
+}

@@ -102,6 +102,54 @@ public final class SimulatedDevice: HardwareResources {
     /// the handle and everything made from it are gone).
     public var openInterruptFiles: Int { kernel.state.withLock { $0.interruptFiles.count + $0.interruptAliases.count } }
 
+    // MARK: - DMA
+
+    /// Huge pages the simulated kernel has free for DMA memory (8 of 2 MiB at first); at 0, an
+    /// allocation fails as with no huge pages reserved.
+    public var freeHugePages: Int {
+        get { kernel.hugePages.state.withLock { $0.free } }
+        set { kernel.hugePages.state.withLock { $0.free = newValue } }
+    }
+
+    /// The simulated physical address of the next huge page handed out (64 MiB at first).
+    public var nextHugePageAddress: UInt64 {
+        get { kernel.hugePages.state.withLock { $0.nextPhysical } }
+        set { kernel.hugePages.state.withLock { $0.nextPhysical = newValue } }
+    }
+
+    /// Whether huge pages handed out together lie next to each other physically (at first) or
+    /// with a gap between them.
+    public var hugePagesAreAdjacent: Bool {
+        get { kernel.hugePages.state.withLock { $0.adjacent } }
+        set { kernel.hugePages.state.withLock { $0.adjacent = newValue } }
+    }
+
+    /// Whether pagemap hides frame numbers, as the kernel does from a reader without
+    /// `CAP_SYS_ADMIN`.
+    public var hidesPhysicalAddresses: Bool {
+        get { kernel.hugePages.state.withLock { $0.hidesFrames } }
+        set { kernel.hugePages.state.withLock { $0.hidesFrames = newValue } }
+    }
+
+    /// Whether `mlock` fails as over `RLIMIT_MEMLOCK`.
+    public var exceedsLockedMemoryLimit: Bool {
+        get { kernel.hugePages.state.withLock { $0.overLockLimit } }
+        set { kernel.hugePages.state.withLock { $0.overLockLimit = newValue } }
+    }
+
+    /// Whether the simulated PCI command register has Bus Master Enable on (`false` for a device
+    /// that is not PCI). uio_pci_generic turns it off whenever an open file of the device closes;
+    /// so does the simulation.
+    public var isBusMastering: Bool { kernel.isBusMastering }
+
+    /// What the device reaches by DMA at `deviceAddress`: `count` bytes of a DMA buffer, or `nil`
+    /// when Bus Master is off or the range is not within one buffer's huge page — where a real
+    /// device's transfer would not land. A simulated device model reads and writes through it.
+    public func dmaMemory(at deviceAddress: UInt64, count: Int) -> UnsafeMutableRawBufferPointer? {
+        guard device.parent?.pci == nil || kernel.isBusMastering else { return nil }
+        return kernel.hugePages.memory(at: deviceAddress, count: count)
+    }
+
     // MARK: - What a driver under test uses
 
     /// Opens the device through the simulated kernel, as `UIODevice.open(exclusive:)` opens a
@@ -168,6 +216,11 @@ public final class SimulatedDevice: HardwareResources {
 
     /// Maps memory map `index`; every mapping of one index shares the same memory.
     public func mapRegion(_ index: Int) throws(UIOError) -> MappedRegion { try handle().mapRegion(index) }
+
+    /// DMA memory from the simulated kernel's huge pages, at simulated physical addresses.
+    public func allocateDMAMemory(length: Int, alignment: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer {
+        try handle().allocateDMAMemory(length: length, alignment: alignment, addressLimit: addressLimit)
+    }
 
     /// Maps the PCI BAR `bar` through the parent's simulated `resourceN` (the memory of map `bar`).
     public func mapPCIResource(_ bar: Int) throws(UIOError) -> MappedRegion { try handle().mapPCIResource(bar) }

@@ -49,6 +49,8 @@ final class SimulatedKernel: Sendable {
     private let directoryFile: Int32
     let state = Locked(State(), countingAcquisitions: false)
     private let live = SystemCalls.live
+    /// Huge pages and pagemap, for DMA memory.
+    let hugePages = SimulatedHugePages()
 
     /// Takes ownership of `mapMemory`, one memory file per map of `device`.
     init(driver: KernelDriver, device: UIODevice, mapMemory: [Int32]) throws(UIOError) {
@@ -60,8 +62,9 @@ final class SimulatedKernel: Sendable {
         self.configPath = configPath
         if configPath != nil {
             let config = try memoryFile(size: 256, name: "config")
-            // Vendor 1234, device 11e8; command: memory space and bus master on, INTx unmasked.
-            var header: (UInt16, UInt16, UInt16) = (0x1234, 0x11e8, 0x0006)
+            // Vendor 1234, device 11e8; command: memory space on (pci_enable_device), Bus Master
+            // off, INTx unmasked, as uio_pci_generic's probe leaves it.
+            var header: (UInt16, UInt16, UInt16) = (0x1234, 0x11e8, 0x0002)
             _ = withUnsafeBytes(of: &header) { SystemCalls.live.pwrite(config, $0, 0) }
             self.configMemory = config
         } else {
@@ -109,6 +112,9 @@ final class SimulatedKernel: Sendable {
         var calls = SystemCalls.live
         calls.open = { [self] path, flags in open(path, flags) }
         calls.close = { [self] fd in
+            // uio_pci_generic's release turns Bus Master off at the close of any open file of
+            // the device, not only the last.
+            let closesInterruptFile = driver == .uioPCIGeneric && state.withLock { $0.interruptFiles.contains(fd) }
             state.withLock { state in
                 if state.interruptFiles.remove(fd) != nil {
                     state.interruptAliases = state.interruptAliases.filter { $0.value != fd }
@@ -117,6 +123,8 @@ final class SimulatedKernel: Sendable {
                 state.configFiles.remove(fd)
                 if state.nodeLockHolder == fd { state.nodeLockHolder = nil }
             }
+            hugePages.close(fd)
+            if closesInterruptFile { clearBusMaster() }
             return live.close(fd)
         }
         calls.flock = { [self] fd, operation in flock(fd, operation) }
@@ -126,6 +134,7 @@ final class SimulatedKernel: Sendable {
         calls.writeControl = { [self] fd, value in writeControl(fd, value) }
         calls.pread = { [self] fd, buffer, offset in
             if isConfig(fd), let errno = takeFailure(.configRead) { return .failure(errno) }
+            if hugePages.isPagemap(fd) { return hugePages.readPagemap(buffer, offset) }
             return live.pread(fd, buffer, offset)
         }
         calls.pwrite = { [self] fd, buffer, offset in configWrite(fd, buffer, offset) }
@@ -150,13 +159,23 @@ final class SimulatedKernel: Sendable {
                 return copy
             }
         }
-        calls.mmap = { [self] fd, length, offset in mmap(fd, length, offset) }
+        calls.mmap = { [self] fd, length, offset in
+            hugePages.isHugeFile(fd) ? hugePages.map(fd, length) : mmap(fd, length, offset)
+        }
+        calls.munmap = { [self] address, length in
+            _ = hugePages.unmap(address)
+            return live.munmap(address, length)
+        }
+        calls.createDMAFile = { [self] huge in hugePages.createFile(hugePages: huge) }
+        calls.pinMemory = { [self] _, _ in hugePages.pin() }
         return calls.countingEachCall()
     }
 
     private var isRemoved: Bool { state.withLock { $0.removed } }
 
     private func open(_ path: String, _ flags: Int32) -> Result<Int32, Errno> {
+        if path == "/proc/self/pagemap" { return hugePages.openPagemap() }
+        if path == "/proc/meminfo" { return attribute(hugePages.meminfo) }
         if path == devicePath {
             if let errno = takeFailure(.open) { return .failure(errno) }
             if isRemoved { return .failure(.noSuchFileOrDirectory) }
@@ -355,6 +374,16 @@ final class SimulatedKernel: Sendable {
             return errno
         }
     }
+
+    /// Turns the simulated command register's Bus Master bit off.
+    private func clearBusMaster() {
+        guard let configMemory else { return }
+        let byte = readConfigByte(4) & ~0x04
+        _ = withUnsafeBytes(of: byte) { live.pwrite(configMemory, $0, 4) }
+    }
+
+    /// Whether the simulated command register has Bus Master on.
+    var isBusMastering: Bool { readConfigByte(4) & 0x04 != 0 }
 
     private func readConfigByte(_ offset: Int64) -> UInt8 {
         guard let configMemory else { return 0 }

@@ -121,6 +121,16 @@ int cuio_memfd_create(const char *name);
 /// The system's page size.
 size_t cuio_page_size(void);
 
+// ---- DMA memory ---------------------------------------------------------
+/// memfd_create(name, MFD_CLOEXEC | MFD_HUGETLB when huge_pages): memory for DMA, shared so a
+/// fork never makes it copy-on-write. Returns the fd or -errno.
+int cuio_memfd_create_dma(const char *name, int huge_pages);
+/// ftruncate. Returns 0 or -errno.
+int cuio_ftruncate(int fd, off_t length);
+/// mlock, then madvise(MADV_DONTFORK): resident, and never shared with a child. Returns 0 or
+/// -errno (ENOMEM or EPERM from mlock is RLIMIT_MEMLOCK).
+int cuio_pin_memory(void *address, size_t length);
+
 // ---- removal guard ------------------------------------------------------
 // After a device is removed, the kernel may tear down a mapping of its registers (a sysfs
 // resourceN does), and the next access raises SIGBUS. A signal handler must be C (async-signal

@@ -18,6 +18,9 @@ public final class ConfigSpace: Sendable {
     public static let interruptDisableBit: UInt16 = 1 << 10
     /// Status register bit 3: INTx asserted.
     public static let interruptStatusBit: UInt16 = 1 << 3
+    /// Command register bit 2: Bus Master Enable, without which the device starts no DMA (and, on
+    /// PCI, sends no MSI).
+    public static let busMasterBit: UInt16 = 1 << 2
 
     /// `/sys/bus/pci/devices/…/config`.
     public let path: String
@@ -28,12 +31,25 @@ public final class ConfigSpace: Sendable {
     private let descriptor: SharedDescriptor
     /// Serializes read-modify-writes of the command register among every `ConfigSpace` of this
     /// file in the process (the ISR thread's re-arm makes one outside the interrupt lock), and
-    /// counts them. A count, not `Void`: every empty value shares one address, which
-    /// ThreadSanitizer takes for one variable guarded by different locks.
-    private let commandUpdates: Locked<UInt64>
+    /// keeps what this process knows of it.
+    private let commandRegister: Locked<CommandRegister>
 
-    /// One command-register lock per config file, made the first time the file is opened.
-    private static let commandLocks = Locked<[String: Locked<UInt64>]>([:])
+    /// What the process knows of a device's command register.
+    private struct CommandRegister {
+        /// Read-modify-writes made (a count, not `Void`: every empty value shares one address,
+        /// which ThreadSanitizer takes for one variable guarded by different locks).
+        var updates: UInt64 = 0
+        /// Whether a driver here turned Bus Master on and has not turned it off.
+        var busMasterExpected = false
+        /// Times Bus Master was found off while it was expected on.
+        var busMasterLosses: UInt64 = 0
+        /// Whether a loss was found and not yet reported by ``ConfigSpace/takeBusMasterLoss()``.
+        var busMasterLossPending = false
+    }
+
+    /// One command register per config file (its identity, not its path: simulated devices of
+    /// the same number share a path), made the first time the file is opened.
+    private static let commandRegisters = Locked<[FileStatus: Locked<CommandRegister>]>([:])
 
     /// Opens the config space at `path` through `system` (for simulated devices).
     package init(path: String, system: SystemCalls) throws(UIOError) {
@@ -45,16 +61,25 @@ public final class ConfigSpace: Sendable {
         }
         let fd = try opened.get(operation: .accessFile, subject: path)
         let descriptor = SharedDescriptor(fd: fd, path: path, system: system)
-        let size = try system.fileSize(fd).get(operation: .status, subject: path)
+        let size: Int64
+        let file: FileStatus
+        do throws(UIOError) {
+            size = try system.fileSize(fd).get(operation: .status, subject: path)
+            let status = try system.fileStatus(fd).get(operation: .status, subject: path)
+            file = FileStatus(fileSystem: status.fileSystem, inode: status.inode, device: DeviceNumber(major: 0, minor: 0))
+        } catch {
+            descriptor.close()
+            throw error
+        }
         self.path = path
         self.size = Int(size)
         self.isWritable = writable
         self.descriptor = descriptor
-        self.commandUpdates = Self.commandLocks.withLock { locks in
-            if let lock = locks[path] { return lock }
-            let lock = Locked<UInt64>(0)
-            locks[path] = lock
-            return lock
+        self.commandRegister = Self.commandRegisters.withLock { registers in
+            if let register = registers[file] { return register }
+            let register = Locked(CommandRegister())
+            registers[file] = register
+            return register
         }
     }
 
@@ -107,14 +132,63 @@ public final class ConfigSpace: Sendable {
     /// command register (Bus Master, Memory Space) this way while the device's interrupt is
     /// enabled: uio_pci_generic's re-arm writes the whole register from the ISR thread, outside
     /// the interrupt lock, and a plain ``write16(_:at:)`` could lose its change or undo the re-arm.
+    ///
+    /// An update that finds Bus Master off while a driver here turned it on (see
+    /// ``setBusMastering(_:)``) counts a loss, which ``takeBusMasterLoss()`` reports.
     public func updateCommand(_ change: (inout UInt16) -> Void) throws(UIOError) {
-        try commandUpdates.withLock { updates throws(UIOError) in
+        try commandRegister.withLock { register throws(UIOError) in
             var value = try command()
+            if register.busMasterExpected && value & Self.busMasterBit == 0 && !register.busMasterLossPending {
+                register.busMasterLosses &+= 1
+                register.busMasterLossPending = true
+            }
             change(&value)
             try write16(value, at: Self.commandOffset)
-            updates &+= 1
+            register.updates &+= 1
         }
     }
+
+    /// Turns Bus Master Enable on or off: whether the device may start DMA.
+    ///
+    /// While it is on, this process expects it on: every command-register update (the interrupt
+    /// re-arm of uio_pci_generic makes one per interrupt) checks it is still on, because
+    /// uio_pci_generic turns it off whenever any open file of the device closes — a second
+    /// program's `open` and `close` of `/dev/uioN` is enough — and a DMA the device then starts
+    /// never lands, though its completion interrupt still arrives.
+    public func setBusMastering(_ enabled: Bool) throws(UIOError) {
+        try commandRegister.withLock { register throws(UIOError) in
+            var value = try command()
+            value = enabled ? value | Self.busMasterBit : value & ~Self.busMasterBit
+            try write16(value, at: Self.commandOffset)
+            register.updates &+= 1
+            register.busMasterExpected = enabled
+            register.busMasterLossPending = false
+        }
+    }
+
+    /// Whether Bus Master was found off, while expected on, since the last call (or since it was
+    /// turned on); if it is off now, turns it back on. One read of the command register when
+    /// nothing was lost.
+    ///
+    /// A driver calls it where it completes a DMA: `true` means the device may have dropped
+    /// the transfer (the interrupt arrives, the data does not), so the transfer must be redone.
+    public func takeBusMasterLoss() throws(UIOError) -> Bool {
+        try commandRegister.withLock { register throws(UIOError) in
+            guard register.busMasterExpected else { return false }
+            let value = try command()
+            if value & Self.busMasterBit == 0 {
+                if !register.busMasterLossPending { register.busMasterLosses &+= 1 }
+                try write16(value | Self.busMasterBit, at: Self.commandOffset)
+                register.updates &+= 1
+                register.busMasterLossPending = true
+            }
+            defer { register.busMasterLossPending = false }
+            return register.busMasterLossPending
+        }
+    }
+
+    /// Times this process found Bus Master turned off under it.
+    public var busMasterLosses: UInt64 { commandRegister.withLock { $0.busMasterLosses } }
 
     private func read<T: FixedWidthInteger>(at offset: Int) throws(UIOError) -> T {
         try check(offset, width: MemoryLayout<T>.size)

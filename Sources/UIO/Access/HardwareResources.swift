@@ -35,6 +35,11 @@ public protocol HardwareResources: AnyObject, Sendable {
     /// The CPUs the kernel delivers vector `vector`'s interrupt to, where the ISR thread can be
     /// placed; `nil` when the kernel does not say.
     func interruptDeliveryCPUs(vector: Int) -> [Int]?
+    /// Memory the device reaches by DMA: `length` bytes whose device address is a multiple of
+    /// `alignment` and whose last byte's device address is at most `addressLimit`. On UIO, huge
+    /// pages at their physical address (``HugePageDMAMemory``); an IOMMU backend maps memory for
+    /// the device instead.
+    func allocateDMAMemory(length: Int, alignment: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer
     /// Releases the device. Idempotent.
     func close()
 }
@@ -73,4 +78,17 @@ extension HardwareResources {
     }
 }
 
-extension UIOHandle: HardwareResources {}
+extension HardwareResources {
+    /// Huge pages of the process's one ``HugePageDMAMemory``.
+    public func allocateDMAMemory(length: Int, alignment: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer {
+        try HugePageDMAMemory.shared.allocate(length: length, alignment: alignment, addressLimit: addressLimit)
+    }
+}
+
+extension UIOHandle: HardwareResources {
+    /// Huge pages through the handle's system calls (a simulated kernel answers a simulated
+    /// device's).
+    public func allocateDMAMemory(length: Int, alignment: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer {
+        try dmaMemory.allocate(length: length, alignment: alignment, addressLimit: addressLimit)
+    }
+}

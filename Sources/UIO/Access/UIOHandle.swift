@@ -29,7 +29,11 @@ public final class UIOHandle: Sendable {
         self.claim = Locked(claim)
         self.system = system
         self.liveness = claim.liveness
+        self.dmaMemory = HugePageDMAMemory(system: system)
     }
+
+    /// Where the device's DMA buffers are carved from: huge pages of its own.
+    let dmaMemory: HugePageDMAMemory
 
     /// Whether the device is still there; shared with the regions and lines made from the handle.
     /// A removal is noticed by the interrupt line, or else by the handle's own watcher.

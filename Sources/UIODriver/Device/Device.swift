@@ -53,6 +53,10 @@ public final class Device: FrameworkObject, @unchecked Sendable {
         var state = State.added
         var interrupts: [any ConnectableInterrupt] = []
         var queues: [Queue] = []
+        var dmaEnablers: [DMAEnabler] = []
+        /// The config space through which Bus Master was turned on, from before D0 entry to
+        /// after D0 exit.
+        var busMaster: ConfigSpace?
         var removal: UIOError?
     }
 
@@ -120,6 +124,12 @@ public final class Device: FrameworkObject, @unchecked Sendable {
                 throw DriverError(.callbackFailed, "EvtDevicePrepareHardware failed: \(error)", callbackError: error)
             }
             setState(.starting)
+            do throws(DriverError) {
+                try enableBusMastering()
+            } catch {
+                tearDown(from: .preparingHardware)
+                throw error
+            }
             do {
                 try callbacks.d0Entry?(self)
             } catch {
@@ -250,6 +260,53 @@ public final class Device: FrameworkObject, @unchecked Sendable {
         }
     }
 
+    /// Called by ``DMAEnabler/init(device:config:)``.
+    func attach(_ enabler: DMAEnabler) throws(DriverError) {
+        try lifecycle.withLock { (state: inout Lifecycle) throws(DriverError) in
+            guard state.state == .added || state.state == .preparingHardware else {
+                throw DriverError(.invalidDeviceState,
+                                  "DMA enablers are created in device add or EvtDevicePrepareHardware; the device is \(state.state)")
+            }
+            state.dmaEnablers.append(enabler)
+        }
+    }
+
+    /// Throws unless the device is still to stop.
+    func requireAlive(for what: String) throws(DriverError) {
+        let state = lifecycle.withLock { $0.state }
+        guard state != .stopping && state != .stopped else {
+            throw DriverError(.invalidDeviceState, "\(what) while the device lives; it is \(state)")
+        }
+    }
+
+    /// The config space Bus Master was turned on through, while it is on.
+    var busMasterConfigSpace: ConfigSpace? { lifecycle.withLock { $0.busMaster } }
+
+    /// Before D0 entry, for a PCI device with a DMA enabler: Bus Master on.
+    private func enableBusMastering() throws(DriverError) {
+        guard !lifecycle.withLock({ $0.dmaEnablers.isEmpty }), resources.device.parent?.pci != nil else { return }
+        do {
+            let configSpace = try resources.configSpace()
+            lifecycle.withLock { $0.busMaster = configSpace }
+            try configSpace.setBusMastering(true)
+        } catch {
+            throw DriverError.device(error, while: "turning Bus Master on for DMA")
+        }
+    }
+
+    /// After D0 exit: Bus Master off, so the device starts no more DMA into buffers about to be
+    /// freed. A device already gone has no DMA to stop.
+    private func disableBusMastering() {
+        guard let configSpace = lifecycle.withLock({ $0.busMaster }) else { return }
+        do {
+            try configSpace.setBusMastering(false)
+        } catch {
+            logger.debug("turning Bus Master off: \(error)")
+        }
+        configSpace.close()
+        lifecycle.withLock { $0.busMaster = nil }
+    }
+
     /// Called by ``Queue/init(device:executionLevel:)``.
     func attach(_ queue: Queue) throws(DriverError) {
         try lifecycle.withLock { (state: inout Lifecycle) throws(DriverError) in
@@ -294,15 +351,20 @@ public final class Device: FrameworkObject, @unchecked Sendable {
             for interrupt in interrupts { interrupt.disconnect() }
             callbacks.d0Exit?(self)
         }
+        disableBusMastering()
         let queues = lifecycle.withLock { $0.queues }
         for queue in queues { queue.stop() }
         if reached != .added { callbacks.releaseHardware?(self) }
         resources.close()
-        // The children keep their device; the stopped device lets go of its children.
-        lifecycle.withLock { state in
+        // The children keep their device; the stopped device lets go of its children, the DMA
+        // buffers last, with Bus Master off and the device released.
+        let enablers = lifecycle.withLock { state in
             state.interrupts.removeAll()
             state.queues.removeAll()
+            defer { state.dmaEnablers.removeAll() }
+            return state.dmaEnablers
         }
+        for enabler in enablers { enabler.releaseBuffers() }
         setState(.stopped)
         logger.debug("stopped", metadata: removalReason.map { ["removal": "\($0)"] } ?? [:])
         stoppedSignal.withLock {

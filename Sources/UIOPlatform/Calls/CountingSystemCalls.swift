@@ -26,6 +26,9 @@ extension SystemCalls {
         calls.listDirectory = { OperationCounts.countSystemCall(); return base.listDirectory($0) }
         calls.mmap = { OperationCounts.countSystemCall(); return base.mmap($0, $1, $2) }
         calls.munmap = { OperationCounts.countSystemCall(); return base.munmap($0, $1) }
+        calls.createDMAFile = { OperationCounts.countSystemCall(); return base.createDMAFile($0) }
+        calls.resizeFile = { OperationCounts.countSystemCall(); return base.resizeFile($0, $1) }
+        calls.pinMemory = { OperationCounts.countSystemCall(); return base.pinMemory($0, $1) }
         return calls
     }
 }

@@ -69,6 +69,12 @@ public struct SystemCalls: Sendable {
     public var mmap: @Sendable (_ fd: Int32, _ length: Int, _ offset: Int64) -> Result<UnsafeMutableRawPointer, Errno>
     /// `munmap`.
     public var munmap: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
+    /// `memfd_create` for DMA memory, of huge pages (`MFD_HUGETLB`) or not.
+    public var createDMAFile: @Sendable (_ hugePages: Bool) -> Result<Int32, Errno>
+    /// `ftruncate(fd, length)`.
+    public var resizeFile: @Sendable (_ fd: Int32, _ length: Int64) -> Result<Void, Errno>
+    /// `mlock` and `madvise(MADV_DONTFORK)`: resident, and never copy-on-write in a child.
+    public var pinMemory: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
 }
 
 extension SystemCalls {
@@ -171,6 +177,18 @@ extension SystemCalls {
         },
         munmap: { address, length in
             let r = cuio_munmap(address, length)
+            return r == 0 ? .success(()) : .failure(Errno(rawValue: -r))
+        },
+        createDMAFile: { hugePages in
+            let fd = cuio_memfd_create_dma("swift-uio-dma", hugePages ? 1 : 0)
+            return fd >= 0 ? .success(fd) : .failure(Errno(rawValue: -fd))
+        },
+        resizeFile: { fd, length in
+            let r = cuio_ftruncate(fd, off_t(length))
+            return r == 0 ? .success(()) : .failure(Errno(rawValue: -r))
+        },
+        pinMemory: { address, length in
+            let r = cuio_pin_memory(address, length)
             return r == 0 ? .success(()) : .failure(Errno(rawValue: -r))
         }
     )

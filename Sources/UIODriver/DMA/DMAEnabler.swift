@@ -1,0 +1,94 @@
+import Synchronization
+import UIO
+import UIOPlatform
+
+/// A device's DMA capability (`WDFDMAENABLER`), from which its common buffers come.
+///
+/// Created in device add or `EvtDevicePrepareHardware` (`WdfDmaEnablerCreate`). A device with a
+/// DMA enabler gets PCI Bus Master Enable turned on before `EvtDeviceD0Entry` and off after
+/// `EvtDeviceD0Exit`; its common buffers stay allocated until then, so the device can never write
+/// into memory that was freed: the device lets go of them after Bus Master is off and the device
+/// is released, and the memory goes when the driver lets go too.
+///
+/// On UIO nothing stands between the device and memory: a device with Bus Master on can write
+/// anywhere in physical memory, whatever buffer it was given. The common buffers are where a
+/// correct device writes; VFIO, with an IOMMU, is what confines an incorrect one.
+public final class DMAEnabler: FrameworkObject, Sendable {
+    /// The device whose DMA this is.
+    public let device: Device
+    /// What the device's DMA can do.
+    public let config: DMAEnablerConfig
+    private let buffers = Mutex<[CommonBuffer]>([])
+
+    /// `WdfDmaEnablerCreate`: the DMA capability of `device`, described by `config`.
+    public init(device: Device, config: DMAEnablerConfig) throws(DriverError) {
+        if let problem = config.problem() { throw DriverError(.invalidParameter, "DMA enabler: \(problem)") }
+        self.device = device
+        self.config = config
+        try device.attach(self)
+    }
+
+    /// `WdfDmaEnablerGetMaximumLength`.
+    public var maximumLength: Int { config.maximumLength }
+
+    /// `WdfCommonBufferCreate`: `length` bytes the driver and the device share, aligned to the
+    /// config's alignment or to `alignment`, below the device's address width, physically
+    /// contiguous. Allowed until the device stops.
+    ///
+    /// Allocate common buffers once, in device add or prepare hardware, and reuse them, as WDF
+    /// drivers do: they are freed only after the device has stopped.
+    public func createCommonBuffer(length: Int, alignment: Int? = nil) throws(DriverError) -> CommonBuffer {
+        let alignment = alignment ?? config.alignment
+        guard length > 0, length <= config.maximumLength else {
+            throw DriverError(.invalidParameter, "a common buffer of \(length) bytes: the enabler's transfers are 1 to \(config.maximumLength) bytes long")
+        }
+        guard alignment > 0, alignment & (alignment - 1) == 0 else {
+            throw DriverError(.invalidParameter, "a common buffer aligned to \(alignment) bytes: the alignment must be a power of two")
+        }
+        try device.requireAlive(for: "common buffers are created")
+        let memory: DMABuffer
+        do {
+            memory = try device.resources.allocateDMAMemory(length: length, alignment: max(alignment, config.alignment),
+                                                           addressLimit: config.highestAddress)
+        } catch {
+            let status: DriverError.Status = switch error.code {
+            case .permissionDenied: .accessDenied
+            case .dmaMemoryUnavailable, .addressBeyondDeviceReach: .insufficientResources
+            default: .deviceError
+            }
+            throw DriverError(status, "WdfCommonBufferCreate of \(length) bytes for \(config.addressWidth)-bit DMA: \(error)", underlying: error)
+        }
+        let buffer = CommonBuffer(enabler: self, memory: memory)
+        buffers.withLock { $0.append(buffer) }
+        return buffer
+    }
+
+    /// The common buffers the device holds.
+    public var commonBufferCount: Int { buffers.withLock { $0.count } }
+
+    /// Whether the device may have lost a DMA since the last call: Bus Master was found turned
+    /// off under the driver (uio_pci_generic turns it off whenever any open file of the device
+    /// closes, a second program's included). If it is off, it is turned back on.
+    ///
+    /// Call it where a transfer completes, before trusting its data: `true` means the device may
+    /// have dropped the transfer (its completion interrupt arrives, its data does not) and it must
+    /// be made again. One read of the command register when nothing was lost; always `false` for a
+    /// device that is not PCI, or before D0 entry.
+    public func busMasterWasLost() throws(DriverError) -> Bool {
+        guard let configSpace = device.busMasterConfigSpace else { return false }
+        do {
+            let lost = try configSpace.takeBusMasterLoss()
+            if lost {
+                device.logger.error("Bus Master was turned off under the driver (another open file of \(device.resources.name) closed?); DMA since then may not have landed; turned back on")
+            }
+            return lost
+        } catch {
+            throw DriverError.device(error, while: "checking Bus Master")
+        }
+    }
+
+    /// The device has stopped with Bus Master off: let go of the buffers.
+    func releaseBuffers() {
+        buffers.withLock { $0.removeAll() }
+    }
+}
