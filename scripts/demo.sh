@@ -10,4 +10,4 @@ ensure_packages pkg-config libudev-dev
 echo "==> building examples/edu-driver" >&2
 swift build --product edu-driver 2>&1 | tail -n 1 >&2
 echo "==> booting the guest" >&2
-exec scripts/guest/run.sh --edu 1 -- .build/debug/edu-driver "$@"
+exec scripts/guest/run.sh --edu 1 --hugepages 4 -- .build/debug/edu-driver "$@"

@@ -30,10 +30,10 @@ SWIFT_UIO_REQUIRE_UMOCKDEV=1 umockdev-wrapper ".build/debug/$tests" --testing-li
     | tee "$logs/unit.log"
 require_ran "$logs/unit.log" "unit tests"
 
-echo "==> integration tests in the guest: a real kernel, two edu devices on uio_pci_generic, hot-plug through QEMU's monitor"
+echo "==> integration tests in the guest: a real kernel, two edu devices on uio_pci_generic, huge pages for DMA, hot-plug through QEMU's monitor"
 # Its leak suite alone runs minutes of cycles under emulation: the bound is for a hung guest, with
 # room for a loaded machine (the step takes ~5 min alone, ~10 min with builds beside it).
-scripts/guest/run.sh --edu 2 --hotplug --timeout 1800 --env SWIFT_UIO_REQUIRE_GUEST -- \
+scripts/guest/run.sh --edu 2 --hotplug --hugepages 8 --timeout 1800 --env SWIFT_UIO_REQUIRE_GUEST -- \
     ".build/debug/$tests" --testing-library swift-testing --filter GuestTests --skip PlatformGuestTests 2>&1 | tee "$logs/guest.log"
 require_ran "$logs/guest.log" "guest tests"
 
@@ -47,7 +47,7 @@ for cpus in 2 1; do
 done
 
 echo "==> the edu example driver in the guest"
-scripts/guest/run.sh --edu 1 -- .build/debug/edu-driver --interrupts 200
+scripts/guest/run.sh --edu 1 --hugepages 4 -- .build/debug/edu-driver --interrupts 200
 
 echo "==> the PL031 example driver in the aarch64 guest"
 scripts/guest/run.sh --arch aarch64 -- .build/debug/pl031-driver --alarms 5

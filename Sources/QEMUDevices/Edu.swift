@@ -1,5 +1,5 @@
 /// QEMU's `edu` PCI device (hw/misc/edu.c, vendor 0x1234, device 0x11e8): BAR0's registers.
-/// 32-bit accesses only below 0x80.
+/// 32-bit accesses only below 0x80; 32 or 64 bits from 0x80.
 public enum Edu {
     /// PCI vendor ID.
     public static let vendor: UInt16 = 0x1234
@@ -21,6 +21,43 @@ public enum Edu {
     /// Acknowledge an interrupt: the written bits are cleared from the interrupt status.
     public static let acknowledgeInterrupt = 0x64
 
+    /// DMA source address (64 bits): a RAM address for a transfer to the device, else
+    /// ``dmaBufferAddress`` plus an offset.
+    public static let dmaSource = 0x80
+    /// DMA destination address (64 bits).
+    public static let dmaDestination = 0x88
+    /// DMA byte count (64 bits).
+    public static let dmaCount = 0x90
+    /// DMA command (64 bits): ``DMACommand``. Writing it starts the transfer; the device
+    /// finishes it about 100 ms later (a timer), and ignores the DMA registers until then.
+    public static let dmaCommand = 0x98
+
+    /// Where the device's own 4 KiB DMA buffer lies in its DMA address space.
+    public static let dmaBufferAddress: UInt64 = 0x40000
+    /// The bytes of the device's buffer a transfer may use: QEMU's range check treats the end as
+    /// inside the buffer, so a transfer that ends exactly at its end (0x41000) aborts QEMU
+    /// (`hw_error`); the last byte is never used.
+    public static let dmaBufferUsableSize = 4095
+    /// The device's DMA address width unless QEMU's `dma_mask` property says otherwise: it
+    /// silently clamps a RAM address to its low 28 bits.
+    public static let defaultDMAAddressWidth = 28
+
+    /// Whether `count` bytes at `offset` into the device's buffer are a transfer the device
+    /// takes (a wrong one aborts QEMU, so a driver checks before it starts).
+    public static func isValidDMARange(offset: Int, count: Int) -> Bool {
+        offset >= 0 && count > 0 && offset + count <= dmaBufferUsableSize
+    }
+
+    /// Bits of the DMA command register.
+    public enum DMACommand {
+        /// Start the transfer.
+        public static let start: UInt64 = 0x1
+        /// From the device's buffer to RAM (without it, from RAM to the device).
+        public static let toRAM: UInt64 = 0x2
+        /// Raise ``Interrupt/dmaDone`` when the transfer is done.
+        public static let raiseInterrupt: UInt64 = 0x4
+    }
+
     /// Bits of the status register.
     public enum Status {
         /// A factorial is being computed.
@@ -33,6 +70,8 @@ public enum Edu {
     public enum Interrupt {
         /// A factorial finished.
         public static let factorialDone: UInt32 = 0x01
+        /// A DMA transfer finished (with ``DMACommand/raiseInterrupt``).
+        public static let dmaDone: UInt32 = 0x100
         /// The bit edu's drivers and tests here raise to exercise the interrupt path.
         public static let test: UInt32 = 0x1000
     }

@@ -31,6 +31,7 @@ read-only; prints its output and exits with its status.
   --nic            (x86_64) an e1000 NIC on a QEMU hub of its own, no host network behind it;
                    without it the guest has no NIC at all (-nic none)
   --disk           (x86_64) a virtio-blk disk holding a fresh 8 MiB ext2 file system
+  --hugepages N    reserve N huge pages at boot (hugepages=N), for DMA memory
   --device SPEC    add QEMU's -device SPEC, as "edu" or "virtio-rng-pci" (repeatable)
   --bind VEN:DEV   bind every PCI device of these hex ids to uio_pci_generic (repeatable)
   --qemu ARG       pass ARG to QEMU as it is (repeatable): --qemu -s for a gdb stub
@@ -51,6 +52,7 @@ disk=0
 extra_devices=()
 pci_ids=()
 qemu_args=()
+hugepages=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) arch="$2"; shift 2 ;;
@@ -63,6 +65,8 @@ while [ $# -gt 0 ]; do
         --nic) nic=1; shift ;;
         --disk) disk=1; shift ;;
         --device) extra_devices+=(-device "$2"); shift 2 ;;
+        --hugepages) [[ "$2" =~ ^[0-9]+$ ]] || { echo "run.sh: --hugepages takes a count" >&2; exit 2; }
+                     hugepages="$2"; shift 2 ;;
         --bind) [[ "$2" =~ ^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$ ]] \
                     || { echo "run.sh: --bind takes VENDOR:DEVICE in hex, as 1234:11e8" >&2; exit 2; }
                 pci_ids+=("${2,,}"); shift 2 ;; # lower case, as sysfs spells ids
@@ -194,7 +198,7 @@ set +e
 timeout "$timeout_seconds" "${guest_qemu[@]}" \
     -display none -no-reboot -serial stdio "${monitor[@]}" \
     -initrd "$initramfs" \
-    -append "console=$guest_console quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.pci=$pci swiftuio.platform=$guest_uio_platform swiftuio.binfmt=$guest_binfmt swiftuio.top=$top swiftuio.share=$share" \
+    -append "console=$guest_console quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.pci=$pci swiftuio.platform=$guest_uio_platform swiftuio.binfmt=$guest_binfmt swiftuio.top=$top swiftuio.share=$share hugepages=$hugepages" \
     -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
     -fsdev local,id=results,path="$results",security_model=none,multidevs=remap \

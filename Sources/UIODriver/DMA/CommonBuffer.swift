@@ -51,4 +51,9 @@ public final class CommonBuffer: FrameworkObject, Sendable {
     public func bytes(at offset: Int = 0, count: Int) throws(UIOError) -> [UInt8] {
         try memory.bytes(at: offset, count: count)
     }
+
+    /// Runs `body` with the whole buffer, unchecked (see `DMABuffer.withUnsafeMutableBytes(_:)`).
+    public func withUnsafeMutableBytes<R, E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try memory.withUnsafeMutableBytes(body)
+    }
 }
