@@ -6,7 +6,10 @@
 // Its state lives in the device's context (pcidrv's FDO_DATA), reached from every callback.
 //
 // The edu device's registers are in the QEMUDevices target (hw/misc/edu.c): identification,
-// liveness, factorial, status, interrupt status, raise and acknowledge.
+// liveness, factorial, status, interrupt status, raise and acknowledge, and the DMA engine.
+//
+// DMA: on uio_pci_generic nothing isolates the device — with Bus Master on it can write anywhere
+// in memory. The common buffers are where a correct device writes; VFIO confines an incorrect one.
 
 import Dispatch
 import QEMUDevices
@@ -20,7 +23,11 @@ final class EduDevice: Sendable {
     /// BAR0, mapped from prepare hardware to release hardware.
     let registers = Mutex<MappedRegion?>(nil)
     /// The factorial the device is computing, completed by the DPC.
-    let factorialRequest = Mutex<FactorialRequest?>(nil)
+    let factorialRequest = Mutex<PendingRequest<UInt32>?>(nil)
+    /// The DMA enabler and its common buffers, made at device add when the driver copies by DMA.
+    let dma = Mutex<EduDMA?>(nil)
+    /// The copy through the device's DMA engine under way, advanced by the DPC.
+    let copyRequest = Mutex<CopyRequest?>(nil)
     /// Signalled by the DPC for each test interrupt it handled.
     let testInterrupt = DispatchSemaphore(value: 0)
 
@@ -46,35 +53,41 @@ struct EduInterruptContext: Sendable {
     var testInterrupts = 0
 }
 
-/// One request from the driver's user: compute n! on the device.
-final class FactorialRequest: Sendable {
-    let n: UInt32
-    let started: ContinuousClock.Instant
+/// A request from the driver's user, completed by the DPC with a value.
+final class PendingRequest<Value: Sendable>: Sendable {
+    let started = ContinuousClock.now
     private let done = DispatchSemaphore(value: 0)
-    private let box = ResultBox()
+    private let result = Mutex<(Value, Duration)?>(nil)
 
-    init(n: UInt32) {
-        self.n = n
-        self.started = .now
-    }
-
-    func complete(with value: UInt32) {
-        box.set(value, ContinuousClock.now - started)
+    func complete(with value: Value) {
+        result.withLock { $0 = (value, ContinuousClock.now - started) }
         done.signal()
     }
 
-    func wait(timeout: Duration) -> (value: UInt32, latency: Duration)? {
+    func wait(timeout: Duration) -> (value: Value, latency: Duration)? {
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         guard done.wait(timeout: .now() + seconds) == .success else { return nil }
-        return box.get()
+        return result.withLock { $0 }
     }
+}
 
-    private final class ResultBox: @unchecked Sendable {
-        private let lock = DispatchSemaphore(value: 1)
-        private var value: (UInt32, Duration) = (0, .zero)
-        func set(_ result: UInt32, _ latency: Duration) { lock.wait(); value = (result, latency); lock.signal() }
-        func get() -> (UInt32, Duration) { lock.wait(); defer { lock.signal() }; return value }
-    }
+/// The DMA side of an edu device: its enabler (28-bit, edu's own reach) and two common buffers,
+/// one the data leaves from and one it comes back to.
+struct EduDMA: Sendable {
+    let enabler: DMAEnabler
+    let outbound: CommonBuffer
+    let inbound: CommonBuffer
+}
+
+/// A copy of `count` bytes out to the device's buffer and back, by two DMA transfers.
+final class CopyRequest: Sendable {
+    enum Stage { case toDevice, fromDevice }
+    let count: Int
+    let stage = Mutex(Stage.toDevice)
+    /// Transfers made again because Bus Master was turned off under the driver.
+    let redone = Mutex(0)
+    let pending = PendingRequest<[UInt8]>()
+    init(count: Int) { self.count = count }
 }
 
 /// The driver: one per edu device.
@@ -90,7 +103,7 @@ final class EduDriver: Sendable {
 
     /// WDF's EvtDriverDeviceAdd: claim the device, create the device object with its context,
     /// its queue and its interrupt object. Nothing touches the hardware yet.
-    init(uio: UIODevice, log: @escaping @Sendable (String) -> Void) throws {
+    init(uio: UIODevice, copiesByDMA: Bool, log: @escaping @Sendable (String) -> Void) throws {
         self.uio = uio
         device = try Device(claiming: uio, context: EduDevice(log: log), callbacks: DeviceCallbacks(
             prepareHardware: EduDriver.prepareHardware,
@@ -106,6 +119,19 @@ final class EduDriver: Sendable {
         config.automaticSerialization = true
         interrupt = try Interrupt(parent: requests, config: config, context: EduInterruptContext())
         log("device add: claimed \(uio.devicePath), created the device, its request queue and its interrupt object")
+        if copiesByDMA { try EduDriver.createDMA(device) }
+    }
+
+    /// WdfDmaEnablerCreate and WdfCommonBufferCreate: edu reaches 28 bits of address unless
+    /// QEMU is told otherwise; memory above that is refused here, never handed to the device.
+    static func createDMA(_ device: Device) throws {
+        let enabler = try DMAEnabler(device: device, config: DMAEnablerConfig(
+            profile: .packet, maximumLength: 4096, addressWidthOverride: Edu.defaultDMAAddressWidth))
+        let dma = EduDMA(enabler: enabler, outbound: try enabler.createCommonBuffer(length: 4096),
+                         inbound: try enabler.createCommonBuffer(length: 4096))
+        device.edu.dma.withLock { $0 = dma }
+        device.edu.log("device add: a DMA enabler (\(enabler.config.addressWidth)-bit) and two 4 KiB common buffers at physical "
+            + "0x\(String(dma.outbound.alignedLogicalAddress, radix: 16)) and 0x\(String(dma.inbound.alignedLogicalAddress, radix: 16))")
     }
 
     // MARK: Prepare hardware
@@ -163,6 +189,41 @@ final class EduDriver: Sendable {
             request.complete(with: value)
         }
         if status & Edu.Interrupt.test != 0 { edu.testInterrupt.signal() }
+        if status & Edu.Interrupt.dmaDone != 0 { dmaTransferDone(edu) }
+    }
+
+    /// From the DPC: the first transfer of a copy is done, start the second; the second is done,
+    /// complete the copy — unless Bus Master was turned off under the driver, when its data may
+    /// not have landed and it is made again.
+    static func dmaTransferDone(_ edu: EduDevice) {
+        guard let copy = edu.copyRequest.withLock({ $0 }), let dma = edu.dma.withLock({ $0 }) else { return }
+        let finished = copy.stage.withLock { stage -> Bool in
+            defer { stage = .fromDevice }
+            return stage == .fromDevice
+        }
+        if finished {
+            let lost = (try? dma.enabler.busMasterWasLost()) == true
+            guard lost, copy.redone.withLock({ $0 }) < 3 else {
+                edu.copyRequest.withLock { $0 = nil }
+                copy.pending.complete(with: (try? dma.inbound.bytes(count: copy.count)) ?? [])
+                return
+            }
+            copy.redone.withLock { $0 += 1 }
+            edu.log("DMA: Bus Master was turned off under the driver; the transfer back is made again")
+        }
+        try? startTransfer(edu, dma.inbound, count: copy.count, toRAM: true)
+    }
+
+    /// Programs one transfer between `buffer` and the start of the device's buffer.
+    static func startTransfer(_ edu: EduDevice, _ buffer: CommonBuffer, count: Int, toRAM: Bool) throws {
+        guard Edu.isValidDMARange(offset: 0, count: count) else { throw EduError.badLength(count) }
+        let registers = try edu.mappedRegisters()
+        let ram = buffer.alignedLogicalAddress
+        try registers.write(toRAM ? Edu.dmaBufferAddress : ram, at: Edu.dmaSource)
+        try registers.write(toRAM ? ram : Edu.dmaBufferAddress, at: Edu.dmaDestination)
+        try registers.write(UInt64(count), at: Edu.dmaCount)
+        try registers.write(Edu.DMACommand.start | Edu.DMACommand.raiseInterrupt | (toRAM ? Edu.DMACommand.toRAM : 0),
+                            at: Edu.dmaCommand)
     }
 
     // MARK: Interrupt disable
@@ -187,7 +248,7 @@ final class EduDriver: Sendable {
 
     /// Computes n! on the device: the request starts on the queue; the DPC completes it.
     func factorial(_ n: UInt32) throws -> (value: UInt32, latency: Duration) {
-        let request = FactorialRequest(n: n)
+        let request = PendingRequest<UInt32>()
         let edu = device.edu
         let accepted = requests.submit {
             edu.factorialRequest.withLock { $0 = request }
@@ -195,6 +256,31 @@ final class EduDriver: Sendable {
         }
         guard accepted, let result = request.wait(timeout: .seconds(10)) else { throw EduError.timedOut("\(n)!") }
         return result
+    }
+
+    /// Copies `bytes` out to the device's buffer and back by DMA: the request starts the first
+    /// transfer on the queue; the DPC starts the second and completes the request with what came
+    /// back.
+    func copyThroughDevice(_ bytes: [UInt8]) throws -> (bytes: [UInt8], latency: Duration, redone: Int) {
+        let edu = device.edu
+        guard let dma = edu.dma.withLock({ $0 }) else { throw EduError.notPrepared }
+        guard Edu.isValidDMARange(offset: 0, count: bytes.count) else { throw EduError.badLength(bytes.count) }
+        let copy = CopyRequest(count: bytes.count)
+        let started = Mutex<(any Error)?>(nil)
+        let accepted = requests.submit {
+            do {
+                try dma.outbound.copyBytes(bytes)
+                edu.copyRequest.withLock { $0 = copy }
+                try EduDriver.startTransfer(edu, dma.outbound, count: bytes.count, toRAM: false)
+            } catch {
+                edu.copyRequest.withLock { $0 = nil }
+                started.withLock { $0 = error }
+                copy.pending.complete(with: [])
+            }
+        }
+        guard accepted, let result = copy.pending.wait(timeout: .seconds(10)) else { throw EduError.timedOut("a DMA copy") }
+        if let error = started.withLock({ $0 }) { throw error }
+        return (result.value, result.latency, copy.redone.withLock { $0 })
     }
 
     /// Raises `count` interrupts one at a time, each waiting for its DPC.
@@ -216,6 +302,8 @@ enum EduError: Error, CustomStringConvertible {
     case notAlive
     case notPrepared
     case timedOut(String)
+    case badLength(Int)
+    case corrupt(Int)
 
     var description: String {
         switch self {
@@ -223,6 +311,8 @@ enum EduError: Error, CustomStringConvertible {
         case .notAlive: "the liveness register did not return the inverse of what was written"
         case .notPrepared: "the registers are not mapped (the device is not started)"
         case .timedOut(let what): "\(what) did not complete within the timeout"
+        case .corrupt(let copy): "DMA copy \(copy) came back different from what went out"
+        case .badLength(let count): "a DMA copy of \(count) bytes: edu's buffer takes 1 to \(Edu.dmaBufferUsableSize)"
         }
     }
 }
