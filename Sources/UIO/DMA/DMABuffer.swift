@@ -1,6 +1,6 @@
 import UIOPlatform
 
-/// Memory a device reaches by DMA: resident, never moved while the buffer lives, with the address
+/// Memory a device reaches by DMA: resident and pinned while the buffer lives, with the address
 /// the device is given for it.
 ///
 /// Made by a backend (``HardwareResources/allocateDMAMemory(length:alignment:addressLimit:)``):

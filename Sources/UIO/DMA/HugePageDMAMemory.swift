@@ -7,11 +7,13 @@ import Glibc
 /// DMA memory for a backend whose device sees physical addresses (UIO): huge pages, locked,
 /// carved into buffers.
 ///
-/// A huge page is physically contiguous and the kernel neither swaps it nor moves it for
-/// compaction or NUMA balancing, so its physical address, read once from `/proc/self/pagemap`,
-/// stays true while it is mapped (memory hot-unplug alone could move it). The pages are a
-/// `memfd` of `MFD_HUGETLB` mapped shared and marked `MADV_DONTFORK`: a `fork` of the driver
-/// never turns them copy-on-write, which would move the parent's page away from the device.
+/// A huge page is physically contiguous, is never swapped, and is not moved by compaction or NUMA
+/// balancing, so its physical address, read once from `/proc/self/pagemap`, stays true while it is
+/// mapped — unless the kernel migrates it off memory being offlined or to make room for a
+/// contiguous allocation (CMA, a gigantic page), which nothing in userspace can forbid; VFIO's
+/// pinning can. The pages are a `memfd` of `MFD_HUGETLB` mapped shared and marked
+/// `MADV_DONTFORK`: a `fork` of the driver never turns them copy-on-write, which would move the
+/// parent's page away from the device.
 /// Buffers are carved from one huge page at a time, each aligned as asked; a buffer longer than a
 /// huge page gets pages of its own, and is refused unless they happen to be physically adjacent.
 public final class HugePageDMAMemory: Sendable {
