@@ -18,7 +18,13 @@ public final class DMAEnabler: FrameworkObject, Sendable {
     public let device: Device
     /// What the device's DMA can do.
     public let config: DMAEnablerConfig
-    private let buffers = Mutex<[CommonBuffer]>([])
+    private let buffers = Mutex(Buffers())
+
+    private struct Buffers {
+        var held: [CommonBuffer] = []
+        /// The device has stopped and let go: no buffer is taken any more.
+        var released = false
+    }
 
     /// `WdfDmaEnablerCreate`: the DMA capability of `device`, described by `config`.
     public init(device: Device, config: DMAEnablerConfig) throws(DriverError) {
@@ -31,9 +37,9 @@ public final class DMAEnabler: FrameworkObject, Sendable {
     /// `WdfDmaEnablerGetMaximumLength`.
     public var maximumLength: Int { config.maximumLength }
 
-    /// `WdfCommonBufferCreate`: `length` bytes the driver and the device share, aligned to the
-    /// config's alignment or to `alignment`, below the device's address width, physically
-    /// contiguous. Allowed until the device stops.
+    /// `WdfCommonBufferCreate`: `length` bytes the driver and the device share, aligned to
+    /// `alignment` or the config's alignment, whichever is larger, below the device's address
+    /// width, physically contiguous. Allowed until the device stops.
     ///
     /// Allocate common buffers once, in device add or prepare hardware, and reuse them, as WDF
     /// drivers do: they are freed only after the device has stopped.
@@ -59,12 +65,18 @@ public final class DMAEnabler: FrameworkObject, Sendable {
             throw DriverError(status, "WdfCommonBufferCreate of \(length) bytes for \(config.addressWidth)-bit DMA: \(error)", underlying: error)
         }
         let buffer = CommonBuffer(enabler: self, memory: memory)
-        buffers.withLock { $0.append(buffer) }
+        let taken = buffers.withLock { buffers in
+            guard !buffers.released else { return false }
+            buffers.held.append(buffer)
+            return true
+        }
+        // The device stopped while the memory was found: it is freed here, never given out.
+        guard taken else { throw DriverError(.invalidDeviceState, "common buffers are created while the device lives; it stopped") }
         return buffer
     }
 
     /// The common buffers the device holds.
-    public var commonBufferCount: Int { buffers.withLock { $0.count } }
+    public var commonBufferCount: Int { buffers.withLock { $0.held.count } }
 
     /// Whether the device may have lost a DMA since the last call: Bus Master was found turned
     /// off under the driver (uio_pci_generic turns it off whenever any open file of the device
@@ -89,6 +101,9 @@ public final class DMAEnabler: FrameworkObject, Sendable {
 
     /// The device has stopped with Bus Master off: let go of the buffers.
     func releaseBuffers() {
-        buffers.withLock { $0.removeAll() }
+        buffers.withLock { buffers in
+            buffers.held.removeAll()
+            buffers.released = true
+        }
     }
 }
