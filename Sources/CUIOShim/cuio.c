@@ -117,12 +117,11 @@ int cuio_memfd_create_dma(const char *name, int huge_pages) {
 
 int cuio_ftruncate(int fd, off_t length) { return ftruncate(fd, length) == 0 ? 0 : -errno; }
 
-int cuio_pin_memory(void *address, size_t length) {
-    if (mlock(address, length) != 0) return -errno;
-    if (madvise(address, length, MADV_DONTFORK) != 0) {
-        int error = errno;
-        munlock(address, length);
-        return -error;
-    }
-    return 0;
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+int cuio_populate_dma_memory(void *address, size_t length) {
+    if (madvise(address, length, MADV_POPULATE_WRITE) != 0) return -errno;
+    return madvise(address, length, MADV_DONTFORK) == 0 ? 0 : -errno;
 }

@@ -111,10 +111,14 @@ public final class SimulatedDevice: HardwareResources {
         set { kernel.hugePages.state.withLock { $0.free = newValue } }
     }
 
-    /// The simulated physical address of the next huge page handed out (64 MiB at first).
+    /// The simulated physical address of the next huge page handed out (64 MiB at first); a
+    /// multiple of 2 MiB, as a huge page's is.
     public var nextHugePageAddress: UInt64 {
         get { kernel.hugePages.state.withLock { $0.nextPhysical } }
-        set { kernel.hugePages.state.withLock { $0.nextPhysical = newValue } }
+        set {
+            precondition(newValue % UInt64(SimulatedHugePages.hugePageSize) == 0, "a huge page's address is a multiple of 2 MiB")
+            kernel.hugePages.state.withLock { $0.nextPhysical = newValue }
+        }
     }
 
     /// Whether huge pages handed out together lie next to each other physically (at first) or
@@ -131,10 +135,11 @@ public final class SimulatedDevice: HardwareResources {
         set { kernel.hugePages.state.withLock { $0.hidesFrames = newValue } }
     }
 
-    /// Whether `mlock` fails as over `RLIMIT_MEMLOCK`.
-    public var exceedsLockedMemoryLimit: Bool {
-        get { kernel.hugePages.state.withLock { $0.overLockLimit } }
-        set { kernel.hugePages.state.withLock { $0.overLockLimit = newValue } }
+    /// Whether faulting in huge pages fails with ENOMEM, as under a hugetlb cgroup limit lower
+    /// than the pages reserved.
+    public var failsToFaultInHugePages: Bool {
+        get { kernel.hugePages.state.withLock { $0.populateFails } }
+        set { kernel.hugePages.state.withLock { $0.populateFails = newValue } }
     }
 
     /// Whether the simulated PCI command register has Bus Master Enable on (`false` for a device
@@ -144,9 +149,10 @@ public final class SimulatedDevice: HardwareResources {
 
     /// What the device reaches by DMA at `deviceAddress`: `count` bytes of a DMA buffer, or `nil`
     /// when Bus Master is off or the range is not within one buffer's huge page — where a real
-    /// device's transfer would not land. A simulated device model reads and writes through it.
+    /// device's transfer would not land. A simulated device model reads and writes through it;
+    /// the pointer is good while the buffer lives.
     public func dmaMemory(at deviceAddress: UInt64, count: Int) -> UnsafeMutableRawBufferPointer? {
-        guard device.parent?.pci == nil || kernel.isBusMastering else { return nil }
+        guard count >= 0, device.parent?.pci == nil || kernel.isBusMastering else { return nil }
         return kernel.hugePages.memory(at: deviceAddress, count: count)
     }
 

@@ -20,8 +20,8 @@ final class SimulatedHugePages: Sendable {
         var adjacent = true
         /// Whether pagemap hides frame numbers, as from a reader without CAP_SYS_ADMIN.
         var hidesFrames = false
-        /// Whether `mlock` fails with ENOMEM, as over RLIMIT_MEMLOCK.
-        var overLockLimit = false
+        /// Whether faulting the pages in fails with ENOMEM (a hugetlb cgroup limit).
+        var populateFails = false
         /// Memory files made with MFD_HUGETLB.
         var hugeFiles: Set<Int32> = []
         var pagemapFiles: Set<Int32> = []
@@ -79,8 +79,8 @@ final class SimulatedHugePages: Sendable {
         }
     }
 
-    func pin() -> Result<Void, Errno> {
-        state.withLock { $0.overLockLimit } ? .failure(.noMemory) : .success(())
+    func populate() -> Result<Void, Errno> {
+        state.withLock { $0.populateFails } ? .failure(.noMemory) : .success(())
     }
 
     func openPagemap() -> Result<Int32, Errno> {
@@ -115,7 +115,8 @@ final class SimulatedHugePages: Sendable {
     /// The memory at simulated physical address `physical`, `count` bytes, if it is all within
     /// one simulated huge-page mapping.
     func memory(at physical: UInt64, count: Int) -> UnsafeMutableRawBufferPointer? {
-        state.withLock { state in
+        guard count >= 0, physical <= UInt64.max - UInt64(count) else { return nil }
+        return state.withLock { state in
             for mapping in state.mappings {
                 for (page, base) in mapping.physical.enumerated()
                 where physical >= base && physical + UInt64(count) <= base + UInt64(Self.hugePageSize) {
@@ -129,6 +130,6 @@ final class SimulatedHugePages: Sendable {
 
     /// `/proc/meminfo`, the lines DMA memory reads.
     var meminfo: String {
-        "HugePages_Free: \(state.withLock { $0.free })\nHugepagesize: \(Self.hugePageSize / 1024) kB\n"
+        "HugePages_Free: \(state.withLock { $0.free })\nHugePages_Rsvd: 0\nHugepagesize: \(Self.hugePageSize / 1024) kB\n"
     }
 }

@@ -27,6 +27,9 @@ final class SimulatedKernel: Sendable {
         var interruptFiles: Set<Int32> = []
         /// Duplicates of an interrupt file → the file (they share its eventfd, so are not rung).
         var interruptAliases: [Int32: Int32] = [:]
+        /// Each interrupt file's open descriptors (itself and its duplicates): the file is released
+        /// when the last one closes.
+        var fileReferences: [Int32: Int] = [:]
         var configFiles: Set<Int32> = []
         /// The node's `flock` holder (eventfds share one inode, so theirs is simulated).
         var nodeLockHolder: Int32?
@@ -112,9 +115,15 @@ final class SimulatedKernel: Sendable {
         var calls = SystemCalls.live
         calls.open = { [self] path, flags in open(path, flags) }
         calls.close = { [self] fd in
-            // uio_pci_generic's release turns Bus Master off at the close of any open file of
-            // the device, not only the last.
-            let closesInterruptFile = driver == .uioPCIGeneric && state.withLock { $0.interruptFiles.contains(fd) }
+            // uio_pci_generic's release turns Bus Master off when any open file of the device
+            // goes (its last descriptor closes), not only the device's last.
+            let releasesFile = state.withLock { state -> Bool in
+                guard let file = state.interruptAliases[fd] ?? (state.interruptFiles.contains(fd) ? fd : nil) else { return false }
+                state.fileReferences[file, default: 1] -= 1
+                guard state.fileReferences[file] == 0 else { return false }
+                state.fileReferences.removeValue(forKey: file)
+                return true
+            }
             state.withLock { state in
                 if state.interruptFiles.remove(fd) != nil {
                     state.interruptAliases = state.interruptAliases.filter { $0.value != fd }
@@ -124,7 +133,7 @@ final class SimulatedKernel: Sendable {
                 if state.nodeLockHolder == fd { state.nodeLockHolder = nil }
             }
             hugePages.close(fd)
-            if closesInterruptFile { clearBusMaster() }
+            if releasesFile && driver == .uioPCIGeneric { clearBusMaster() }
             return live.close(fd)
         }
         calls.flock = { [self] fd, operation in flock(fd, operation) }
@@ -153,6 +162,7 @@ final class SimulatedKernel: Sendable {
                 state.withLock { state in
                     if let file = state.interruptAliases[fd] ?? (state.interruptFiles.contains(fd) ? fd : nil) {
                         state.interruptAliases[copy] = file
+                        state.fileReferences[file, default: 1] += 1
                     }
                     if state.configFiles.contains(fd) { state.configFiles.insert(copy) }
                 }
@@ -167,7 +177,7 @@ final class SimulatedKernel: Sendable {
             return live.munmap(address, length)
         }
         calls.createDMAFile = { [self] huge in hugePages.createFile(hugePages: huge) }
-        calls.pinMemory = { [self] _, _ in hugePages.pin() }
+        calls.populateDMAMemory = { [self] _, _ in hugePages.populate() }
         return calls.countingEachCall()
     }
 

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import TestSupport
 import UIO
@@ -96,12 +97,41 @@ struct DMAEnablerTests {
         #expect(afterStop.status == .invalidDeviceState)
     }
 
-    @Test("bad buffer requests: too long for the enabler, or an alignment that is not a power of two", arguments: [(4097, nil), (0, nil), (64, 3)] as [(Int, Int?)])
+    @Test("bad buffer requests are STATUS_INVALID_PARAMETER: no bytes, an alignment that is not a power of two or beyond a huge page", arguments: [(0, nil), (-1, nil), (64, 3), (64, 4 << 20)] as [(Int, Int?)])
     func badBuffers(length: Int, alignment: Int?) throws {
         let device = Device(resources: try SimulatedDevice(kernelDriver: .uioPCIGeneric))
         let enabler = try DMAEnabler(device: device, config: Self.config)
         let error = try #require(throws: DriverError.self) { try enabler.createCommonBuffer(length: length, alignment: alignment) }
         #expect(error.status == .invalidParameter)
+    }
+
+    @Test("as in WDF, the maximum length bounds transfers, not common buffers: a 64 KiB ring for 4 KiB transfers")
+    func longerThanATransfer() throws {
+        let device = Device(resources: try SimulatedDevice(kernelDriver: .uioPCIGeneric))
+        let enabler = try DMAEnabler(device: device, config: Self.config)
+        #expect(try enabler.createCommonBuffer(length: 64 << 10).length == 64 << 10)
+        #expect(enabler.maximumLength == 4096)
+    }
+
+    @Test("a driver may keep its enabler and buffers in the device's context: once stopped and let go, the memory is freed (no cycle)")
+    func contextHoldsBuffers() throws {
+        final class Context: Sendable {
+            let dma = Mutex<(DMAEnabler, CommonBuffer)?>(nil)
+        }
+        let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
+        weak var weakDevice: Device?
+        do {
+            let device = Device(resources: simulated, context: Context())
+            weakDevice = device
+            let enabler = try DMAEnabler(device: device, config: Self.config)
+            let buffer = try enabler.createCommonBuffer(length: 4096)
+            device.context(as: Context.self).dma.withLock { $0 = (enabler, buffer) }
+            try device.start()
+            device.stop()
+            #expect(simulated.freeHugePages == 7)
+        }
+        #expect(weakDevice == nil)
+        #expect(simulated.freeHugePages == 8)
     }
 
     @Test("memory beyond the enabler's width is STATUS_INSUFFICIENT_RESOURCES; hidden frames STATUS_ACCESS_DENIED; each names the cause")
@@ -139,7 +169,37 @@ struct DMAEnablerTests {
         #expect(try !enabler.busMasterWasLost())
         #expect(simulated.dmaMemory(at: buffer.alignedLogicalAddress, count: 256) != nil)
         device.stop()
-        #expect(try !enabler.busMasterWasLost())
+        let afterStop = try #require(throws: DriverError.self) { try enabler.busMasterWasLost() }
+        #expect(afterStop.status == .invalidDeviceState)
+    }
+
+    @Test("two enablers of one device are both told of one loss")
+    func twoEnablers() throws {
+        let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
+        let device = Device(resources: simulated)
+        let first = try DMAEnabler(device: device, config: Self.config)
+        let second = try DMAEnabler(device: device, config: Self.config)
+        try device.start()
+        defer { device.stop() }
+        try simulated.open(exclusive: false).close()
+        #expect(try first.busMasterWasLost())
+        #expect(try second.busMasterWasLost())
+        #expect(try !first.busMasterWasLost())
+        #expect(try !second.busMasterWasLost())
+    }
+
+    @Test("Bus Master that cannot be turned off at stop: the buffers are never freed, since the device may still reach them")
+    func busMasterStuckOn() throws {
+        let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
+        do {
+            let device = Device(resources: simulated)
+            let enabler = try DMAEnabler(device: device, config: Self.config)
+            _ = try enabler.createCommonBuffer(length: 64)
+            try device.start()
+            simulated.failNext(.configRead, with: .ioError)
+            device.stop()  // the read before the write fails: Bus Master is not known to be off
+        }
+        #expect(simulated.freeHugePages == 7)
     }
 
     @Test("a platform device has no Bus Master: its buffers work and nothing is ever lost")

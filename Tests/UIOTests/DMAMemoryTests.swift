@@ -38,8 +38,8 @@ struct DMAMemoryTests {
         first = nil
         #expect(device.freeHugePages == 6)  // the second buffer still holds the first page
         second = nil
+        #expect(device.freeHugePages == 7)  // the last buffer of the page being carved went
         third = nil
-        device.close()
         #expect(device.freeHugePages == 8)
         _ = (first, second, third)
     }
@@ -70,16 +70,25 @@ struct DMAMemoryTests {
         #expect(device.freeHugePages == 8)
     }
 
-    @Test("mlock over RLIMIT_MEMLOCK: a typed error naming the limit; the page goes back")
-    func lockLimit() throws {
+    @Test("huge pages the kernel cannot fault in (a hugetlb cgroup limit): a typed error; the page goes back")
+    func faultInFails() throws {
         let device = try SimulatedDevice()
-        device.exceedsLockedMemoryLimit = true
+        device.failsToFaultInHugePages = true
         let error = try #require(throws: UIOError.self) {
             try device.allocateDMAMemory(length: 4096, alignment: 64, addressLimit: .max)
         }
         #expect(error.code == .dmaMemoryUnavailable)
-        #expect(error.reason.contains("RLIMIT_MEMLOCK"))
+        #expect(error.advice?.contains("cgroup") == true)
         #expect(device.freeHugePages == 8)
+    }
+
+    @Test("a closed device gives no memory")
+    func afterClose() throws {
+        let device = try SimulatedDevice()
+        _ = try device.allocateDMAMemory(length: 64, alignment: 64, addressLimit: .max)
+        device.close()
+        let error = try #require(throws: UIOError.self) { try device.allocateDMAMemory(length: 64, alignment: 64, addressLimit: .max) }
+        #expect(error.code == .closed)
     }
 
     @Test("memory beyond the device's address width is refused before the device could be given it")
@@ -113,7 +122,7 @@ struct DMAMemoryTests {
         #expect(device.freeHugePages == 6)
     }
 
-    @Test("bad lengths and alignments are refused", arguments: [(0, 64), (-1, 64), (64, 3), (64, 0), (64, 4 << 20)])
+    @Test("bad lengths and alignments are refused", arguments: [(0, 64), (-1, 64), (64, 3), (64, 0), (64, 4 << 20), (Int.max, 64)])
     func badRequests(length: Int, alignment: Int) throws {
         let device = try SimulatedDevice()
         let error = try #require(throws: UIOError.self) {
@@ -139,46 +148,88 @@ struct DMAMemoryTests {
     }
 }
 
-@Suite("Bus Master: on, off, and lost under the driver")
+@Suite("Bus Master: held on, released, and lost under the driver")
 struct BusMasterTests {
-    @Test("on and off touch bit 2 only")
+    @Test("acquire and release touch bit 2 only, and leave Interrupt Disable as the kernel set it")
     func onOff() throws {
         let device = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         let config = try device.configSpace()
         #expect(!device.isBusMastering)
-        try config.setBusMastering(true)
-        #expect(try config.command() == 0x0006)
+        try config.write16(0x0402, at: ConfigSpace.commandOffset)  // INTx masked by the kernel's handler
+        try config.acquireBusMastering()
+        #expect(try config.command() == 0x0406)
         #expect(device.isBusMastering)
-        try config.setBusMastering(false)
-        #expect(try config.command() == 0x0002)
-        #expect(try !config.takeBusMasterLoss())  // not expected on: nothing to lose
+        #expect(try config.isBusMastering())
+        try config.releaseBusMastering()
+        #expect(try config.command() == 0x0402)
+        try config.releaseBusMastering()  // an extra release changes nothing
+        #expect(try config.command() == 0x0402)
     }
 
-    @Test("another open file's close turns Bus Master off (uio_pci_generic's release); the loss is reported once and Bus Master is back on")
+    @Test("two holders of one function: the first release leaves Bus Master on, the last turns it off")
+    func twoHolders() throws {
+        let device = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
+        let first = try device.configSpace()
+        let second = try device.configSpace()
+        try first.acquireBusMastering()
+        try second.acquireBusMastering()
+        try first.releaseBusMastering()
+        #expect(device.isBusMastering)
+        try second.releaseBusMastering()
+        #expect(!device.isBusMastering)
+    }
+
+    @Test("another open file's close turns Bus Master off (uio_pci_generic's release); the check counts the loss once and turns it back on")
     func lostToAnotherClose() throws {
         let device = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         let config = try device.configSpace()
-        try config.setBusMastering(true)
-        #expect(try !config.takeBusMasterLoss())
+        try config.acquireBusMastering()
+        #expect(try config.checkBusMastering() == 0)
         try device.open(exclusive: false).close()
         #expect(!device.isBusMastering)
-        #expect(try config.takeBusMasterLoss())
+        #expect(try config.checkBusMastering() == 1)
         #expect(device.isBusMastering)
-        #expect(try !config.takeBusMasterLoss())
-        #expect(config.busMasterLosses == 1)
+        #expect(try config.checkBusMastering() == 1)
+        #expect(config.busMasterLossCount == 1)
     }
 
-    @Test("a command-register update (the interrupt re-arm) notices the loss; it is reported once")
+    @Test("a close of one descriptor of an open file that has another is no release: Bus Master stays on")
+    func duplicateIsNoRelease() throws {
+        let device = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
+        let config = try device.configSpace()
+        try config.acquireBusMastering()
+        let handle = try device.open(exclusive: false)
+        do {
+            let line = try handle.interruptLine()  // a duplicate of the handle's file
+            line.close()
+        }
+        #expect(device.isBusMastering)
+        handle.close()  // the file's last descriptor
+        #expect(!device.isBusMastering)
+    }
+
+    @Test("a command-register update (the interrupt re-arm) notices the loss; it is counted once")
     func noticedByReArm() throws {
         let device = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         let config = try device.configSpace()
-        try config.setBusMastering(true)
+        try config.acquireBusMastering()
         try device.open(exclusive: false).close()
         try config.setInterruptDisabled(false)
         try config.setInterruptDisabled(true)
-        #expect(config.busMasterLosses == 1)
-        #expect(try config.takeBusMasterLoss())
-        #expect(config.busMasterLosses == 1)
-        #expect(try !config.takeBusMasterLoss())
+        #expect(config.busMasterLossCount == 1)
+        #expect(try config.checkBusMastering() == 1)
+        #expect(device.isBusMastering)
+        try device.open(exclusive: false).close()
+        #expect(try config.checkBusMastering() == 2)
+    }
+
+    @Test("without a hold nothing is watched")
+    func unheld() throws {
+        let device = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
+        let config = try device.configSpace()
+        try device.open(exclusive: false).close()
+        try config.setInterruptDisabled(false)
+        #expect(try config.checkBusMastering() == 0)
+        #expect(!device.isBusMastering)
     }
 }

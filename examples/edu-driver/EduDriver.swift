@@ -86,7 +86,8 @@ final class CopyRequest: Sendable {
     let stage = Mutex(Stage.toDevice)
     /// Transfers made again because Bus Master was turned off under the driver.
     let redone = Mutex(0)
-    let pending = PendingRequest<[UInt8]>()
+    /// What came back, or why the copy failed.
+    let pending = PendingRequest<Result<[UInt8], EduError>>()
     init(count: Int) { self.count = count }
 }
 
@@ -119,7 +120,9 @@ final class EduDriver: Sendable {
         config.automaticSerialization = true
         interrupt = try Interrupt(parent: requests, config: config, context: EduInterruptContext())
         log("device add: claimed \(uio.devicePath), created the device, its request queue and its interrupt object")
-        if copiesByDMA { try EduDriver.createDMA(device) }
+        if copiesByDMA {
+            do { try EduDriver.createDMA(device) } catch { throw EduError.noDMA("\(error)") }
+        }
     }
 
     /// WdfDmaEnablerCreate and WdfCommonBufferCreate: edu reaches 28 bits of address unless
@@ -192,26 +195,33 @@ final class EduDriver: Sendable {
         if status & Edu.Interrupt.dmaDone != 0 { dmaTransferDone(edu) }
     }
 
-    /// From the DPC: the first transfer of a copy is done, start the second; the second is done,
-    /// complete the copy — unless Bus Master was turned off under the driver, when its data may
-    /// not have landed and it is made again.
+    /// From the DPC: a transfer of the copy under way is done. Unless Bus Master was turned off
+    /// under the driver since it started — then its data may not have landed and it is made
+    /// again — the first transfer starts the second, and the second completes the copy.
     static func dmaTransferDone(_ edu: EduDevice) {
         guard let copy = edu.copyRequest.withLock({ $0 }), let dma = edu.dma.withLock({ $0 }) else { return }
-        let finished = copy.stage.withLock { stage -> Bool in
-            defer { stage = .fromDevice }
-            return stage == .fromDevice
+        let finish = { (result: Result<[UInt8], EduError>) in
+            edu.copyRequest.withLock { $0 = nil }
+            copy.pending.complete(with: result)
         }
-        if finished {
-            let lost = (try? dma.enabler.busMasterWasLost()) == true
-            guard lost, copy.redone.withLock({ $0 }) < 3 else {
-                edu.copyRequest.withLock { $0 = nil }
-                copy.pending.complete(with: (try? dma.inbound.bytes(count: copy.count)) ?? [])
-                return
+        do {
+            if try dma.enabler.busMasterWasLost() {
+                let redone = copy.redone.withLock { redone in
+                    redone += 1
+                    return redone
+                }
+                guard redone <= 3 else { return finish(.failure(.busMasterLost)) }
+                edu.log("DMA: Bus Master was turned off under the driver; the transfer is made again")
+            } else if copy.stage.withLock({ $0 }) == .fromDevice {
+                return finish(.success(try dma.inbound.bytes(count: copy.count)))
+            } else {
+                copy.stage.withLock { $0 = .fromDevice }
             }
-            copy.redone.withLock { $0 += 1 }
-            edu.log("DMA: Bus Master was turned off under the driver; the transfer back is made again")
+            let toRAM = copy.stage.withLock { $0 } == .fromDevice
+            try startTransfer(edu, toRAM ? dma.inbound : dma.outbound, count: copy.count, toRAM: toRAM)
+        } catch {
+            finish(.failure(.dma("\(error)")))
         }
-        try? startTransfer(edu, dma.inbound, count: copy.count, toRAM: true)
     }
 
     /// Programs one transfer between `buffer` and the start of the device's buffer.
@@ -266,7 +276,6 @@ final class EduDriver: Sendable {
         guard let dma = edu.dma.withLock({ $0 }) else { throw EduError.notPrepared }
         guard Edu.isValidDMARange(offset: 0, count: bytes.count) else { throw EduError.badLength(bytes.count) }
         let copy = CopyRequest(count: bytes.count)
-        let started = Mutex<(any Error)?>(nil)
         let accepted = requests.submit {
             do {
                 try dma.outbound.copyBytes(bytes)
@@ -274,13 +283,11 @@ final class EduDriver: Sendable {
                 try EduDriver.startTransfer(edu, dma.outbound, count: bytes.count, toRAM: false)
             } catch {
                 edu.copyRequest.withLock { $0 = nil }
-                started.withLock { $0 = error }
-                copy.pending.complete(with: [])
+                copy.pending.complete(with: .failure(.dma("\(error)")))
             }
         }
         guard accepted, let result = copy.pending.wait(timeout: .seconds(10)) else { throw EduError.timedOut("a DMA copy") }
-        if let error = started.withLock({ $0 }) { throw error }
-        return (result.value, result.latency, copy.redone.withLock { $0 })
+        return (try result.value.get(), result.latency, copy.redone.withLock { $0 })
     }
 
     /// Raises `count` interrupts one at a time, each waiting for its DPC.
@@ -304,6 +311,9 @@ enum EduError: Error, CustomStringConvertible {
     case timedOut(String)
     case badLength(Int)
     case corrupt(Int)
+    case busMasterLost
+    case dma(String)
+    case noDMA(String)
 
     var description: String {
         switch self {
@@ -312,6 +322,9 @@ enum EduError: Error, CustomStringConvertible {
         case .notPrepared: "the registers are not mapped (the device is not started)"
         case .timedOut(let what): "\(what) did not complete within the timeout"
         case .corrupt(let copy): "DMA copy \(copy) came back different from what went out"
+        case .busMasterLost: "Bus Master was turned off under the driver three times during one copy (is another program opening the device?)"
+        case .dma(let reason): "a DMA copy failed: \(reason)"
+        case .noDMA(let reason): "\(reason) (or run with --dma-copies 0, without DMA)"
         case .badLength(let count): "a DMA copy of \(count) bytes: edu's buffer takes 1 to \(Edu.dmaBufferUsableSize)"
         }
     }

@@ -127,9 +127,9 @@ size_t cuio_page_size(void);
 int cuio_memfd_create_dma(const char *name, int huge_pages);
 /// ftruncate. Returns 0 or -errno.
 int cuio_ftruncate(int fd, off_t length);
-/// mlock, then madvise(MADV_DONTFORK): resident, and never shared with a child. Returns 0 or
-/// -errno (ENOMEM or EPERM from mlock is RLIMIT_MEMLOCK).
-int cuio_pin_memory(void *address, size_t length);
+/// Faults the memory in (madvise MADV_POPULATE_WRITE: an error, where a touch could SIGBUS),
+/// then madvise(MADV_DONTFORK): never shared with a child. Returns 0 or -errno.
+int cuio_populate_dma_memory(void *address, size_t length);
 
 // ---- removal guard ------------------------------------------------------
 // After a device is removed, the kernel may tear down a mapping of its registers (a sysfs

@@ -31,25 +31,8 @@ public final class ConfigSpace: Sendable {
     private let descriptor: SharedDescriptor
     /// Serializes read-modify-writes of the command register among every `ConfigSpace` of this
     /// file in the process (the ISR thread's re-arm makes one outside the interrupt lock), and
-    /// keeps what this process knows of it.
-    private let commandRegister: Locked<CommandRegister>
-
-    /// What the process knows of a device's command register.
-    private struct CommandRegister {
-        /// Read-modify-writes made (a count, not `Void`: every empty value shares one address,
-        /// which ThreadSanitizer takes for one variable guarded by different locks).
-        var updates: UInt64 = 0
-        /// Whether a driver here turned Bus Master on and has not turned it off.
-        var busMasterExpected = false
-        /// Times Bus Master was found off while it was expected on.
-        var busMasterLosses: UInt64 = 0
-        /// Whether a loss was found and not yet reported by ``ConfigSpace/takeBusMasterLoss()``.
-        var busMasterLossPending = false
-    }
-
-    /// One command register per config file (its identity, not its path: simulated devices of
-    /// the same number share a path), made the first time the file is opened.
-    private static let commandRegisters = Locked<[FileStatus: Locked<CommandRegister>]>([:])
+    /// keeps what this process knows of Bus Master.
+    private let commandRegister: CommandRegister
 
     /// Opens the config space at `path` through `system` (for simulated devices).
     package init(path: String, system: SystemCalls) throws(UIOError) {
@@ -75,12 +58,7 @@ public final class ConfigSpace: Sendable {
         self.size = Int(size)
         self.isWritable = writable
         self.descriptor = descriptor
-        self.commandRegister = Self.commandRegisters.withLock { registers in
-            if let register = registers[file] { return register }
-            let register = Locked(CommandRegister())
-            registers[file] = register
-            return register
-        }
+        self.commandRegister = CommandRegister.of(file)
     }
 
     /// Releases the file; later accesses throw ``UIOError/Code/closed``. Closing twice is harmless.
@@ -133,62 +111,82 @@ public final class ConfigSpace: Sendable {
     /// enabled: uio_pci_generic's re-arm writes the whole register from the ISR thread, outside
     /// the interrupt lock, and a plain ``write16(_:at:)`` could lose its change or undo the re-arm.
     ///
-    /// An update that finds Bus Master off while a driver here turned it on (see
-    /// ``setBusMastering(_:)``) counts a loss, which ``takeBusMasterLoss()`` reports.
+    /// An update that finds Bus Master off while it is held (``acquireBusMastering()``) counts a
+    /// loss (``busMasterLossCount``).
     public func updateCommand(_ change: (inout UInt16) -> Void) throws(UIOError) {
-        try commandRegister.withLock { register throws(UIOError) in
+        try commandRegister.state.withLock { register throws(UIOError) in
             var value = try command()
-            if register.busMasterExpected && value & Self.busMasterBit == 0 && !register.busMasterLossPending {
-                register.busMasterLosses &+= 1
-                register.busMasterLossPending = true
-            }
+            register.observe(lowByte: UInt8(truncatingIfNeeded: value))
             change(&value)
             try write16(value, at: Self.commandOffset)
             register.updates &+= 1
         }
     }
 
-    /// Turns Bus Master Enable on or off: whether the device may start DMA.
+    /// Takes a hold on Bus Master Enable and turns it on: the device may start DMA (and, on PCI,
+    /// send MSI). It stays on until every hold is released (``releaseBusMastering()``), so two
+    /// drivers of one function in this process do not turn it off under each other.
     ///
-    /// While it is on, this process expects it on: every command-register update (the interrupt
-    /// re-arm of uio_pci_generic makes one per interrupt) checks it is still on, because
-    /// uio_pci_generic turns it off whenever any open file of the device closes — a second
+    /// While it is held, the process watches it: every command-register update (the interrupt
+    /// re-arm of uio_pci_generic makes one per interrupt) and ``checkBusMastering()`` count it found
+    /// off. uio_pci_generic turns it off whenever any open file of the device closes — a second
     /// program's `open` and `close` of `/dev/uioN` is enough — and a DMA the device then starts
-    /// never lands, though its completion interrupt still arrives.
-    public func setBusMastering(_ enabled: Bool) throws(UIOError) {
-        try commandRegister.withLock { register throws(UIOError) in
-            var value = try command()
-            value = enabled ? value | Self.busMasterBit : value & ~Self.busMasterBit
-            try write16(value, at: Self.commandOffset)
-            register.updates &+= 1
-            register.busMasterExpected = enabled
-            register.busMasterLossPending = false
-        }
-    }
-
-    /// Whether Bus Master was found off, while expected on, since the last call (or since it was
-    /// turned on); if it is off now, turns it back on. One read of the command register when
-    /// nothing was lost.
+    /// never lands, though its completion interrupt still arrives. The watch is best effort: a
+    /// close that lands between another update's read and its write is undone by that write unseen.
     ///
-    /// A driver calls it where it completes a DMA: `true` means the device may have dropped
-    /// the transfer (the interrupt arrives, the data does not), so the transfer must be redone.
-    public func takeBusMasterLoss() throws(UIOError) -> Bool {
-        try commandRegister.withLock { register throws(UIOError) in
-            guard register.busMasterExpected else { return false }
-            let value = try command()
-            if value & Self.busMasterBit == 0 {
-                if !register.busMasterLossPending { register.busMasterLosses &+= 1 }
-                try write16(value | Self.busMasterBit, at: Self.commandOffset)
-                register.updates &+= 1
-                register.busMasterLossPending = true
-            }
-            defer { register.busMasterLossPending = false }
-            return register.busMasterLossPending
+    /// Bus Master lives in the register's low byte, which is written alone: the Interrupt Disable
+    /// bit the kernel's handler may set meanwhile (bit 10) is never written back.
+    public func acquireBusMastering() throws(UIOError) {
+        try commandRegister.state.withLock { register throws(UIOError) in
+            let low = try read8(at: Self.commandOffset)
+            try write8(low | UInt8(Self.busMasterBit), at: Self.commandOffset)
+            register.updates &+= 1
+            register.busMasterHolders += 1
+            register.lossCounted = false
         }
     }
 
-    /// Times this process found Bus Master turned off under it.
-    public var busMasterLosses: UInt64 { commandRegister.withLock { $0.busMasterLosses } }
+    /// Releases a hold taken by ``acquireBusMastering()``; the last one turns Bus Master off, so
+    /// the device starts no more DMA.
+    public func releaseBusMastering() throws(UIOError) {
+        try commandRegister.state.withLock { register throws(UIOError) in
+            guard register.busMasterHolders > 0 else { return }
+            register.busMasterHolders -= 1
+            guard register.busMasterHolders == 0 else { return }
+            let low = try read8(at: Self.commandOffset)
+            try write8(low & ~UInt8(Self.busMasterBit), at: Self.commandOffset)
+            register.updates &+= 1
+        }
+    }
+
+    /// Reads Bus Master; if it is off while held, counts the loss and turns it back on. Returns
+    /// the losses counted so far (``busMasterLossCount``), one read of the register when nothing
+    /// was lost.
+    ///
+    /// A driver compares it with the count it saw before a transfer, where the transfer completes:
+    /// a larger count means the device may have dropped the transfer (its completion interrupt
+    /// arrives, its data does not), so it must be made again.
+    public func checkBusMastering() throws(UIOError) -> UInt64 {
+        try commandRegister.state.withLock { register throws(UIOError) in
+            guard register.busMasterHolders > 0 else { return register.busMasterLosses }
+            let low = try read8(at: Self.commandOffset)
+            register.observe(lowByte: low)
+            if low & UInt8(Self.busMasterBit) == 0 {
+                try write8(low | UInt8(Self.busMasterBit), at: Self.commandOffset)
+                register.updates &+= 1
+                register.lossCounted = false
+            }
+            return register.busMasterLosses
+        }
+    }
+
+    /// Times this process found Bus Master off while it was held; no access to the device.
+    public var busMasterLossCount: UInt64 { commandRegister.state.withLock { $0.busMasterLosses } }
+
+    /// Whether Bus Master Enable is on now.
+    public func isBusMastering() throws(UIOError) -> Bool {
+        try read8(at: Self.commandOffset) & UInt8(Self.busMasterBit) != 0
+    }
 
     private func read<T: FixedWidthInteger>(at offset: Int) throws(UIOError) -> T {
         try check(offset, width: MemoryLayout<T>.size)

@@ -38,7 +38,8 @@ public protocol HardwareResources: AnyObject, Sendable {
     /// Memory the device reaches by DMA: `length` bytes whose device address is a multiple of
     /// `alignment` and whose last byte's device address is at most `addressLimit`. On UIO, huge
     /// pages at their physical address (``HugePageDMAMemory``); an IOMMU backend maps memory for
-    /// the device instead.
+    /// the device instead. Drivers take memory through UIODriver's DMA enabler, which keeps it
+    /// until Bus Master is off; this is the backend's side.
     func allocateDMAMemory(length: Int, alignment: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer
     /// Releases the device. Idempotent.
     func close()
@@ -79,7 +80,8 @@ extension HardwareResources {
 }
 
 extension HardwareResources {
-    /// Huge pages of the process's one ``HugePageDMAMemory``.
+    /// Huge pages of the process's one ``HugePageDMAMemory`` (the real kernel's, whatever the
+    /// conforming type; a test double that must not touch them implements its own).
     public func allocateDMAMemory(length: Int, alignment: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer {
         try HugePageDMAMemory.shared.allocate(length: length, alignment: alignment, addressLimit: addressLimit)
     }
@@ -89,6 +91,7 @@ extension UIOHandle: HardwareResources {
     /// Huge pages through the handle's system calls (a simulated kernel answers a simulated
     /// device's).
     public func allocateDMAMemory(length: Int, alignment: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer {
-        try dmaMemory.allocate(length: length, alignment: alignment, addressLimit: addressLimit)
+        guard !isClosed else { throw UIOError.closed(device.devicePath) }
+        return try dmaMemory.allocate(length: length, alignment: alignment, addressLimit: addressLimit)
     }
 }

@@ -26,8 +26,9 @@ public final class DMABuffer: @unchecked Sendable {
     private let memory: any AnyObject & Sendable
 
     /// A buffer of `length` bytes at `baseAddress`, reached by the device at `deviceAddress`,
-    /// kept alive by `memory`.
-    package init(name: String, baseAddress: UnsafeMutableRawPointer, length: Int, deviceAddress: UInt64,
+    /// kept alive by `memory` (what a backend's allocation returns: the memory stays mapped, and
+    /// reachable at `deviceAddress`, until `memory` is deallocated).
+    public init(name: String, baseAddress: UnsafeMutableRawPointer, length: Int, deviceAddress: UInt64,
                  memory: any AnyObject & Sendable) {
         self.name = name
         self.baseAddress = baseAddress

@@ -4,17 +4,16 @@ import UIOPlatform
 import Glibc
 #endif
 
-/// DMA memory for a backend whose device sees physical addresses (UIO): huge pages, locked,
+/// DMA memory for a backend whose device sees physical addresses (UIO): huge pages, faulted in,
 /// carved into buffers.
 ///
 /// A huge page is physically contiguous, is never swapped, and is not moved by compaction or NUMA
 /// balancing, so its physical address, read once from `/proc/self/pagemap`, stays true while it is
-/// mapped — unless the kernel migrates it off memory being offlined or to make room for a
-/// contiguous allocation (CMA, a gigantic page), which nothing in userspace can forbid; VFIO's
-/// pinning can. The pages are a `memfd` of `MFD_HUGETLB` mapped shared and marked
-/// `MADV_DONTFORK`: a `fork` of the driver never turns them copy-on-write, which would move the
-/// parent's page away from the device.
-/// Buffers are carved from one huge page at a time, each aligned as asked; a buffer longer than a
+/// mapped — unless the kernel migrates it (memory being offlined, a contiguous allocation such as
+/// CMA, `move_pages`, `mbind` with `MPOL_MF_MOVE`), which nothing in userspace can forbid (`mlock`
+/// does nothing for huge pages); VFIO's pinning can. The pages are a `memfd` of `MFD_HUGETLB`
+/// mapped shared, faulted in at once, and marked `MADV_DONTFORK`: a `fork` of the driver never
+/// turns them copy-on-write, which would move the parent's page away from the device. Buffers are carved from one huge page at a time, each aligned as asked; a buffer longer than a
 /// huge page gets pages of its own, and is refused unless they happen to be physically adjacent.
 public final class HugePageDMAMemory: Sendable {
     private let system: SystemCalls
@@ -43,6 +42,10 @@ public final class HugePageDMAMemory: Sendable {
                            reason: "a buffer of \(length) bytes aligned to \(alignment): the length must be positive and the alignment a power of two no larger than a huge page (\(hugePage) bytes)")
         }
         if length > hugePage {
+            // A length no machine has is refused before its page count could overflow.
+            guard length <= 1 << 46 else {
+                throw UIOError(.outOfBounds, subject: "DMA memory", reason: "a buffer of \(length) bytes is longer than any memory")
+            }
             let pages = (length + hugePage - 1) / hugePage
             let memory = try PinnedMemory(length: pages * hugePage, hugePage: hugePage, system: system)
             try memory.requireContiguous()
@@ -96,7 +99,7 @@ public final class HugePageDMAMemory: Sendable {
     }
 }
 
-/// Huge pages mapped, locked, and translated: freed when the last buffer carved from them goes.
+/// Huge pages mapped, faulted in, and translated: freed when the last buffer carved from them goes.
 final class PinnedMemory: @unchecked Sendable {
     // @unchecked: immutable after init; the memory is unmapped only in deinit.
     let address: UnsafeMutableRawPointer
@@ -115,20 +118,24 @@ final class PinnedMemory: @unchecked Sendable {
         switch system.mmap(fd, length, 0) {
         case .success(let mapped): address = mapped
         case .failure(let errno) where errno == .noMemory:
-            let free = (try? HugePageDMAMemory.meminfo(system: system))?["HugePages_Free"].map(String.init) ?? "unknown"
+            let info = (try? HugePageDMAMemory.meminfo(system: system)) ?? [:]
+            let free = info["HugePages_Free"].map(String.init) ?? "unknown"
+            let reserved = info["HugePages_Rsvd"].map(String.init) ?? "unknown"
             throw UIOError(.dmaMemoryUnavailable, subject: subject,
-                           reason: "the kernel has too few free huge pages (HugePages_Free: \(free)) for \(length / hugePage)",
+                           reason: "the kernel has too few unreserved huge pages (HugePages_Free: \(free), of them reserved: \(reserved)) for \(length / hugePage)",
                            errno: errno, advice: "reserve huge pages: sysctl vm.nr_hugepages=N, or hugepages=N on the kernel command line")
         case .failure(let errno):
             throw UIOError.system(errno, operation: .map, subject: subject)
         }
-        switch system.pinMemory(address, length) {
+        // Faulted in now: the device may write before the driver ever touches the memory.
+        switch system.populateDMAMemory(address, length) {
         case .success: break
         case .failure(let errno):
             _ = system.munmap(address, length)
-            if errno == .noMemory || errno == .notPermitted {
-                throw UIOError(.dmaMemoryUnavailable, subject: subject, reason: "mlock refused: RLIMIT_MEMLOCK is smaller than the memory", errno: errno,
-                               advice: "raise the limit (ulimit -l, LimitMEMLOCK= in a systemd unit) or grant CAP_IPC_LOCK")
+            if errno == .noMemory || errno == .badAddress {
+                throw UIOError(.dmaMemoryUnavailable, subject: subject,
+                               reason: "the kernel could not fault in the huge pages it had reserved", errno: errno,
+                               advice: "a hugetlb cgroup limit may be lower than the pages; raise it (hugetlb.2MB.max) or reserve fewer")
             }
             throw UIOError.system(errno, operation: .other, subject: subject)
         }

@@ -26,7 +26,7 @@ enum PhysicalAddresses {
             throw UIOError(.systemCall, subject: path, reason: "read \(count) of the 8 bytes of the entry for 0x\(String(virtual, radix: 16))")
         }
         guard entry & (1 << 63) != 0 else {
-            throw UIOError(.systemCall, subject: path, reason: "the page at 0x\(String(virtual, radix: 16)) is not resident, though it was locked")
+            throw UIOError(.systemCall, subject: path, reason: "the page at 0x\(String(virtual, radix: 16)) is not resident, though it was faulted in")
         }
         let frame = entry & ((1 << 55) - 1)
         guard frame != 0 else {

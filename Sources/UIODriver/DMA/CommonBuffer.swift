@@ -5,20 +5,15 @@ import UIO
 ///
 /// The driver reads and writes it through ``memory`` (bounds-checked, volatile) or the raw
 /// ``alignedVirtualAddress``; the device is given ``alignedLogicalAddress``. It stays allocated
-/// until the device has stopped with Bus Master off (see ``DMAEnabler``).
-public final class CommonBuffer: FrameworkObject, Sendable {
-    /// The enabler the buffer came from.
-    public let enabler: DMAEnabler
+/// until the device has stopped with Bus Master off (see ``DMAEnabler``). It holds no reference to
+/// its enabler or device, so a driver may keep it in the device's context without a cycle.
+public final class CommonBuffer: Sendable {
     /// The memory, with typed access.
     public let memory: DMABuffer
 
-    init(enabler: DMAEnabler, memory: DMABuffer) {
-        self.enabler = enabler
+    init(memory: DMABuffer) {
         self.memory = memory
     }
-
-    /// The device the buffer belongs to.
-    public var device: Device { enabler.device }
 
     /// `WdfCommonBufferGetAlignedVirtualAddress`: the first byte, in this process.
     public var alignedVirtualAddress: UnsafeMutableRawPointer { memory.baseAddress }

@@ -14,14 +14,17 @@ public struct DMAEnablerConfig: Sendable, Hashable {
 
     /// How wide the device's addresses are.
     public var profile: Profile
-    /// The longest transfer the device makes, in bytes; no common buffer is longer.
+    /// The longest transfer the device makes, in bytes (`MaximumLength`). WDF bounds DMA
+    /// transactions by it; swift-uio has no transactions yet, so it is the driver's own record,
+    /// reported by ``DMAEnabler/maximumLength``.
     public var maximumLength: Int
     /// `AddressWidthOverride`: the device's address width in bits when it is not the profile's
     /// (QEMU's edu device takes 28 bits unless told otherwise). Memory beyond it is never given to
     /// the device.
     public var addressWidthOverride: Int?
-    /// `WdfDeviceSetAlignmentRequirement`, in bytes (a power of two): every common buffer's device
-    /// address is a multiple of it. 64 by default, a cache line, so no two buffers share one.
+    /// `WdfDeviceSetAlignmentRequirement`, in bytes (a power of two, at most a huge page on UIO):
+    /// every common buffer's device address is a multiple of it. 64 by default, a cache line, so
+    /// no two buffers share one.
     public var alignment: Int
 
     /// A config for `profile` and transfers of at most `maximumLength` bytes.

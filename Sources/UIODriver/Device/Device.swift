@@ -284,27 +284,38 @@ public final class Device: FrameworkObject, @unchecked Sendable {
 
     /// Before D0 entry, for a PCI device with a DMA enabler: Bus Master on.
     private func enableBusMastering() throws(DriverError) {
-        guard !lifecycle.withLock({ $0.dmaEnablers.isEmpty }), resources.device.parent?.pci != nil else { return }
+        let enablers = lifecycle.withLock { $0.dmaEnablers }
+        guard !enablers.isEmpty, resources.device.parent?.pci != nil else { return }
         do {
             let configSpace = try resources.configSpace()
+            try configSpace.acquireBusMastering()
             lifecycle.withLock { $0.busMaster = configSpace }
-            try configSpace.setBusMastering(true)
+            let losses = configSpace.busMasterLossCount
+            for enabler in enablers { enabler.busMasteringStarted(lossCount: losses) }
         } catch {
-            throw DriverError.device(error, while: "turning Bus Master on for DMA")
+            let status: DriverError.Status = error.code == .permissionDenied ? .accessDenied : .deviceError
+            throw DriverError(status, "turning Bus Master on for DMA: \(error)", underlying: error)
         }
     }
 
     /// After D0 exit: Bus Master off, so the device starts no more DMA into buffers about to be
-    /// freed. A device already gone has no DMA to stop.
-    private func disableBusMastering() {
-        guard let configSpace = lifecycle.withLock({ $0.busMaster }) else { return }
-        do {
-            try configSpace.setBusMastering(false)
-        } catch {
-            logger.debug("turning Bus Master off: \(error)")
+    /// freed. Whether it is off: a device the kernel removed had it turned off by the kernel
+    /// (`pci_disable_device` at unbind), and is not touched — after a rebind it may be another
+    /// driver's.
+    private func disableBusMastering() -> Bool {
+        guard let configSpace = lifecycle.withLock({ $0.busMaster }) else { return true }
+        defer {
+            configSpace.close()
+            lifecycle.withLock { $0.busMaster = nil }
         }
-        configSpace.close()
-        lifecycle.withLock { $0.busMaster = nil }
+        if resources.liveness.isRemoved { return true }
+        do {
+            try configSpace.releaseBusMastering()
+            return true
+        } catch {
+            logger.error("turning Bus Master off failed, so the DMA buffers are never freed: \(error)")
+            return false
+        }
     }
 
     /// Called by ``Queue/init(device:executionLevel:)``.
@@ -351,7 +362,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
             for interrupt in interrupts { interrupt.disconnect() }
             callbacks.d0Exit?(self)
         }
-        disableBusMastering()
+        let busMasterOff = disableBusMastering()
         let queues = lifecycle.withLock { $0.queues }
         for queue in queues { queue.stop() }
         if reached != .added { callbacks.releaseHardware?(self) }
@@ -364,7 +375,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
             defer { state.dmaEnablers.removeAll() }
             return state.dmaEnablers
         }
-        for enabler in enablers { enabler.releaseBuffers() }
+        for enabler in enablers { enabler.releaseBuffers(busMasterOff: busMasterOff) }
         setState(.stopped)
         logger.debug("stopped", metadata: removalReason.map { ["removal": "\($0)"] } ?? [:])
         stoppedSignal.withLock {

@@ -28,7 +28,7 @@ extension SystemCalls {
         calls.munmap = { OperationCounts.countSystemCall(); return base.munmap($0, $1) }
         calls.createDMAFile = { OperationCounts.countSystemCall(); return base.createDMAFile($0) }
         calls.resizeFile = { OperationCounts.countSystemCall(); return base.resizeFile($0, $1) }
-        calls.pinMemory = { OperationCounts.countSystemCall(); return base.pinMemory($0, $1) }
+        calls.populateDMAMemory = { OperationCounts.countSystemCall(); return base.populateDMAMemory($0, $1) }
         return calls
     }
 }

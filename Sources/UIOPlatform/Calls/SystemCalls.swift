@@ -73,8 +73,9 @@ public struct SystemCalls: Sendable {
     public var createDMAFile: @Sendable (_ hugePages: Bool) -> Result<Int32, Errno>
     /// `ftruncate(fd, length)`.
     public var resizeFile: @Sendable (_ fd: Int32, _ length: Int64) -> Result<Void, Errno>
-    /// `mlock` and `madvise(MADV_DONTFORK)`: resident, and never copy-on-write in a child.
-    public var pinMemory: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
+    /// `madvise(MADV_POPULATE_WRITE)` and `madvise(MADV_DONTFORK)`: faulted in, and never shared
+    /// with a child.
+    public var populateDMAMemory: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
 }
 
 extension SystemCalls {
@@ -187,8 +188,8 @@ extension SystemCalls {
             let r = cuio_ftruncate(fd, off_t(length))
             return r == 0 ? .success(()) : .failure(Errno(rawValue: -r))
         },
-        pinMemory: { address, length in
-            let r = cuio_pin_memory(address, length)
+        populateDMAMemory: { address, length in
+            let r = cuio_populate_dma_memory(address, length)
             return r == 0 ? .success(()) : .failure(Errno(rawValue: -r))
         }
     )
