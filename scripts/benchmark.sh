@@ -50,6 +50,10 @@ scripts/guest/run.sh --edu 1 --share "$out" -- sh -c \
     '"$1" latency --out "$2" $3 && LD_PRELOAD="$2/allocation_counter.so" "$1" allocations --out "$2"' \
     sh "$tool" "$out" "${size[*]:-}"
 
+echo "==> guest: DMA copies through edu's engine, framework against C with no framework (edu's 100 ms timer dominates)"
+# A boot of its own, with huge pages for the DMA buffers of both sides.
+scripts/guest/run.sh --edu 1 --hugepages 4 --share "$out" -- "$tool" dma --out "$out" "${size[@]}"
+
 echo "==> aarch64 guest: the irqcontrol re-arm path on the PL031, framework against the raw C loop"
 scripts/guest/run.sh --arch aarch64 --cpus 1 --share "$out" -- "$tool" platform --out "$out" --rounds "$platform_rounds" --seconds "$platform_seconds"
 

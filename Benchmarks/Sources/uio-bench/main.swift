@@ -1,6 +1,7 @@
 // uio-bench: the measurements ordo-one/benchmark cannot take, and the report.
 //
 //   uio-bench latency --out DIR [--smoke] [--rounds R] [--raises K]  (in the guest, on an edu device)
+//   uio-bench dma --out DIR [--smoke] [--rounds R] [--copies K]  (in the guest, on an edu device, --hugepages)
 //   uio-bench allocations --out DIR [--interrupts N]           (in the guest, LD_PRELOAD=allocation_counter.so)
 //   uio-bench platform --out DIR [--rounds R] [--seconds S]    (in the aarch64 guest, on the PL031)
 //   uio-bench scale --out DIR [--objects 1,8,64] [--seconds S]  (on the host, simulated devices)
@@ -28,6 +29,14 @@ do {
             rounds: Int(option("rounds", default: smoke ? "4" : "31")) ?? 31,
             raisesPerRound: Int(option("raises", default: smoke ? "40" : "100")) ?? 100,
             settleNanoseconds: 200_000...400_000,
+            output: option("out", default: ".")).run()
+    case "dma":
+        // Each copy takes ~200 ms of edu's timer: the counts stay small.
+        let smoke = arguments.contains("--smoke") || getenv("UIO_BENCH_SMOKE").map { String(cString: $0) } == "1"
+        try DMABenchmark(
+            rounds: Int(option("rounds", default: smoke ? "2" : "6")) ?? 6,
+            copiesPerRound: Int(option("copies", default: smoke ? "2" : "5")) ?? 5,
+            bytesPerCopy: 4000,
             output: option("out", default: ".")).run()
     case "allocations":
         try AllocationBenchmark(
@@ -68,7 +77,7 @@ do {
     case "report":
         try Report(directory: option("dir", default: ".")).run()
     default:
-        print("usage: uio-bench latency|allocations|platform|scale|native|locks|hog|report [options]")
+        print("usage: uio-bench latency|dma|allocations|platform|scale|native|locks|hog|report [options]")
         exit(2)
     }
 } catch {
