@@ -20,6 +20,10 @@ public final class EventfdDevice: HardwareResources {
     public func configSpace() throws(UIOError) -> ConfigSpace { try simulated.configSpace() }
     public func interruptLine(reArm: ReArmMethod?) throws(UIOError) -> InterruptLine { try simulated.interruptLine(reArm: reArm) }
     public func close() { simulated.close() }
+    /// DMA memory from the simulated device's simulated huge pages.
+    public func allocateDMAMemory(length: Int, alignment: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer {
+        try simulated.allocateDMAMemory(length: length, alignment: alignment, addressLimit: addressLimit)
+    }
     public var interruptVectorCount: Int { sources.count }
     /// The simulated device's delivery CPUs, for every vector.
     public func interruptDeliveryCPUs(vector: Int) -> [Int]? { simulated.interruptDeliveryCPUs(vector: vector) }

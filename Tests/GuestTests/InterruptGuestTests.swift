@@ -29,13 +29,14 @@ extension GuestSuites {
             let interrupt: Interrupt<Seen>
 
             init(_ uio: UIODevice, signal: DispatchSemaphore? = nil, isrHook: (@Sendable () -> Void)? = nil,
-                 dpc: (@Sendable (Interrupt<Seen>, MappedRegion) -> Void)? = nil) throws {
+                 dpc: (@Sendable (Interrupt<Seen>, MappedRegion) -> Void)? = nil,
+                 disableHook: (@Sendable (MappedRegion) -> Void)? = nil) throws {
                 self.uio = uio
                 let handle = try uio.open()
                 let registers = try handle.mapRegion(0)
                 let device = Device(resources: handle)
                 let counter = DPCCounter()
-                interrupt = try Interrupt(parent: device, config: InterruptConfig<Seen>(
+                var config = InterruptConfig<Seen>(
                     isr: { interrupt, _ in
                         let status = (try? registers.read(UInt32.self, at: Edu.interruptStatus)) ?? 0
                         guard status != 0 else { return false }
@@ -53,7 +54,9 @@ extension GuestSuites {
                     dpc: { interrupt, _ in
                         counter.runs.add(1, ordering: .relaxed)
                         dpc?(interrupt, registers)
-                    }), context: Seen())
+                    })
+                if let disableHook { config.disable = { _, _ in disableHook(registers) } }
+                interrupt = try Interrupt(parent: device, config: config, context: Seen())
                 self.device = device
                 self.registers = registers
                 self.counter = counter
@@ -149,6 +152,29 @@ extension GuestSuites {
             #expect(rig.interrupt.synchronize { $0.isrCalls } == 0)
             #expect(try uio.currentEventCount() == before, "masked at the device, the kernel saw nothing")
             try rig.interrupt.enable()
+            #expect(signal.wait(timeout: .now() + 5) == .success)
+            #expect(rig.interrupt.synchronize { $0.isrCalls } == 1)
+        }
+
+        @Test("an interrupt the kernel delivers while disable() holds the lock reaches the ISR only after enable()")
+        func noISRAfterDisable() throws {
+            let uio = try #require(try Guest.eduDevices().first)
+            let signal = DispatchSemaphore(value: 0)
+            let raiseInside = Atomic<Bool>(false)
+            let rig = try Rig(uio, signal: signal, disableHook: { registers in
+                // The interrupt lock is held and the line not yet masked: the kernel delivers it.
+                guard raiseInside.load(ordering: .relaxed), let before = try? uio.currentEventCount() else { return }
+                try? registers.write(UInt32(1), at: Edu.raiseInterrupt)
+                _ = waitUntil { ((try? uio.currentEventCount()) ?? before) != before }
+            })
+            try rig.device.start()
+            defer { rig.device.stop() }
+            raiseInside.store(true, ordering: .relaxed)
+            try rig.interrupt.disable()
+            #expect(waitUntil { rig.interrupt.statistics.held == 1 }, "the ISR thread took it, then found the interrupt disabled")
+            #expect(rig.interrupt.synchronize { $0.isrCalls } == 0, "no ISR after disable() returned")
+            try rig.interrupt.enable()
+            // Unacknowledged, edu still asserts INTx: unmasked, the kernel delivers it again.
             #expect(signal.wait(timeout: .now() + 5) == .success)
             #expect(rig.interrupt.synchronize { $0.isrCalls } == 1)
         }

@@ -51,6 +51,8 @@ struct BackendSeamTests {
             for done in stride(from: 1, through: count, by: 1) {
                 resources.sources[vector].raise()
                 #expect(waitUntil { interrupts[vector].synchronize { $0.interrupts } == done }, "vector \(vector), interrupt \(done)")
+                // The re-arm follows the ISR outside the lock: wait for it, or stop() could come first.
+                #expect(waitUntil { resources.sources[vector].rearms == done }, "vector \(vector), re-arm \(done)")
             }
         }
         #expect(waitUntil { interrupts[1].synchronize { $0.dpcRuns } >= 1 && interrupts[2].synchronize { $0.dpcRuns } >= 1 })

@@ -22,6 +22,11 @@ public protocol InterruptSource: AnyObject, Sendable {
     func enable() throws(UIOError)
     /// Masks the interrupt at the device; interrupts raised meanwhile stay pending.
     func disable() throws(UIOError)
+    /// Gives back `interrupts` the driver layer took from the source but did not handle (they
+    /// arrived as it was disabled), so they are delivered again once it is enabled. A source that
+    /// keeps an interrupt pending while masked (a level line: the device still asserts it) does
+    /// nothing; an edge source (an eventfd) raises them again.
+    func redeliver(_ interrupts: UInt32) throws(UIOError)
     /// Wakes any waiter and releases the source's files once it has left. Idempotent.
     func close()
 }
@@ -29,4 +34,8 @@ public protocol InterruptSource: AnyObject, Sendable {
 extension InterruptLine: InterruptSource {
     /// The device's node: `/dev/uio0`.
     public var name: String { device.devicePath }
+
+    /// Nothing: a UIO line is level-triggered and masked, so the device still asserts what was
+    /// not handled and the kernel delivers it again once unmasked.
+    public func redeliver(_ interrupts: UInt32) throws(UIOError) {}
 }

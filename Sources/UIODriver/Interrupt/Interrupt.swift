@@ -49,6 +49,12 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// interrupt storm (each re-arm delivering the next at once) cannot keep them from the lock.
     private let maskRequests = Atomic<Int>(0)
     private let subscribers = InterruptEventSubscribers()
+    /// Whether the ISR may be called: set by `enable()` and cleared by `disable()`, both holding
+    /// the interrupt lock, and read by the ISR thread holding it — so no ISR starts after
+    /// `disable()` returns, even for an interrupt taken from the source just before.
+    private let callsISR = Atomic<Bool>(false)
+    /// Interrupts taken from the source while the ISR may not be called, given back at `enable()`.
+    private let heldInterrupts = Atomic<UInt32>(0)
 
     private struct LineState {
         var enabled = false
@@ -209,6 +215,15 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
                 state.enabled = true
                 state.stormMasked = false
             }
+            callsISR.store(true, ordering: .relaxed)
+            // Interrupts held while disabled go back to the source: one that keeps them pending
+            // while masked (a level line) delivers them again by itself.
+            let held = heldInterrupts.exchange(0, ordering: .relaxed)
+            if held > 0 {
+                do throws(UIOError) { try line.redeliver(held) } catch {
+                    throw DriverError.device(error, while: "giving back \(held) interrupts held while disabled")
+                }
+            }
             do {
                 try config.enable?(self, device)
             } catch {
@@ -220,12 +235,14 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// `WdfInterruptDisable`: calls `EvtInterruptDisable` with the lock held, then masks the line
     /// at the device. Interrupts raised meanwhile stay pending until ``enable()``. While it waits
     /// for the lock the ISR thread does not re-arm the line, so an interrupt storm cannot keep it
-    /// waiting.
+    /// waiting. No ISR starts after it returns: an interrupt the ISR thread had already taken
+    /// from the source is held (``InterruptStatistics/held``) until ``enable()`` gives it back.
     public func disable() throws(DriverError) {
         let line = try connectedSource("WdfInterruptDisable")
         maskRequests.add(1, ordering: .relaxed)
         defer { maskRequests.subtract(1, ordering: .relaxed) }
         try lock.withLock("WdfInterruptDisable") { () throws(DriverError) in
+            callsISR.store(false, ordering: .relaxed)
             var callbackError: (any Error)?
             do { try config.disable?(self, device) } catch { callbackError = error }
             try self.line.withLock { state throws(DriverError) in
@@ -286,6 +303,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
             wakeUps: counters.wakeUps.load(ordering: .acquiring),
             interrupts: counters.interrupts.load(ordering: .relaxed),
             coalesced: counters.coalesced.load(ordering: .relaxed),
+            held: counters.held.load(ordering: .relaxed),
             recognized: counters.recognized.load(ordering: .relaxed),
             unrecognized: counters.unrecognized.load(ordering: .relaxed),
             dpcRuns: counters.dpcRuns.load(ordering: .relaxed),
@@ -442,6 +460,11 @@ extension Interrupt: ConnectableInterrupt {
 extension Interrupt: InterruptServiceClient {
     func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError? {
         lock.acquire("the ISR")
+        guard callsISR.load(ordering: .relaxed) else {
+            lock.release("the ISR")
+            hold(event)
+            return nil
+        }
         self.event = event
         let started = recordsTimings ? monotonicNanoseconds() : 0
         let recognized = isr(self, UInt32(truncatingIfNeeded: vector))
@@ -475,6 +498,16 @@ extension Interrupt: InterruptServiceClient {
             config.interruptStorm?(self, report)
         }
         return rearmError
+    }
+
+    /// An interrupt taken from the source after `disable()` took the lock: counted, not handed
+    /// to the ISR, and not re-armed (the line is disabled) until `enable()` gives it back.
+    private func hold(_ event: InterruptEvent) {
+        heldInterrupts.add(event.newInterrupts, ordering: .relaxed)
+        counters.held.add(1, ordering: .relaxed)
+        counters.interrupts.add(UInt64(event.newInterrupts), ordering: .relaxed)
+        counters.coalesced.add(UInt64(event.coalesced), ordering: .relaxed)
+        counters.lastCount.store(event.count, ordering: .relaxed)
     }
 
     /// Masks the line for the storm guard; it stays masked (no re-arm) until `enable()`.

@@ -6,8 +6,11 @@ public struct InterruptStatistics: Sendable, Hashable {
     public var wakeUps: UInt64
     /// Interrupts the kernel counted, including those collapsed into one wake-up.
     public var interrupts: UInt64
-    /// Interrupts collapsed into another's wake-up (`interrupts - wakeUps`).
+    /// Interrupts collapsed into another's wake-up (`interrupts - wakeUps - held`).
     public var coalesced: UInt64
+    /// Wake-ups that found the interrupt disabled: taken from the source just before
+    /// ``Interrupt/disable()`` and held, without an ISR call, for ``Interrupt/enable()``.
+    public var held: UInt64
     /// ISR calls that returned `true`.
     public var recognized: UInt64
     /// ISR calls that returned `false`: someone else's interrupt on a shared line, or spurious.
@@ -29,6 +32,7 @@ final class InterruptCounters: Sendable {
     let wakeUps = Atomic<UInt64>(0)
     let interrupts = Atomic<UInt64>(0)
     let coalesced = Atomic<UInt64>(0)
+    let held = Atomic<UInt64>(0)
     let recognized = Atomic<UInt64>(0)
     let unrecognized = Atomic<UInt64>(0)
     let rearmFailures = Atomic<UInt64>(0)
