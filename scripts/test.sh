@@ -49,6 +49,9 @@ done
 echo "==> the edu example driver in the guest"
 scripts/guest/run.sh --edu 1 --hugepages 4 -- .build/debug/edu-driver --interrupts 200
 
+echo "==> the edu example's DMA copies while another program opens and closes the node (Bus Master lost under it)"
+scripts/guest/run.sh --edu 1 --hugepages 4 -- scripts/guest/edu-dma-check.sh
+
 echo "==> the PL031 example driver in the aarch64 guest"
 scripts/guest/run.sh --arch aarch64 -- .build/debug/pl031-driver --alarms 5
 
