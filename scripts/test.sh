@@ -62,7 +62,7 @@ echo "==> uioctl bind of PCI devices in the guest: refused driver names, rollbac
 scripts/guest/run.sh --edu 1 --nic --disk -- scripts/guest/pci-bind-check.sh
 
 echo "==> the udev rules in the guest, applied by systemd-udevd; the driver unprivileged"
-scripts/guest/run.sh --edu 1 --nic -- scripts/guest/udev-check.sh
+scripts/guest/run.sh --edu 1 --nic --hugepages 2 -- scripts/guest/udev-check.sh
 echo "==> the udev rules for a platform device, in the aarch64 guest"
 scripts/guest/run.sh --arch aarch64 -- scripts/guest/udev-check.sh
 

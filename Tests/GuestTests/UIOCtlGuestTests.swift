@@ -113,7 +113,7 @@ extension GuestSuites {
             let log = "/tmp/edu-driver-\(UUID().uuidString)"
             defer { unlink(log) }
             // The example driver claims the device and raises 2,000 interrupts meanwhile.
-            #expect(system("'\(driver)' --device uio\(edu.number) --factorial 5 --interrupts 2000 > \(log) 2>&1 &") == 0)
+            #expect(system("'\(driver)' --device uio\(edu.number) --factorial 5 --interrupts 2000 --dma-copies 0 > \(log) 2>&1 &") == 0)
             let (status, output) = try uioctl("watch", "uio\(edu.number)", "--seconds", "2", "--interval", "0.5", "--json")
             #expect(status == 0)
             let samples = try output.split(separator: "\n").map {

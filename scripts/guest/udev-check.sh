@@ -5,7 +5,7 @@
 # stable symlinks, a driver that runs unprivileged in the group, EACCES for everyone else, and
 # root's permissions back once the device leaves uio_pci_generic.
 #   scripts/guest/run.sh [--arch aarch64] -- scripts/guest/udev-check.sh   (run.sh unpacks Debian's udev and passes its folder)
-#   scripts/guest/run.sh --edu 1 --nic -- scripts/guest/udev-check.sh     (the NIC has an I/O BAR)
+#   scripts/guest/run.sh --edu 1 --nic --hugepages 2 -- scripts/guest/udev-check.sh   (the NIC has an I/O BAR; huge pages for DMA)
 set -euo pipefail
 udev_root="${1:-$SWIFT_UIO_GUEST_UDEV}"
 top="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -88,7 +88,16 @@ world=$(find /dev/uio* -maxdepth 0 -perm -o+w 2>/dev/null; find /sys/bus/pci/dev
 [ -z "$world" ] || fail "world-writable: $world"
 pass "nothing world-writable"
 
-check_privileges edu "$top/.build/debug/edu-driver" --interrupts 100 --factorial 10
+# No DMA: its physical addresses need CAP_SYS_ADMIN, which the group does not give.
+check_privileges edu "$top/.build/debug/edu-driver" --interrupts 100 --factorial 10 --dma-copies 0
+
+echo "udev-check: DMA as user 'driver' (group uio, no CAP_SYS_ADMIN), huge pages reserved:"
+if output=$(setpriv --reuid=990 --regid=990 --init-groups "$top/.build/debug/edu-driver" --interrupts 0 --factorial 5 --dma-copies 1 2>&1); then
+    fail "DMA ran without CAP_SYS_ADMIN: $output"
+fi
+echo "$output" | grep "Error:" || true
+echo "$output" | grep -q "STATUS_ACCESS_DENIED.*CAP_SYS_ADMIN" || fail "the error is not access denied naming CAP_SYS_ADMIN"
+pass "DMA without CAP_SYS_ADMIN is refused before the device sees an address: pagemap gives frame 0, the error names the capability"
 
 echo "udev-check: the opt-in rule for resourceN:"
 cp "$top"/udev/72-uio-pci-resources.rules /run/udev/rules.d/
