@@ -122,6 +122,12 @@ int cuio_ftruncate(int fd, off_t length) { return ftruncate(fd, length) == 0 ? 0
 #endif
 
 int cuio_populate_dma_memory(void *address, size_t length) {
-    if (madvise(address, length, MADV_POPULATE_WRITE) != 0) return -errno;
+    if (madvise(address, length, MADV_POPULATE_WRITE) != 0) {
+        if (errno != EINVAL) return -errno;
+        // Before Linux 5.14: touch each page. The shared hugetlb mapping reserved its pages at
+        // mmap, so the faults find them.
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        for (size_t offset = 0; offset < length; offset += page) ((volatile char *)address)[offset] = 0;
+    }
     return madvise(address, length, MADV_DONTFORK) == 0 ? 0 : -errno;
 }

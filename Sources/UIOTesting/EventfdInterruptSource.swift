@@ -98,11 +98,6 @@ public final class EventfdInterruptSource: InterruptSource {
 
     public func disable() throws(UIOError) { unmasked.store(false, ordering: .sequentiallyConsistent) }
 
-    /// Raises them again, as an edge source must: nothing keeps them pending.
-    public func redeliver(_ interrupts: UInt32) throws(UIOError) {
-        for _ in 0..<interrupts { raise() }
-    }
-
     /// Interrupts taken from the eventfd by waits so far.
     public var delivered: UInt32 { total.load(ordering: .acquiring) }
 

@@ -173,6 +173,33 @@ struct DMAEnablerTests {
         #expect(afterStop.status == .invalidDeviceState)
     }
 
+    @Test("another holder keeps Bus Master on at stop: the buffers are never freed, since the device may still reach them")
+    func otherHolderAtStop() throws {
+        let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
+        let other = try simulated.configSpace()
+        try other.acquireBusMastering()
+        do {
+            let device = Device(resources: simulated)
+            _ = try DMAEnabler(device: device, config: Self.config).createCommonBuffer(length: 64)
+            try device.start()
+            device.stop()
+        }
+        #expect(simulated.freeHugePages == 7)
+        try other.releaseBusMastering()
+    }
+
+    @Test("an enabler whose device object is gone: STATUS_INVALID_DEVICE_STATE, not a crash")
+    func deviceGone() throws {
+        let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
+        var device: Device? = Device(resources: simulated)
+        let enabler = try DMAEnabler(device: device!, config: Self.config)
+        device = nil
+        let create = try #require(throws: DriverError.self) { try enabler.createCommonBuffer(length: 64) }
+        #expect(create.status == .invalidDeviceState)
+        let check = try #require(throws: DriverError.self) { try enabler.busMasterWasLost() }
+        #expect(check.status == .invalidDeviceState)
+    }
+
     @Test("two enablers of one device are both told of one loss")
     func twoEnablers() throws {
         let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)

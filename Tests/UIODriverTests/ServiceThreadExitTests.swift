@@ -19,6 +19,7 @@ struct ServiceThreadExitTests {
         func reArmFailed(_ error: UIOError, source: any InterruptSource) {}
         func sourceFailed(_ error: UIOError) { record("failed") }
         func runQueuedDeferredWork() {}
+        func serveReplayedInterrupts(from source: any InterruptSource) -> UIOError? { nil }
         func serviceThreadStarted() { record("started") }
         func serviceThreadEnding() { record("ending") }
         var names: [String] { calls.withLock { $0.map(\.0) } }

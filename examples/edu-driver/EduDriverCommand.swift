@@ -111,7 +111,7 @@ struct EduDriverCommand: ParsableCommand {
         let kernel = (try? uio.currentEventCount()).map { "\($0)" } ?? "?"
         log("stopped: \(statistics.interrupts) interrupts (kernel count \(kernel)), \(statistics.wakeUps) ISR calls, "
             + "\(statistics.coalesced) coalesced, \(statistics.recognized) recognized, \(statistics.unrecognized) not ours, "
-            + "\(statistics.dpcRuns) DPC runs")
+            + "\(statistics.dpcRuns) DPC runs" + (statistics.held > 0 ? ", \(statistics.held) held while disabled" : ""))
         // The interrupt's own histograms; guest microseconds are the emulator's.
         for line in driver.interrupt.timings.description.split(separator: "\n") { log("  \(line)") }
         if let signal = signals.received { throw ExitCode(128 + signal) }

@@ -92,8 +92,7 @@ int edu_dma_raw_open(const char *uio_path, const char *config_path, edu_dma_raw 
     void *memory = mmap(NULL, HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
     if (memory == MAP_FAILED) { status = -errno; goto fail; }
     raw->memory = memory;
-    // Locked and touched, so the page is there before its address is read; a huge page stays put.
-    if (mlock(raw->memory, HUGE_PAGE) != 0) { status = -errno; goto fail; }
+    // Touched, so the page is there before its address is read (mlock does nothing for a huge page).
     memset(raw->memory, 0, HUGE_PAGE);
     if ((status = physical_address(raw->memory, &raw->physical)) != 0) goto fail;
     if (raw->physical + 2 * EDU_DMA_BUFFER_LENGTH > EDU_DMA_REACH) { status = -ERANGE; goto fail; }

@@ -127,8 +127,9 @@ size_t cuio_page_size(void);
 int cuio_memfd_create_dma(const char *name, int huge_pages);
 /// ftruncate. Returns 0 or -errno.
 int cuio_ftruncate(int fd, off_t length);
-/// Faults the memory in (madvise MADV_POPULATE_WRITE: an error, where a touch could SIGBUS),
-/// then madvise(MADV_DONTFORK): never shared with a child. Returns 0 or -errno.
+/// Faults the memory in (madvise MADV_POPULATE_WRITE: an error, where a touch could SIGBUS; a
+/// touch of each page before Linux 5.14), then madvise(MADV_DONTFORK): never shared with a
+/// child. Returns 0 or -errno.
 int cuio_populate_dma_memory(void *address, size_t length);
 
 // ---- removal guard ------------------------------------------------------

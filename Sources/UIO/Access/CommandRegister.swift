@@ -28,8 +28,9 @@ final class CommandRegister: Sendable {
 
     let state = Locked(State())
 
-    private final class WeakReference: Sendable {
-        weak let register: CommandRegister?
+    private struct WeakReference: @unchecked Sendable {
+        // @unchecked: written once, at init; a weak load is safe from any thread.
+        weak var register: CommandRegister?
         init(_ register: CommandRegister) { self.register = register }
     }
 

@@ -139,6 +139,7 @@ public final class ConfigSpace: Sendable {
     public func acquireBusMastering() throws(UIOError) {
         try commandRegister.state.withLock { register throws(UIOError) in
             let low = try read8(at: Self.commandOffset)
+            register.observe(lowByte: low)  // a loss under another holder is counted before it is undone
             try write8(low | UInt8(Self.busMasterBit), at: Self.commandOffset)
             register.updates &+= 1
             register.busMasterHolders += 1
@@ -147,15 +148,26 @@ public final class ConfigSpace: Sendable {
     }
 
     /// Releases a hold taken by ``acquireBusMastering()``; the last one turns Bus Master off, so
-    /// the device starts no more DMA.
-    public func releaseBusMastering() throws(UIOError) {
+    /// the device starts no more DMA. Returns whether Bus Master is off now: `false` while
+    /// another holder keeps it on. The hold is released even when the write throws; Bus Master is
+    /// then in an unknown state, and memory the device was given must not be freed.
+    @discardableResult
+    public func releaseBusMastering() throws(UIOError) -> Bool {
         try commandRegister.state.withLock { register throws(UIOError) in
-            guard register.busMasterHolders > 0 else { return }
-            register.busMasterHolders -= 1
-            guard register.busMasterHolders == 0 else { return }
+            if register.busMasterHolders > 0 { register.busMasterHolders -= 1 }
+            guard register.busMasterHolders == 0 else { return false }
             let low = try read8(at: Self.commandOffset)
             try write8(low & ~UInt8(Self.busMasterBit), at: Self.commandOffset)
             register.updates &+= 1
+            return true
+        }
+    }
+
+    /// Releases a hold without touching the device: for a device the kernel removed, which
+    /// turned Bus Master off itself (`pci_disable_device`) and may be another driver's now.
+    package func abandonBusMastering() {
+        commandRegister.state.withLock { register in
+            if register.busMasterHolders > 0 { register.busMasterHolders -= 1 }
         }
     }
 

@@ -1,6 +1,6 @@
 import UIOPlatform
 
-/// Memory a device reaches by DMA: resident and pinned while the buffer lives, with the address
+/// Memory a device reaches by DMA: resident while the buffer lives, with the address
 /// the device is given for it.
 ///
 /// Made by a backend (``HardwareResources/allocateDMAMemory(length:alignment:addressLimit:)``):
@@ -11,7 +11,7 @@ import UIOPlatform
 /// reaches memory before the device is told to look; a register read is followed by an acquire
 /// fence, so what is read here after it is what the device wrote before it.
 public final class DMABuffer: @unchecked Sendable {
-    // @unchecked: the pointer never changes and the memory stays pinned until deinit; the
+    // @unchecked: the pointer never changes and the memory stays mapped until deinit; the
     // contents are shared with a device, so accesses are volatile, as register accesses are.
 
     /// What the buffer is, for messages.
@@ -22,7 +22,8 @@ public final class DMABuffer: @unchecked Sendable {
     public let length: Int
     /// The address the device is given for the first byte.
     public let deviceAddress: UInt64
-    /// What keeps the memory pinned and mapped: freed when the last buffer carved from it goes.
+    /// What keeps the memory mapped (and, for IOMMU backends, mapped for the device): freed when
+    /// the last buffer carved from it goes.
     private let memory: any AnyObject & Sendable
 
     /// A buffer of `length` bytes at `baseAddress`, reached by the device at `deviceAddress`,

@@ -13,7 +13,9 @@ import Glibc
 /// CMA, `move_pages`, `mbind` with `MPOL_MF_MOVE`), which nothing in userspace can forbid (`mlock`
 /// does nothing for huge pages); VFIO's pinning can. The pages are a `memfd` of `MFD_HUGETLB`
 /// mapped shared, faulted in at once, and marked `MADV_DONTFORK`: a `fork` of the driver never
-/// turns them copy-on-write, which would move the parent's page away from the device. Buffers are carved from one huge page at a time, each aligned as asked; a buffer longer than a
+/// turns them copy-on-write, which would move the parent's page away from the device.
+///
+/// Buffers are carved from one huge page at a time, each aligned as asked; a buffer longer than a
 /// huge page gets pages of its own, and is refused unless they happen to be physically adjacent.
 public final class HugePageDMAMemory: Sendable {
     private let system: SystemCalls
@@ -21,7 +23,7 @@ public final class HugePageDMAMemory: Sendable {
 
     /// The huge page being carved; weak, so it is freed when its last buffer goes.
     private struct Carving {
-        weak var memory: PinnedMemory?
+        weak var memory: HugePageMapping?
         var used: Int
     }
 
@@ -47,7 +49,7 @@ public final class HugePageDMAMemory: Sendable {
                 throw UIOError(.outOfBounds, subject: "DMA memory", reason: "a buffer of \(length) bytes is longer than any memory")
             }
             let pages = (length + hugePage - 1) / hugePage
-            let memory = try PinnedMemory(length: pages * hugePage, hugePage: hugePage, system: system)
+            let memory = try HugePageMapping(length: pages * hugePage, hugePage: hugePage, system: system)
             try memory.requireContiguous()
             return try carve(memory, at: 0, length: length, addressLimit: addressLimit)
         }
@@ -60,14 +62,14 @@ public final class HugePageDMAMemory: Sendable {
                     return buffer
                 }
             }
-            let memory = try PinnedMemory(length: hugePage, hugePage: hugePage, system: system)
+            let memory = try HugePageMapping(length: hugePage, hugePage: hugePage, system: system)
             let buffer = try carve(memory, at: 0, length: length, addressLimit: addressLimit)
             carving = Carving(memory: memory, used: length)
             return buffer
         }
     }
 
-    private func carve(_ memory: PinnedMemory, at offset: Int, length: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer {
+    private func carve(_ memory: HugePageMapping, at offset: Int, length: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer {
         let address = memory.physicalBase + UInt64(offset)
         let last = address + UInt64(length) - 1
         guard last <= addressLimit else {
@@ -100,7 +102,7 @@ public final class HugePageDMAMemory: Sendable {
 }
 
 /// Huge pages mapped, faulted in, and translated: freed when the last buffer carved from them goes.
-final class PinnedMemory: @unchecked Sendable {
+final class HugePageMapping: @unchecked Sendable {
     // @unchecked: immutable after init; the memory is unmapped only in deinit.
     let address: UnsafeMutableRawPointer
     let length: Int

@@ -35,8 +35,8 @@ public struct UIOError: Error, Sendable, Hashable, CustomStringConvertible {
         case notPCIDevice
         /// The handle, region or interrupt line was closed.
         case closed
-        /// Memory a device can reach by DMA could not be had: no huge pages reserved, a locked-memory
-        /// limit, pages that are not physically adjacent.
+        /// Memory a device can reach by DMA could not be had: no huge pages reserved, pages the
+        /// kernel could not fault in, pages that are not physically adjacent.
         case dmaMemoryUnavailable
         /// Memory lies at an address beyond what the device can put on the bus (its DMA address
         /// width); the device is never given it.

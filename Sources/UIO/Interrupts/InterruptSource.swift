@@ -22,11 +22,11 @@ public protocol InterruptSource: AnyObject, Sendable {
     func enable() throws(UIOError)
     /// Masks the interrupt at the device; interrupts raised meanwhile stay pending.
     func disable() throws(UIOError)
-    /// Gives back `interrupts` the driver layer took from the source but did not handle (they
-    /// arrived as it was disabled), so they are delivered again once it is enabled. A source that
-    /// keeps an interrupt pending while masked (a level line: the device still asserts it) does
-    /// nothing; an edge source (an eventfd) raises them again.
-    func redeliver(_ interrupts: UInt32) throws(UIOError)
+    /// Whether an interrupt taken from the source but not handled (it arrived as the source was
+    /// disabled) is delivered again once the source is enabled: a level line's is, since the
+    /// device still asserts it. Where it is not (an edge line, an eventfd), the driver layer
+    /// hands it to the ISR itself after enabling.
+    var redeliversUnhandledInterrupts: Bool { get }
     /// Wakes any waiter and releases the source's files once it has left. Idempotent.
     func close()
 }
@@ -35,7 +35,15 @@ extension InterruptLine: InterruptSource {
     /// The device's node: `/dev/uio0`.
     public var name: String { device.devicePath }
 
-    /// Nothing: a UIO line is level-triggered and masked, so the device still asserts what was
-    /// not handled and the kernel delivers it again once unmasked.
-    public func redeliver(_ interrupts: UInt32) throws(UIOError) {}
+    /// A level line: INTx always (uio_pci_generic), a platform line when `/proc/interrupts`
+    /// says so. An edge line, or one the kernel does not describe, is not.
+    public var redeliversUnhandledInterrupts: Bool {
+        if reArmMethod == .pciInterruptDisableBit { return true }
+        return KernelIRQ.read(for: device)?.trigger == .level
+    }
+}
+
+extension InterruptSource {
+    /// An edge source: nothing keeps an interrupt pending for it.
+    public var redeliversUnhandledInterrupts: Bool { false }
 }

@@ -15,10 +15,28 @@ import UIOPlatform
 /// correct device writes; VFIO, with an IOMMU, is what confines an incorrect one.
 ///
 /// An enabler belongs to its device and does not keep it alive (a driver may keep the enabler in
-/// the device's context without a cycle): using it once the device object is gone traps.
+/// the device's context without a cycle): once the device object is gone its calls throw
+/// ``DriverError/Status/invalidDeviceState``, and ``device`` traps.
 public final class DMAEnabler: FrameworkObject, Sendable {
+    private struct WeakDevice: @unchecked Sendable {
+        // @unchecked: written once, at init; a weak load is safe from any thread.
+        weak var device: Device?
+    }
+    private let owner: WeakDevice
+
     /// The device whose DMA this is.
-    public unowned let device: Device
+    public var device: Device {
+        guard let device = owner.device else { fatalError("DMAEnabler.device: the enabler's device object is gone") }
+        return device
+    }
+
+    /// The device, or `invalidDeviceState` once it is gone.
+    private func liveDevice(_ what: String) throws(DriverError) -> Device {
+        guard let device = owner.device else {
+            throw DriverError(.invalidDeviceState, "\(what): the enabler's device object is gone")
+        }
+        return device
+    }
     /// What the device's DMA can do.
     public let config: DMAEnablerConfig
     private let buffers = Mutex(Buffers())
@@ -37,7 +55,7 @@ public final class DMAEnabler: FrameworkObject, Sendable {
     /// `WdfDmaEnablerCreate`: the DMA capability of `device`, described by `config`.
     public init(device: Device, config: DMAEnablerConfig) throws(DriverError) {
         if let problem = config.problem() { throw DriverError(.invalidParameter, "DMA enabler: \(problem)") }
-        self.device = device
+        self.owner = WeakDevice(device: device)
         self.config = config
         try device.attach(self)
     }
@@ -60,6 +78,7 @@ public final class DMAEnabler: FrameworkObject, Sendable {
         guard alignment > 0, alignment & (alignment - 1) == 0 else {
             throw DriverError(.invalidParameter, "a common buffer aligned to \(alignment) bytes: the alignment must be a power of two")
         }
+        let device = try liveDevice("WdfCommonBufferCreate")
         try device.requireAlive(for: "common buffers are created")
         let memory: DMABuffer
         do {
@@ -99,6 +118,7 @@ public final class DMAEnabler: FrameworkObject, Sendable {
     /// that is not PCI, or before D0 entry; after the device stops, Bus Master is off for good and
     /// this throws ``DriverError/Status/invalidDeviceState``.
     public func busMasterWasLost() throws(DriverError) -> Bool {
+        let device = try liveDevice("checking Bus Master")
         guard let configSpace = device.busMasterConfigSpace else {
             try device.requireAlive(for: "Bus Master is checked")
             return false
@@ -110,8 +130,9 @@ public final class DMAEnabler: FrameworkObject, Sendable {
             throw DriverError.device(error, while: "checking Bus Master")
         }
         let lost = buffers.withLock { buffers in
-            defer { buffers.lossesSeen = count }
-            return count != buffers.lossesSeen
+            // Two callers may read the count in either order: the count seen only grows.
+            defer { buffers.lossesSeen = max(buffers.lossesSeen, count) }
+            return count > buffers.lossesSeen
         }
         if lost {
             device.logger.error("Bus Master was turned off under the driver (another open file of \(device.resources.name) closed?); DMA since then may not have landed; turned back on")
@@ -134,6 +155,9 @@ public final class DMAEnabler: FrameworkObject, Sendable {
             }
             return buffers.held
         }
-        if !busMasterOff { Self.quarantined.withLock { $0 += held.map(\.memory) } }
+        if !busMasterOff && !held.isEmpty {
+            Self.quarantined.withLock { $0 += held.map(\.memory) }
+            owner.device?.logger.error("\(held.reduce(0) { $0 + $1.length }) bytes of DMA memory kept for good: the device may still reach them")
+        }
     }
 }

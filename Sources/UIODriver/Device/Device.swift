@@ -308,10 +308,14 @@ public final class Device: FrameworkObject, @unchecked Sendable {
             configSpace.close()
             lifecycle.withLock { $0.busMaster = nil }
         }
-        if resources.liveness.isRemoved { return true }
-        do {
-            try configSpace.releaseBusMastering()
+        if resources.liveness.isRemoved {
+            configSpace.abandonBusMastering()
             return true
+        }
+        do {
+            if try configSpace.releaseBusMastering() { return true }
+            logger.error("Bus Master stays on for another holder of \(resources.name) in this process, so this device's DMA buffers are never freed")
+            return false
         } catch {
             logger.error("turning Bus Master off failed, so the DMA buffers are never freed: \(error)")
             return false

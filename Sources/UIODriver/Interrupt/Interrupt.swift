@@ -53,8 +53,12 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
     /// the interrupt lock, and read by the ISR thread holding it — so no ISR starts after
     /// `disable()` returns, even for an interrupt taken from the source just before.
     private let callsISR = Atomic<Bool>(false)
-    /// Interrupts taken from the source while the ISR may not be called, given back at `enable()`.
+    /// Interrupts taken from the source while the ISR may not be called; `enable()` gives them
+    /// back, through the source or (``replayInterrupts``) the ISR thread.
     private let heldInterrupts = Atomic<UInt32>(0)
+    /// Held interrupts the source will not deliver again: the ISR thread, woken by `enable()`,
+    /// hands them to the ISR.
+    private let replayInterrupts = Atomic<UInt32>(0)
 
     private struct LineState {
         var enabled = false
@@ -216,12 +220,13 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
                 state.stormMasked = false
             }
             callsISR.store(true, ordering: .relaxed)
-            // Interrupts held while disabled go back to the source: one that keeps them pending
-            // while masked (a level line) delivers them again by itself.
+            // Interrupts held while disabled: a level line delivers them again by itself, now
+            // that it is unmasked; for any other source the ISR thread is woken to replay them.
             let held = heldInterrupts.exchange(0, ordering: .relaxed)
-            if held > 0 {
-                do throws(UIOError) { try line.redeliver(held) } catch {
-                    throw DriverError.device(error, while: "giving back \(held) interrupts held while disabled")
+            if held > 0 && !line.redeliversUnhandledInterrupts {
+                replayInterrupts.wrappingAdd(held, ordering: .relaxed)
+                do throws(UIOError) { try line.cancel() } catch {
+                    device.logger.error("\(held) interrupts held while disabled wait for the next wake-up: waking the ISR thread failed: \(error)")
                 }
             }
             do {
@@ -304,6 +309,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
             interrupts: counters.interrupts.load(ordering: .relaxed),
             coalesced: counters.coalesced.load(ordering: .relaxed),
             held: counters.held.load(ordering: .relaxed),
+            replayed: counters.replayed.load(ordering: .relaxed),
             recognized: counters.recognized.load(ordering: .relaxed),
             unrecognized: counters.unrecognized.load(ordering: .relaxed),
             dpcRuns: counters.dpcRuns.load(ordering: .relaxed),
@@ -345,6 +351,9 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
 
 extension Interrupt: ConnectableInterrupt {
     func connect() throws(DriverError) {
+        // Nothing held by an earlier connection is this one's to give back.
+        heldInterrupts.store(0, ordering: .relaxed)
+        replayInterrupts.store(0, ordering: .relaxed)
         let source: any InterruptSource
         do throws(UIOError) {
             source = try device.resources.interruptSource(vector: vector)
@@ -459,10 +468,27 @@ extension Interrupt: ConnectableInterrupt {
 
 extension Interrupt: InterruptServiceClient {
     func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError? {
+        serve(event, from: source, replayed: false)
+    }
+
+    func serveReplayedInterrupts(from source: any InterruptSource) -> UIOError? {
+        let replay = replayInterrupts.exchange(0, ordering: .relaxed)
+        guard replay > 0 else { return nil }
+        return serve(InterruptEvent(count: counters.lastCount.load(ordering: .relaxed), newInterrupts: replay),
+                     from: source, replayed: true)
+    }
+
+    /// Calls the ISR for `event` with the lock held, then re-arms and counts. A `replayed` event
+    /// was counted when it was held.
+    private func serve(_ event: InterruptEvent, from source: any InterruptSource, replayed: Bool) -> UIOError? {
         lock.acquire("the ISR")
         guard callsISR.load(ordering: .relaxed) else {
+            if replayed {
+                heldInterrupts.wrappingAdd(event.newInterrupts, ordering: .relaxed)  // disabled again meanwhile
+            } else {
+                hold(event)
+            }
             lock.release("the ISR")
-            hold(event)
             return nil
         }
         self.event = event
@@ -479,16 +505,22 @@ extension Interrupt: InterruptServiceClient {
         let storm = stormCounts?.record(recognized: recognized)
         if storm != nil { maskForStorm(source) }
         let rearmError = rearmIfNeeded(source)
-        counters.wakeUps.add(1, ordering: .releasing)
-        counters.interrupts.add(UInt64(event.newInterrupts), ordering: .relaxed)
-        counters.coalesced.add(UInt64(event.coalesced), ordering: .relaxed)
+        if replayed {
+            counters.replayed.add(1, ordering: .releasing)
+        } else {
+            counters.wakeUps.add(1, ordering: .releasing)
+            counters.interrupts.add(UInt64(event.newInterrupts), ordering: .relaxed)
+            counters.coalesced.add(UInt64(event.coalesced), ordering: .relaxed)
+        }
         if recognized {
             counters.recognized.add(1, ordering: .relaxed)
         } else {
             counters.unrecognized.add(1, ordering: .relaxed)
         }
-        counters.lastCount.store(event.count, ordering: .relaxed)
-        subscribers.deliver(event)
+        if !replayed {
+            counters.lastCount.store(event.count, ordering: .relaxed)
+            subscribers.deliver(event)
+        }
         if let storm {
             counters.storms.add(1, ordering: .relaxed)
             exportedMetrics?.storms.increment()
@@ -503,7 +535,7 @@ extension Interrupt: InterruptServiceClient {
     /// An interrupt taken from the source after `disable()` took the lock: counted, not handed
     /// to the ISR, and not re-armed (the line is disabled) until `enable()` gives it back.
     private func hold(_ event: InterruptEvent) {
-        heldInterrupts.add(event.newInterrupts, ordering: .relaxed)
+        heldInterrupts.wrappingAdd(event.newInterrupts, ordering: .relaxed)
         counters.held.add(1, ordering: .relaxed)
         counters.interrupts.add(UInt64(event.newInterrupts), ordering: .relaxed)
         counters.coalesced.add(UInt64(event.coalesced), ordering: .relaxed)

@@ -9,6 +9,9 @@ protocol InterruptServiceClient: AnyObject, Sendable {
     func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError?
     /// Runs a DPC queued for the ISR thread (``DPCPlacement/serviceThread``), if any.
     func runQueuedDeferredWork()
+    /// Hands the ISR interrupts held while disabled that the source will not deliver again;
+    /// called on the ISR thread when it is woken. Returns the re-arm's error, if any.
+    func serveReplayedInterrupts(from source: any InterruptSource) -> UIOError?
     /// The thread began: called on it, before its first wait.
     func serviceThreadStarted()
     /// The thread is about to end: called on it; runs what is queued for it and accepts no more.
@@ -103,7 +106,9 @@ final class InterruptServiceThread: Sendable {
             case .cancelled:
                 if isStopping() { return }
                 client.runQueuedDeferredWork()  // queued from another thread, which woke us
-                continue
+                // Interrupts held while disabled, which enable() woke us to hand the ISR.
+                guard let replayError = client.serveReplayedInterrupts(from: source) else { continue }
+                rearmError = replayError
             }
             client.runQueuedDeferredWork()
             guard let rearmError else {

@@ -6,12 +6,16 @@ public struct InterruptStatistics: Sendable, Hashable {
     public var wakeUps: UInt64
     /// Interrupts the kernel counted, including those collapsed into one wake-up.
     public var interrupts: UInt64
-    /// Interrupts collapsed into another's wake-up (`interrupts - wakeUps - held`).
+    /// Interrupts collapsed into another's wake-up.
     public var coalesced: UInt64
     /// Wake-ups that found the interrupt disabled: taken from the source just before
     /// ``Interrupt/disable()`` and held, without an ISR call, for ``Interrupt/enable()``.
+    /// `wakeUps + held + coalesced == interrupts`.
     public var held: UInt64
-    /// ISR calls that returned `true`.
+    /// ISR calls for held interrupts after ``Interrupt/enable()``, on a source that does not
+    /// deliver them again itself (an edge line, an eventfd); not counted in ``wakeUps``.
+    public var replayed: UInt64
+    /// ISR calls that returned `true` (`recognized + unrecognized == wakeUps + replayed`).
     public var recognized: UInt64
     /// ISR calls that returned `false`: someone else's interrupt on a shared line, or spurious.
     public var unrecognized: UInt64
@@ -33,6 +37,7 @@ final class InterruptCounters: Sendable {
     let interrupts = Atomic<UInt64>(0)
     let coalesced = Atomic<UInt64>(0)
     let held = Atomic<UInt64>(0)
+    let replayed = Atomic<UInt64>(0)
     let recognized = Atomic<UInt64>(0)
     let unrecognized = Atomic<UInt64>(0)
     let rearmFailures = Atomic<UInt64>(0)
