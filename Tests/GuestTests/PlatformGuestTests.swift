@@ -206,7 +206,7 @@ struct PlatformGuestTests {
         #expect(!info.targetProcessors.isEmpty)
     }
 
-    @Test("an alarm the ISR never clears re-fires at each re-arm, a real storm; stop() in the middle ends it, and every count equals the kernel's")
+    @Test("an alarm the ISR never clears re-fires at each re-arm, a real storm; stop() in the middle ends it, and every interrupt the kernel counted is handled or held")
     func levelStormAndStop() throws {
         let uio = try PlatformGuest.rtc()
         do {
@@ -231,7 +231,11 @@ struct PlatformGuestTests {
             #expect(statistics.interrupts == UInt64(kernel))
             // uio_pdrv_genirq disables the line in its handler, so no two interrupts share a wake-up.
             #expect(statistics.coalesced == 0)
-            #expect(isrCalls == Int(kernel))
+            // An interrupt the ISR thread took as stop() disabled the line is held, not handed to
+            // the ISR (no ISR after disable() returns).
+            #expect(statistics.held <= 1)
+            #expect(isrCalls + Int(statistics.held) == Int(kernel))
+            #expect(UInt64(isrCalls) == statistics.wakeUps)
             #expect(statistics.rearmFailures == 0)
             #expect(stopTime < .seconds(10))
             print("platform: \(kernel) interrupts from one uncleared alarm (\(stormed) to reach 1,000), stop() took \(stopTime)")
