@@ -2,7 +2,7 @@ import UIO
 
 /// A device whose interrupt vectors are eventfds (``EventfdInterruptSource``), as VFIO's MSI-X
 /// vectors are; its maps, config space and identity are a ``SimulatedDevice``'s.
-public final class EventfdDevice: HardwareResources {
+public final class EventfdDevice: UIOResources {
     /// The device behind everything but the interrupts.
     public let simulated: SimulatedDevice
     /// One source per vector.
@@ -25,6 +25,8 @@ public final class EventfdDevice: HardwareResources {
         try simulated.allocateDMAMemory(length: length, alignment: alignment, addressLimit: addressLimit)
     }
     public var interruptVectorCount: Int { sources.count }
+    /// Message `vector`, as VFIO's MSI-X vectors are; the kernel lists none.
+    public func interruptDescription(vector: Int) -> InterruptDescription { InterruptDescription(message: UInt32(vector), kernel: nil) }
     /// The simulated device's delivery CPUs, for every vector.
     public func interruptDeliveryCPUs(vector: Int) -> [Int]? { simulated.interruptDeliveryCPUs(vector: vector) }
     public func interruptSource(vector: Int) throws(UIOError) -> any InterruptSource {

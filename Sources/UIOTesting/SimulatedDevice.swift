@@ -19,7 +19,7 @@ import Glibc
 /// any errno.
 ///
 /// As `HardwareResources` the device uses a handle of its own, opened at the first use.
-public final class SimulatedDevice: HardwareResources {
+public final class SimulatedDevice: UIOResources {
     /// A system call the simulation can be told to fail.
     public enum Call: Sendable, Hashable {
         /// `open` of the node and of the config space, `poll` and `read`/`write` of interrupt

@@ -18,7 +18,7 @@ struct InterruptInfoTests {
     @Test("any PCI parent's line is INTx: level-sensitive, active-low, shared, whichever UIO driver has it",
           arguments: ["uio_pci_generic", "uio_netx", "igb_uio"])
     func pciINTx(driver: String) {
-        let info = InterruptInfo.describe(Self.device(parentSubsystem: "pci", driver: driver, pci: true), kernel: nil)
+        let info = InterruptInfo.describe(.line(of: Self.device(parentSubsystem: "pci", driver: driver, pci: true), kernel: nil))
         #expect(info.mode == .levelSensitive)
         #expect(info.polarity == .activeLow)
         #expect(info.shareDisposition == .shared)
@@ -27,9 +27,19 @@ struct InterruptInfoTests {
 
     @Test("a platform parent's line is what /proc/interrupts says; without it, undetermined")
     func platformLine() {
-        let info = InterruptInfo.describe(Self.device(parentSubsystem: "platform", driver: "uio_pdrv_genirq", pci: false), kernel: nil)
+        let info = InterruptInfo.describe(.line(of: Self.device(parentSubsystem: "platform", driver: "uio_pdrv_genirq", pci: false), kernel: nil))
         #expect(info.mode == .unknown)
         #expect(info.polarity == .unknown)
         #expect(info.shareDisposition == .undetermined)
+    }
+
+    @Test("a message is message-signaled, latched and the device's own, with its number")
+    func message() {
+        let info = InterruptInfo.describe(InterruptDescription(message: 3, kernel: nil))
+        #expect(info.messageSignaled)
+        #expect(info.messageNumber == 3)
+        #expect(info.mode == .latched)
+        #expect(info.shareDisposition == .deviceExclusive)
+        #expect(info.vector == nil)
     }
 }

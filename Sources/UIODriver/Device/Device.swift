@@ -282,10 +282,12 @@ public final class Device: FrameworkObject, @unchecked Sendable {
     /// The config space Bus Master was turned on through, while it is on.
     var busMasterConfigSpace: ConfigSpace? { lifecycle.withLock { $0.busMaster } }
 
-    /// Before D0 entry, for a PCI device with a DMA enabler: Bus Master on.
+    /// Before D0 entry, for a PCI device with a DMA enabler or message-signalled interrupts:
+    /// Bus Master on.
     private func enableBusMastering() throws(DriverError) {
-        let enablers = lifecycle.withLock { $0.dmaEnablers }
-        guard !enablers.isEmpty, resources.device.parent?.pci != nil else { return }
+        let (enablers, interrupts) = lifecycle.withLock { ($0.dmaEnablers, $0.interrupts) }
+        let messages = !interrupts.isEmpty && resources.interruptsNeedBusMastering
+        guard !enablers.isEmpty || messages, resources.parent?.pci != nil else { return }
         do {
             let configSpace = try resources.configSpace()
             try configSpace.acquireBusMastering()

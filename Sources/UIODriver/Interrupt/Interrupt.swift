@@ -297,8 +297,7 @@ public final class Interrupt<Context: Sendable>: FrameworkObject, @unchecked Sen
 
     /// `WdfInterruptGetInfo`.
     public var info: InterruptInfo {
-        let uio = device.resources.device
-        return InterruptInfo.describe(uio, kernel: KernelIRQ.read(for: uio))
+        InterruptInfo.describe(device.resources.interruptDescription(vector: vector))
     }
 
     /// The counts of wake-ups, interrupts, recognized and unrecognized ISR calls, DPC runs.

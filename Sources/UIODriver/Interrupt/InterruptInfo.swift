@@ -35,9 +35,9 @@ public struct InterruptInfo: Sendable, Hashable {
     /// `Vector`: the Linux interrupt number: the parent's `device/irq`, or the `/proc/interrupts`
     /// line registered under the device's name (a platform device).
     public let vector: Int?
-    /// `MessageSignaled`: always `false`; UIO delivers a legacy interrupt.
+    /// `MessageSignaled`: whether the vector is an MSI or MSI-X message (VFIO); a UIO line is not.
     public let messageSignaled: Bool
-    /// `MessageNumber`: always 0; UIO offers one vector per device.
+    /// `MessageNumber`: the message's number among the device's; 0 for a line.
     public let messageNumber: UInt32
     /// `Mode`.
     public let mode: Mode
@@ -50,11 +50,12 @@ public struct InterruptInfo: Sendable, Hashable {
     /// `Group`: always 0.
     public let group: UInt16
 
-    /// Information about a line; message-signaled is always false on UIO.
-    public init(vector: Int?, mode: Mode, polarity: Polarity, shareDisposition: ShareDisposition, targetProcessors: [Int]) {
+    /// Information about a line (`messageNumber` nil) or a message.
+    public init(vector: Int?, mode: Mode, polarity: Polarity, shareDisposition: ShareDisposition, targetProcessors: [Int],
+                messageNumber: UInt32? = nil) {
         self.vector = vector
-        self.messageSignaled = false
-        self.messageNumber = 0
+        self.messageSignaled = messageNumber != nil
+        self.messageNumber = messageNumber ?? 0
         self.mode = mode
         self.polarity = polarity
         self.shareDisposition = shareDisposition
@@ -62,23 +63,30 @@ public struct InterruptInfo: Sendable, Hashable {
         self.group = 0
     }
 
-    /// Combines what the bus implies with what `/proc` says about the line.
-    static func describe(_ device: UIODevice, kernel: KernelIRQ?) -> InterruptInfo {
-        let irq = device.parent?.irq ?? kernel?.number
-        if device.parent?.interruptLineRequest == .sharedPCIINTx {
-            return InterruptInfo(vector: irq, mode: .levelSensitive, polarity: .activeLow, shareDisposition: .shared,
+    /// Combines what the bus implies with what `/proc` says about the vector.
+    static func describe(_ description: InterruptDescription) -> InterruptInfo {
+        let kernel = description.kernel
+        switch description.kind {
+        case .message(let number):
+            // A message is an edge no other device shares.
+            return InterruptInfo(vector: description.irq, mode: .latched, polarity: .unknown, shareDisposition: .deviceExclusive,
+                                 targetProcessors: kernel?.affinity ?? [], messageNumber: number)
+        case .line(sharedPCIINTx: true):
+            return InterruptInfo(vector: description.irq, mode: .levelSensitive, polarity: .activeLow, shareDisposition: .shared,
+                                 targetProcessors: kernel?.affinity ?? [])
+        case .line(sharedPCIINTx: false):
+            let mode: Mode = switch kernel?.trigger {
+            case .level: .levelSensitive
+            case .edge: .latched
+            default: .unknown
+            }
+            let share: ShareDisposition = switch kernel?.handlers.count {
+            case .none: .undetermined
+            case 1: .deviceExclusive
+            default: .shared
+            }
+            return InterruptInfo(vector: description.irq, mode: mode, polarity: .unknown, shareDisposition: share,
                                  targetProcessors: kernel?.affinity ?? [])
         }
-        let mode: Mode = switch kernel?.trigger {
-        case .level: .levelSensitive
-        case .edge: .latched
-        default: .unknown
-        }
-        let share: ShareDisposition = switch kernel?.handlers.count {
-        case .none: .undetermined
-        case 1: .deviceExclusive
-        default: .shared
-        }
-        return InterruptInfo(vector: irq, mode: mode, polarity: .unknown, shareDisposition: share, targetProcessors: kernel?.affinity ?? [])
     }
 }
