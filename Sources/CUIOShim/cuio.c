@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -92,6 +93,23 @@ int cuio_eventfd_signal(int fd) { return eventfd_write(fd, 1) < 0 ? -errno : 0; 
 int cuio_eventfd_drain(int fd) {
     eventfd_t value;
     return eventfd_read(fd, &value) < 0 ? -errno : 0;
+}
+
+int cuio_eventfd_read(int fd, uint64_t *value) {
+    eventfd_t counter;
+    if (eventfd_read(fd, &counter) < 0) return -errno;
+    *value = counter;
+    return 0;
+}
+
+int cuio_ioctl_pointer(int fd, unsigned long request, void *arg) {
+    int r = ioctl(fd, request, arg);
+    return r < 0 ? -errno : r;
+}
+
+int cuio_ioctl_value(int fd, unsigned long request, unsigned long value) {
+    int r = ioctl(fd, request, value);
+    return r < 0 ? -errno : r;
 }
 
 int cuio_mmap_shared(int fd, size_t length, off_t offset, void **address) {

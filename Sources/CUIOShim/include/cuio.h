@@ -108,6 +108,17 @@ int cuio_eventfd_create(void);
 int cuio_eventfd_signal(int fd);
 /// Reads and resets the eventfd counter. Returns 0, or -EAGAIN when it was zero, or -errno.
 int cuio_eventfd_drain(int fd);
+/// Reads and resets the eventfd counter into `value`. Returns 0, or -EAGAIN when it was zero, or
+/// -errno.
+int cuio_eventfd_read(int fd, uint64_t *value);
+
+// ---- ioctl --------------------------------------------------------------
+// Swift imports no variadic function. VFIO's requests take a pointer or a plain value.
+
+/// ioctl(fd, request, arg). Returns the call's non-negative result (an fd, a count) or -errno.
+int cuio_ioctl_pointer(int fd, unsigned long request, void *arg);
+/// ioctl(fd, request, value). Returns the call's non-negative result or -errno.
+int cuio_ioctl_value(int fd, unsigned long request, unsigned long value);
 
 // ---- memory mapping -----------------------------------------------------
 /// mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, offset).

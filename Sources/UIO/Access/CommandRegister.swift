@@ -34,17 +34,25 @@ final class CommandRegister: Sendable {
         init(_ register: CommandRegister) { self.register = register }
     }
 
-    /// Keyed by the config file's identity, not its path (simulated devices of the same number
-    /// share a path); an entry lives as long as a ``ConfigSpace`` of the file does.
-    private static let registers = Locked<[FileStatus: WeakReference]>([:])
+    /// Which function a register belongs to.
+    enum Key: Hashable {
+        /// A sysfs config file, by identity, not path (simulated devices of the same number share
+        /// a path).
+        case file(FileStatus)
+        /// A PCI function by slot: VFIO's device files are anonymous and may share an inode.
+        case pciFunction(String)
+    }
 
-    /// The register of the config file `file`, made at its first open.
-    static func of(_ file: FileStatus) -> CommandRegister {
+    /// An entry lives as long as a ``ConfigSpace`` of the function does.
+    private static let registers = Locked<[Key: WeakReference]>([:])
+
+    /// The register of the function `key`, made at its first open.
+    static func of(_ key: Key) -> CommandRegister {
         registers.withLock { registers in
-            if let register = registers[file]?.register { return register }
+            if let register = registers[key]?.register { return register }
             registers = registers.filter { $0.value.register != nil }  // files closed since
             let register = CommandRegister()
-            registers[file] = WeakReference(register)
+            registers[key] = WeakReference(register)
             return register
         }
     }

@@ -3,7 +3,8 @@ import UIOPlatform
 import Glibc
 #endif
 
-/// A PCI device's configuration space, through sysfs `device/config`.
+/// A PCI device's configuration space, through sysfs `device/config` (UIO) or the device file's
+/// config region (VFIO).
 ///
 /// Accesses are little-endian, naturally aligned and bounds-checked against the file's size
 /// (256 bytes, or 4096 for PCI Express). For uio_pci_generic, the command register's Interrupt
@@ -22,13 +23,15 @@ public final class ConfigSpace: Sendable {
     /// PCI, sends no MSI).
     public static let busMasterBit: UInt16 = 1 << 2
 
-    /// `/sys/bus/pci/devices/…/config`.
+    /// `/sys/bus/pci/devices/…/config`, or what the VFIO region is called in messages.
     public let path: String
     /// The number of bytes the file offers.
     public let size: Int
     /// Whether the file opened for writing (root, or the project's udev rules).
     public let isWritable: Bool
     private let descriptor: SharedDescriptor
+    /// Where the config space starts in the file: 0 in sysfs, the region's offset on VFIO.
+    private let base: Int64
     /// Serializes read-modify-writes of the command register among every `ConfigSpace` of this
     /// file in the process (the ISR thread's re-arm makes one outside the interrupt lock), and
     /// keeps what this process knows of Bus Master.
@@ -58,7 +61,20 @@ public final class ConfigSpace: Sendable {
         self.size = Int(size)
         self.isWritable = writable
         self.descriptor = descriptor
-        self.commandRegister = CommandRegister.of(file)
+        self.base = 0
+        self.commandRegister = CommandRegister.of(.file(file))
+    }
+
+    /// Takes ownership of `fd`, a file whose bytes from `base` on are the config space of the PCI
+    /// function `slot` (a VFIO device's config region), `size` bytes long, called `name` in
+    /// messages.
+    package init(descriptor fd: Int32, base: Int64, size: Int, writable: Bool, name: String, slot: String, system: SystemCalls) {
+        self.path = name
+        self.size = size
+        self.isWritable = writable
+        self.descriptor = SharedDescriptor(fd: fd, path: name, system: system)
+        self.base = base
+        self.commandRegister = CommandRegister.of(.pciFunction(slot))
     }
 
     /// Releases the file; later accesses throw ``UIOError/Code/closed``. Closing twice is harmless.
@@ -205,7 +221,7 @@ public final class ConfigSpace: Sendable {
         return try descriptor.withDescriptor { fd throws(UIOError) in
             var value: T = 0
             let count = try withUnsafeMutableBytes(of: &value) { buffer in
-                retryingOnInterrupt { descriptor.system.pread(fd, buffer, Int64(offset)) }
+                retryingOnInterrupt { descriptor.system.pread(fd, buffer, base + Int64(offset)) }
             }.get(operation: .accessFile, subject: path)
             guard count == MemoryLayout<T>.size else { throw shortTransfer(offset, count: count, width: MemoryLayout<T>.size, reading: true) }
             return T(littleEndian: value)
@@ -221,7 +237,7 @@ public final class ConfigSpace: Sendable {
         try descriptor.withDescriptor { fd throws(UIOError) in
             var little = value.littleEndian
             let count = try withUnsafeBytes(of: &little) { buffer in
-                retryingOnInterrupt { descriptor.system.pwrite(fd, buffer, Int64(offset)) }
+                retryingOnInterrupt { descriptor.system.pwrite(fd, buffer, base + Int64(offset)) }
             }.get(operation: .accessFile, subject: path)
             guard count == MemoryLayout<T>.size else { throw shortTransfer(offset, count: count, width: MemoryLayout<T>.size, reading: false) }
         }

@@ -21,14 +21,23 @@ public final class MappedRegion: @unchecked Sendable {
     /// Whether the device behind the region is still there.
     public let liveness: DeviceLiveness
 
-    /// The device's claim: it lives as long as the mapping, and its mappings retire this one
-    /// if the device goes.
-    private let claim: DeviceClaim
+    /// The device's mappings, which retire this one if the device goes.
+    private let mappings: DeviceMappings
+    /// What keeps the device claimed while its registers are mapped (a UIO claim, a VFIO device).
+    private let owner: any AnyObject & Sendable
 
     /// Takes ownership of `mapping`, a mapping of a claimed device's registers `offset` bytes
     /// into it: guarded, and retired if the device goes.
+    convenience init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
+                     claim: DeviceClaim) {
+        self.init(name: name, mapping: mapping, mappingLength: mappingLength, offset: offset, size: size, system: system,
+                  liveness: claim.liveness, mappings: claim.mappings, owner: claim)
+    }
+
+    /// Takes ownership of `mapping`, of a device whose presence `liveness` tells and whose live
+    /// mappings are `mappings`; `owner` lives as long as the mapping.
     init(name: String, mapping: UnsafeMutableRawPointer, mappingLength: Int, offset: Int, size: Int, system: SystemCalls,
-         claim: DeviceClaim) {
+         liveness: DeviceLiveness, mappings: DeviceMappings, owner: any AnyObject & Sendable) {
         precondition(offset >= 0 && size >= 0 && offset + size <= mappingLength)
         self.name = name
         self.mapping = mapping
@@ -36,13 +45,14 @@ public final class MappedRegion: @unchecked Sendable {
         self.base = mapping + offset
         self.size = size
         self.system = system
-        self.liveness = claim.liveness
-        self.claim = claim
-        claim.mappings.add(mapping, length: mappingLength)
+        self.liveness = liveness
+        self.mappings = mappings
+        self.owner = owner
+        mappings.add(mapping, length: mappingLength)
     }
 
     deinit {
-        claim.mappings.remove(mapping)
+        mappings.remove(mapping)
         _ = system.munmap(mapping, mappingLength)
     }
 

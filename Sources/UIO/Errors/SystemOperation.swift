@@ -20,6 +20,8 @@ public enum SystemOperation: Sendable, Hashable, CaseIterable, CustomStringConve
     case interruptControl
     /// `mmap` of a map or a BAR (`uio_mmap`, `pci_mmap_resource_range`).
     case map
+    /// An `ioctl` of a VFIO container, group or device.
+    case vfioControl
     /// Anything else: `eventfd`, `dup`, `memfd_create`.
     case other
 
@@ -33,6 +35,7 @@ public enum SystemOperation: Sendable, Hashable, CaseIterable, CustomStringConve
         case .poll: "poll"
         case .interruptControl: "irqcontrol write"
         case .map: "mmap"
+        case .vfioControl: "ioctl"
         case .other: "system call"
         }
     }

@@ -41,6 +41,11 @@ public struct UIOError: Error, Sendable, Hashable, CustomStringConvertible {
         /// Memory lies at an address beyond what the device can put on the bus (its DMA address
         /// width); the device is never given it.
         case addressBeyondDeviceReach
+        /// Another device in the VFIO device's IOMMU group is on a driver VFIO does not accept, so
+        /// the kernel refuses the whole group (the IOMMU cannot isolate one member from the others).
+        case groupNotViable
+        /// The kernel or the device lacks what was asked for (a device reset, an IOMMU type).
+        case notSupported
         /// Any other failed system call.
         case systemCall
     }

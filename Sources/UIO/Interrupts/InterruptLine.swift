@@ -150,7 +150,7 @@ public final class InterruptLine: Sendable {
 
     private func control(enable: Bool) throws(UIOError) {
         switch reArmMethod {
-        case .none:
+        case .none, .vfioUnmask:
             return
         case .pciInterruptDisableBit:
             try pciConfig().setInterruptDisabled(!enable)
@@ -198,7 +198,7 @@ public final class InterruptLine: Sendable {
         switch method {
         case .irqControl: 0
         case .pciInterruptDisableBit: 1
-        case .none: 2
+        case .none, .vfioUnmask: 2
         }
     }
 

@@ -76,6 +76,13 @@ public struct KernelIRQ: Sendable, Hashable, Codable {
         return try? read(number, in: table, system: system)
     }
 
+    /// The one line whose handler is called `name` (VFIO names its handlers
+    /// `vfio-msix[3](0000:00:10.0)`); `nil` when none or several are.
+    static func read(handledBy name: String, system: SystemCalls) -> KernelIRQ? {
+        guard let table = try? readTable(system: system), let number = number(handledBy: name, interrupts: table) else { return nil }
+        return try? read(number, in: table, system: system)
+    }
+
     private static func readTable(system: SystemCalls) throws(UIOError) -> String {
         try SysfsFile.read("/proc/interrupts", system: system, limit: 1 << 20)
     }

@@ -8,7 +8,10 @@ public enum ReArmMethod: Sendable, Hashable {
     /// Clear the PCI command register's Interrupt Disable bit through `device/config`
     /// (uio_pci_generic: it has no irqcontrol, and masks INTx in its handler).
     case pciInterruptDisableBit
-    /// Nothing to do: the kernel driver leaves the line enabled.
+    /// VFIO's INTx unmask (`VFIO_DEVICE_SET_IRQS` with `ACTION_UNMASK`): vfio-pci masks the line
+    /// at each interrupt.
+    case vfioUnmask
+    /// Nothing to do: the kernel driver leaves the line enabled (a message needs no re-arm).
     case none
 
     /// The method the driver bound to `device` needs (``KernelDriver/reArmMethod``).

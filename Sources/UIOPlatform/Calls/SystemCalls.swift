@@ -55,6 +55,12 @@ public struct SystemCalls: Sendable {
     public var eventfdSignal: @Sendable (_ fd: Int32) -> Result<Void, Errno>
     /// Resets the eventfd; succeeds (doing nothing) when it was already zero.
     public var eventfdDrain: @Sendable (_ fd: Int32) -> Result<Void, Errno>
+    /// Reads and resets an eventfd's 8-byte counter: `EAGAIN` when it is zero.
+    public var eventfdRead: @Sendable (_ fd: Int32) -> Result<UInt64, Errno>
+    /// `ioctl(fd, request, argument)`: the call's non-negative result.
+    public var ioctl: @Sendable (_ fd: Int32, _ request: UInt, _ argument: UnsafeMutableRawPointer?) -> Result<Int32, Errno>
+    /// `ioctl(fd, request, value)` for a request that takes a plain value.
+    public var ioctlValue: @Sendable (_ fd: Int32, _ request: UInt, _ value: UInt) -> Result<Int32, Errno>
     /// `fstat(fd)`: which file an open fd is.
     public var fileStatus: @Sendable (_ fd: Int32) -> Result<FileStatus, Errno>
     /// `stat(path)`, following links: which file a path names now.
@@ -139,6 +145,19 @@ extension SystemCalls {
         eventfdDrain: { fd in
             let r = cuio_eventfd_drain(fd)
             return r == 0 || r == -EAGAIN ? .success(()) : .failure(Errno(rawValue: -r))
+        },
+        eventfdRead: { fd in
+            var value: UInt64 = 0
+            let r = cuio_eventfd_read(fd, &value)
+            return r == 0 ? .success(value) : .failure(Errno(rawValue: -r))
+        },
+        ioctl: { fd, request, argument in
+            let r = cuio_ioctl_pointer(fd, request, argument)
+            return r >= 0 ? .success(r) : .failure(Errno(rawValue: -r))
+        },
+        ioctlValue: { fd, request, value in
+            let r = cuio_ioctl_value(fd, request, value)
+            return r >= 0 ? .success(r) : .failure(Errno(rawValue: -r))
         },
         fileStatus: { fd in
             var info = stat()

@@ -1,0 +1,204 @@
+import UIOPlatform
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An open PCI device on vfio-pci: its device file, got from its IOMMU group, which is attached
+/// to a container with the IOMMU.
+///
+/// From a handle come the device's BARs and config space (regions of the device file), its
+/// interrupt vectors (one eventfd each: MSI-X, MSI or INTx, ``VFIOInterruptMode``), DMA memory the
+/// IOMMU maps for it (``IOMMUDMAMemory``), and its reset. The kernel allows one process per group
+/// and this process one handle per device. ``close()`` is idempotent and also runs on deinit;
+/// the kernel releases the device (interrupts off, Bus Master off, a reset where it can) when the
+/// handle is closed and the last region made from it is gone.
+public final class VFIOHandle: HardwareResources {
+    /// The device as sysfs described it when it was opened.
+    public let pciDevice: PCIDevice
+    public let parent: ParentDevice?
+    public let name: String
+    public let liveness = DeviceLiveness()
+    /// The mode the interrupt objects use, chosen at open.
+    public let interruptMode: VFIOInterruptIndex?
+    private let group: VFIOGroup
+    private let descriptor: SharedDescriptor
+    private let flags: UInt32
+    private let regionCount: Int
+    private let interrupts: VFIOInterrupts
+    private let mappings = DeviceMappings()
+    private let dmaMemory: IOMMUDMAMemory?
+    private let system: SystemCalls
+
+    /// Opens `device`, which must be on vfio-pci, using `interrupts` for its interrupt objects.
+    public convenience init(_ device: PCIDevice, interrupts: VFIOInterruptMode = .automatic) throws(UIOError) {
+        try self.init(device, interrupts: interrupts, system: .live)
+    }
+
+    init(_ device: PCIDevice, interrupts mode: VFIOInterruptMode, system: SystemCalls) throws(UIOError) {
+        let name = "vfio \(device.slot)"
+        guard device.driver == "vfio-pci" else {
+            throw UIOError(.deviceNotFound, subject: device.slot,
+                           reason: "is on \(device.driver.map { "the \($0) driver" } ?? "no driver"), not vfio-pci",
+                           advice: "bind it to vfio-pci first: uioctl bind --driver vfio-pci \(device.slot)")
+        }
+        guard let groupNumber = device.iommuGroup else {
+            throw UIOError(.notSupported, subject: device.slot, reason: "belongs to no IOMMU group: the system has no IOMMU enabled",
+                           advice: "boot with the IOMMU on (intel_iommu=on or amd_iommu=on, and iommu=pt to keep other devices fast)")
+        }
+        let group = try VFIOGroup.opened(groupNumber, system: system)
+        let fd = try group.openDevice(device.slot)
+        let descriptor = SharedDescriptor(fd: fd, path: name, system: system)
+        var info = VFIOArgument(size: 16)
+        if case .failure(let errno) = info.withPointer({ system.ioctl(fd, VFIORequest.deviceGetInfo, $0) }) {
+            descriptor.close()
+            group.release(device.slot)
+            throw UIOError(.systemCall, subject: name, reason: "VFIO_DEVICE_GET_INFO failed", errno: errno)
+        }
+        let irqCount = Int(info.get32(at: 12))
+        var infos: [VFIOInterruptIndex: VFIOIRQInfo] = [:]
+        for index in [VFIOInterruptIndex.intx, .msi, .msix] where Int(index.rawValue) < irqCount {
+            var argument = VFIOIRQInfo.request(index: index)
+            if case .success = argument.withPointer({ system.ioctl(fd, VFIORequest.deviceGetIRQInfo, $0) }) {
+                infos[index] = VFIOIRQInfo(argument)
+            }
+        }
+        self.pciDevice = device
+        self.name = name
+        self.group = group
+        self.descriptor = descriptor
+        self.flags = info.get32(at: 4)
+        self.regionCount = Int(info.get32(at: 8))
+        self.interrupts = VFIOInterrupts(device: descriptor, name: name, infos: infos, mode: mode)
+        self.interruptMode = interrupts.index
+        self.system = system
+        self.dmaMemory = group.container.translates ? IOMMUDMAMemory(container: group.container, name: name) : nil
+        let irq = (try? SysfsFile.read(device.sysPath + "/irq", system: system)).flatMap { SysfsValue.decimal($0, as: Int.self) }
+        self.parent = ParentDevice(subsystem: "pci", sysName: device.slot, sysPath: device.sysPath, driver: device.driver,
+                                   irq: irq == 0 ? nil : irq, pci: device.identity)
+    }
+
+    deinit { close() }
+
+    /// `v` and the slot without its domain: `v00:10.0` (thread names keep 15 characters).
+    public var threadPrefix: String { "v" + pciDevice.slot.dropFirst(5) }
+
+    /// vfio-pci requests INTx shared where the device can mask it (PCI 2.3); messages are the
+    /// device's own.
+    public var alwaysSharesInterrupts: Bool { interruptMode == .intx }
+
+    /// Whether ``close()`` was called.
+    public var isClosed: Bool { descriptor.isClosed }
+
+    /// Ends this handle's use of the device. Closing twice is harmless.
+    public func close() {
+        if descriptor.close() { group.release(pciDevice.slot) }
+    }
+
+    // MARK: Regions
+
+    /// Maps BAR `index` (0–5): the whole BAR, where vfio-pci allows it to be mapped.
+    public func mapRegion(_ index: Int) throws(UIOError) -> MappedRegion {
+        guard (0...5).contains(index), index < regionCount else {
+            throw UIOError(.noSuchRegion, subject: name, reason: "BAR \(index) does not exist; PCI has BARs 0 to 5")
+        }
+        let region = try regionInfo(UInt32(index))
+        guard region.length > 0 else { throw UIOError(.noSuchRegion, subject: name, reason: "BAR \(index) is not implemented by this device") }
+        guard region.isMappable, region.length <= UInt64(Int.max / 2) else {
+            throw UIOError(.noSuchRegion, subject: name,
+                           reason: "BAR \(index) cannot be mapped (vfio-pci maps memory BARs only; an I/O-port BAR or a BAR smaller than a page is read through the device file)")
+        }
+        let length = (Int(region.length) + pageSize - 1) / pageSize * pageSize
+        let address = try descriptor.withDescriptor { fd throws(UIOError) in
+            try system.mmap(fd, length, Int64(bitPattern: region.offset)).get(operation: .map, subject: "\(name) BAR \(index)")
+        }
+        return MappedRegion(name: "\(name) BAR \(index)", mapping: address, mappingLength: length, offset: 0, size: Int(region.length),
+                            system: system, liveness: liveness, mappings: mappings, owner: self)
+    }
+
+    /// The config space: the device file's config region (a second fd on it, closed with the
+    /// returned object).
+    public func configSpace() throws(UIOError) -> ConfigSpace {
+        let region = try regionInfo(VFIOConstant.configRegionIndex)
+        let copy = try descriptor.withDescriptor { fd throws(UIOError) in
+            try system.duplicate(fd).get(operation: .other, subject: name)
+        }
+        return ConfigSpace(descriptor: copy, base: Int64(bitPattern: region.offset), size: Int(min(region.length, 4096)),
+                           writable: region.isWritable, name: "\(name) config", slot: pciDevice.slot, system: system)
+    }
+
+    private func regionInfo(_ index: UInt32) throws(UIOError) -> VFIORegionInfo {
+        var argument = VFIORegionInfo.request(index: index)
+        let result = try descriptor.withDescriptor { fd throws(UIOError) in
+            argument.withPointer { system.ioctl(fd, VFIORequest.deviceGetRegionInfo, $0) }
+        }
+        if case .failure(let errno) = result {
+            throw UIOError(errno == .invalidArgument ? .noSuchRegion : .systemCall, subject: name,
+                           reason: "VFIO_DEVICE_GET_REGION_INFO for region \(index) failed", errno: errno)
+        }
+        return VFIORegionInfo(argument)
+    }
+
+    // MARK: Interrupts
+
+    /// The vectors of the index in use: MSI-X's table size, MSI's count, or INTx's one.
+    public var interruptVectorCount: Int { interrupts.count }
+
+    /// Vector `vector`'s eventfd, attached to it.
+    public func interruptSource(vector: Int) throws(UIOError) -> any InterruptSource {
+        guard !descriptor.isClosed else { throw UIOError.closed(name) }
+        return try VFIOInterruptSource(vector: vector, interrupts: interrupts, liveness: liveness, owner: self)
+    }
+
+    /// A message (MSI, MSI-X) or vfio-pci's INTx line, with what `/proc/interrupts` says of it
+    /// while it is attached.
+    public func interruptDescription(vector: Int) -> InterruptDescription {
+        let kernel = interrupts.kernelName(vector: vector, slot: pciDevice.slot).flatMap { KernelIRQ.read(handledBy: $0, system: system) }
+        if interruptMode == .intx { return InterruptDescription(line: parent?.irq, sharedPCIINTx: true, kernel: kernel) }
+        return InterruptDescription(message: UInt32(vector), kernel: kernel)
+    }
+
+    public func interruptDeliveryCPUs(vector: Int) -> [Int]? {
+        guard let cpus = interruptDescription(vector: vector).kernel?.deliveryCPUs, !cpus.isEmpty else { return nil }
+        return cpus
+    }
+
+    /// An MSI is a memory write: without Bus Master the device sends none (vfio-pci leaves it off).
+    public var interruptsNeedBusMastering: Bool { interruptMode == .msi || interruptMode == .msix }
+
+    // MARK: DMA and reset
+
+    /// Memory the IOMMU maps for the device (``IOMMUDMAMemory``); in no-IOMMU mode, huge pages at
+    /// their physical addresses, as on UIO.
+    public func allocateDMAMemory(length: Int, alignment: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer {
+        guard !descriptor.isClosed else { throw UIOError.closed(name) }
+        guard let dmaMemory else {
+            return try HugePageDMAMemory.shared.allocate(length: length, alignment: alignment, addressLimit: addressLimit)
+        }
+        return try dmaMemory.allocate(length: length, alignment: alignment, addressLimit: addressLimit)
+    }
+
+    /// Whether the kernel can reset the device (a function-level reset, a power-management reset
+    /// or a bus reset it alone is on).
+    public var canReset: Bool { flags & VFIOConstant.deviceResets != 0 }
+
+    /// Resets the device (`VFIO_DEVICE_RESET`); ``UIOError/Code/notSupported`` where it cannot be.
+    public func reset() throws(UIOError) {
+        guard canReset else {
+            throw UIOError(.notSupported, subject: name, reason: "the kernel knows no way to reset this device alone (no FLR, PM reset or exclusive bus reset)")
+        }
+        let result = try descriptor.withDescriptor { fd throws(UIOError) in system.ioctlValue(fd, VFIORequest.deviceReset, 0) }
+        if case .failure(let errno) = result {
+            throw UIOError(.systemCall, subject: name, reason: "VFIO_DEVICE_RESET failed", errno: errno)
+        }
+    }
+}
+
+extension PCIDevice {
+    /// Opens the device through VFIO (it must be on vfio-pci), its interrupt objects using
+    /// `interrupts`.
+    public func openVFIO(interrupts: VFIOInterruptMode = .automatic) throws(UIOError) -> VFIOHandle {
+        try VFIOHandle(self, interrupts: interrupts)
+    }
+}
