@@ -1,9 +1,10 @@
 #!/bin/busybox sh
-# /init of the guest's initramfs: mount the host's root read-only over virtio-9p, load UIO and
-# bind its devices (device-tree generic-uio nodes to uio_pdrv_genirq, PCI devices of the ids
-# run.sh names to uio_pci_generic), let qemu-user run the host's x86_64 programs on another
-# architecture, run the command the host left in the results folder inside the host's root,
-# write its exit status beside it, and power off.
+# /init of the guest's initramfs: mount the host's root read-only over virtio-9p, bind the PCI
+# devices at the addresses run.sh names to vfio-pci, load UIO and bind its devices (device-tree
+# generic-uio nodes to uio_pdrv_genirq, other PCI devices of the ids run.sh names to
+# uio_pci_generic), let qemu-user run the host's x86_64 programs on another architecture, run the
+# command the host left in the results folder inside the host's root, write its exit status
+# beside it, and power off.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -21,6 +22,7 @@ modules=$(arg modules)
 pci=$(arg pci)
 platform=$(arg platform)
 binfmt=$(arg binfmt)
+vfio=$(arg vfio)
 
 top=$(arg top)
 
@@ -42,6 +44,34 @@ fi
 mount --bind /dev /host/dev
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
+
+# vfio-pci takes the PCI devices at the addresses in swiftuio.vfio ("0000:00:10.0,0000:00:11.0");
+# each is ready once its group's /dev/vfio/GROUP exists.
+wait_for_vfio() {
+    group=$(readlink "/sys/bus/pci/devices/$1/iommu_group") || fail "$1 has no IOMMU group"
+    group=${group##*/}
+    n=0
+    while [ ! -e "/dev/vfio/$group" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+    [ -e "/dev/vfio/$group" ] || fail "no /dev/vfio/$group for $1 (driver: $(basename "$(readlink "/sys/bus/pci/devices/$1/driver")"))"
+}
+if [ -n "$vfio" ]; then
+    # Before uio_pci_generic's new_id, which would take an edu meant for vfio-pci.
+    for bdf in $(echo "$vfio" | tr , ' '); do
+        [ -e "/sys/bus/pci/devices/$bdf" ] || fail "no PCI device $bdf for vfio-pci"
+        echo vfio-pci > "/sys/bus/pci/devices/$bdf/driver_override" || fail "driver_override of $bdf failed"
+    done
+    # In dependency order. vfio_iommu_type1 too: busybox ignores vfio's softdep on it, and without
+    # it VFIO_SET_IOMMU fails (ENODEV).
+    for module in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
+            drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci; do
+        insmod "/host$modules/kernel/$module.ko" || fail "insmod ${module##*/} failed"
+    done
+    for bdf in $(echo "$vfio" | tr , ' '); do
+        [ ! -e "/sys/bus/pci/devices/$bdf/driver" ] || echo "$bdf" > "/sys/bus/pci/devices/$bdf/driver/unbind"
+        echo "$bdf" > /sys/bus/pci/drivers_probe
+        wait_for_vfio "$bdf"
+    done
+fi
 
 wait_for_uio() {
     n=0
@@ -65,6 +95,7 @@ if [ -n "$pci" ]; then
         found=0
         for device in /sys/bus/pci/devices/*; do
             [ "$(cat "$device/vendor"):$(cat "$device/device")" = "0x${id%:*}:0x${id#*:}" ] || continue
+            case ",$vfio," in *",${device##*/},"*) continue ;; esac # vfio-pci's
             found=$((found + 1))
             # One another driver holds (virtio-pci's, say) goes over through driver_override.
             if [ -e "$device/driver" ] && [ "$(basename "$(readlink "$device/driver")")" != uio_pci_generic ]; then

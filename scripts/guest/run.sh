@@ -28,6 +28,12 @@ read-only; prints its output and exits with its status.
   --share DIR      make the host's folder DIR writable in the guest, at the same path
   --hotplug        (x86_64) run the QEMU monitor command ("device_del edu1") the guest writes to
                    a file NAME.request in $SWIFT_UIO_GUEST_HOTPLUG; its answer goes to NAME.done
+  --iommu          (x86_64) the q35 board with an Intel IOMMU, booted intel_iommu=on iommu=pt
+                   (uio_pci_generic's DMA still works beside it); not with --hotplug
+  --vfio-device SPEC
+                   (x86_64, implies --iommu) add QEMU's -device SPEC at slot 0x10, the next at
+                   0x11 and so on, bound to vfio-pci; $SWIFT_UIO_GUEST_VFIO lists their addresses
+                   in this order, space-separated: "0000:00:10.0 0000:00:11.0" (repeatable)
   --nic            (x86_64) an e1000 NIC on a QEMU hub of its own, no host network behind it;
                    without it the guest has no NIC at all (-nic none)
   --disk           (x86_64) a virtio-blk disk holding a fresh 8 MiB ext2 file system
@@ -53,6 +59,8 @@ extra_devices=()
 pci_ids=()
 qemu_args=()
 hugepages=0
+iommu=0
+vfio_specs=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) arch="$2"; shift 2 ;;
@@ -62,6 +70,9 @@ while [ $# -gt 0 ]; do
         --env) passed_env+=("$2"); shift 2 ;;
         --share) share="$(cd "$2" && pwd)"; shift 2 ;;
         --hotplug) hotplug=1; shift ;;
+        --iommu) iommu=1; shift ;;
+        --vfio-device) [[ "$2" != *addr=* ]] || { echo "run.sh: --vfio-device places the device itself: no addr= in $2" >&2; exit 2; }
+                       vfio_specs+=("$2"); iommu=1; shift 2 ;;
         --nic) nic=1; shift ;;
         --disk) disk=1; shift ;;
         --device) extra_devices+=(-device "$2"); shift 2 ;;
@@ -81,12 +92,20 @@ done
 
 case "$arch" in
     x86_64) ;;
-    aarch64) if [ "$edu" != 1 ] || [ "$hotplug" = 1 ] || [ "$nic" = 1 ] || [ "$disk" = 1 ]; then
-                 echo "run.sh: --edu, --hotplug, --nic and --disk are for the x86_64 guest" >&2; exit 2
+    aarch64) if [ "$edu" != 1 ] || [ "$hotplug" = 1 ] || [ "$nic" = 1 ] || [ "$disk" = 1 ] || [ "$iommu" = 1 ]; then
+                 echo "run.sh: --edu, --hotplug, --nic, --disk, --iommu and --vfio-device are for the x86_64 guest" >&2; exit 2
              fi
              edu=0 ;;
     *) echo "run.sh: no guest for --arch $arch (x86_64 or aarch64)" >&2; exit 2 ;;
 esac
+if [ "$hotplug" = 1 ] && [ "$iommu" = 1 ]; then
+    # q35's root bus, where the devices sit, cannot unplug them.
+    echo "run.sh: --hotplug does not work with --iommu or --vfio-device (q35's root bus has no hotplug)" >&2; exit 2
+fi
+# Slots 0x10 to 0x1e: q35 keeps 0x1f for its own functions.
+if [ ${#vfio_specs[@]} -gt 15 ]; then
+    echo "run.sh: at most 15 --vfio-device" >&2; exit 2
+fi
 
 cache="$top/.cache/guest"
 mkdir -p "$cache"
@@ -108,11 +127,11 @@ passed_env+=(SWIFT_UIO_GUEST_UDEV)
 
 # --- the arch's kernel and board: guest_ARCH sets these, as ARCH.sh's header describes
 guest_kernel_root="" guest_kernel_version="" guest_busybox="" guest_console=""
-guest_uio_platform="" guest_binfmt=""
+guest_uio_platform="" guest_binfmt="" guest_kernel_args=""
 guest_initramfs_modules=() guest_qemu=()
 declare -A guest_env=()
 source "$here/$arch.sh"
-"guest_$arch" "$cache" "$cpus"
+"guest_$arch" "$cache" "$cpus" "$iommu"
 for name in "${!guest_env[@]}"; do
     export "$name=${guest_env[$name]}"
     passed_env+=("$name")
@@ -178,6 +197,20 @@ if [ -n "$share" ]; then
     devices+=(-fsdev "local,id=share,path=$share,security_model=none,multidevs=remap" -device virtio-9p-pci,fsdev=share,mount_tag=share)
 fi
 devices+=("${extra_devices[@]}")
+# The devices for vfio-pci, at fixed slots so the guest knows their addresses. They come first on
+# QEMU's command line, so no device QEMU places itself can take one of their slots.
+vfio_devices=() vfio_bdfs=()
+for index in "${!vfio_specs[@]}"; do
+    slot=$(printf '%02x' $((0x10 + index)))
+    vfio_devices+=(-device "${vfio_specs[$index]},addr=0x$slot")
+    vfio_bdfs+=("0000:00:$slot.0")
+done
+kernel_args=$guest_kernel_args
+if [ ${#vfio_bdfs[@]} -gt 0 ]; then
+    kernel_args+=" swiftuio.vfio=$(IFS=,; echo "${vfio_bdfs[*]}")"
+    export SWIFT_UIO_GUEST_VFIO="${vfio_bdfs[*]}"
+    passed_env+=(SWIFT_UIO_GUEST_VFIO)
+fi
 # The ids the guest binds to uio_pci_generic, each once: "1234:11e8,1af4:1005".
 pci=$(printf '%s\n' "${pci_ids[@]}" | awk 'NF && !seen[$0]++' | paste -sd,)
 
@@ -198,7 +231,8 @@ set +e
 timeout "$timeout_seconds" "${guest_qemu[@]}" \
     -display none -no-reboot -serial stdio "${monitor[@]}" \
     -initrd "$initramfs" \
-    -append "console=$guest_console quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.pci=$pci swiftuio.platform=$guest_uio_platform swiftuio.binfmt=$guest_binfmt swiftuio.top=$top swiftuio.share=$share hugepages=$hugepages" \
+    -append "console=$guest_console quiet panic=-1 swiftuio.results=$results swiftuio.modules=$modules_dir swiftuio.pci=$pci swiftuio.platform=$guest_uio_platform swiftuio.binfmt=$guest_binfmt swiftuio.top=$top swiftuio.share=$share hugepages=$hugepages${kernel_args:+ $kernel_args}" \
+    "${vfio_devices[@]}" \
     -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
     -fsdev local,id=results,path="$results",security_model=none,multidevs=remap \
