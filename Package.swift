@@ -75,7 +75,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UIOTests",
-            dependencies: ["UIO", "UIOControl", "UIOTesting", "UIOPlatform", "CUMockdev"]
+            dependencies: ["UIO", "UIOControl", "UIOTesting", "UIOPlatform", "CUMockdev", "TestSupport"]
         ),
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

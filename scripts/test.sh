@@ -34,8 +34,13 @@ echo "==> integration tests in the guest: a real kernel, two edu devices on uio_
 # Its leak suite alone runs minutes of cycles under emulation: the bound is for a hung guest, with
 # room for a loaded machine (the step takes ~5 min alone, ~10 min with builds beside it).
 scripts/guest/run.sh --edu 2 --hotplug --hugepages 8 --timeout 1800 --env SWIFT_UIO_REQUIRE_GUEST -- \
-    ".build/debug/$tests" --testing-library swift-testing --filter GuestTests --skip PlatformGuestTests 2>&1 | tee "$logs/guest.log"
+    ".build/debug/$tests" --testing-library swift-testing --filter GuestTests --skip PlatformGuestTests --skip VFIOGuestTests 2>&1 | tee "$logs/guest.log"
 require_ran "$logs/guest.log" "guest tests"
+
+echo "==> VFIO in the guest: q35 with an Intel IOMMU, edu (MSI, INTx, DMA through the IOMMU) and e1000e (five MSI-X vectors) on vfio-pci"
+scripts/guest/run.sh --edu 1 --vfio-device edu --vfio-device e1000e --timeout 900 --env SWIFT_UIO_REQUIRE_GUEST -- \
+    ".build/debug/$tests" --testing-library swift-testing --filter VFIOGuestTests 2>&1 | tee "$logs/vfio.log"
+require_ran "$logs/vfio.log" "VFIO guest tests"
 
 # Twice: on two CPUs the driver's threads run in parallel; on one, a thread that waits for a
 # lock runs only when the holder is descheduled, which is where starvation shows.

@@ -210,10 +210,10 @@ struct VFIOIOMMUInfo: Sendable, Hashable {
         var ranges: [ClosedRange<UInt64>] = []
         var available: UInt32?
         var next = Int(argument.get32(at: 16))
-        var seen = 0
-        // Each header: id, version, then the next one's offset from the buffer's start (0 ends).
-        while next >= 24, next + 8 <= argument.bytes.count, seen < 64 {
-            seen += 1
+        var seen: Set<Int> = []
+        // Each header: id, version, then the next one's offset from the buffer's start (0 ends;
+        // a chain that comes back to a header it passed ends there too).
+        while next >= 24, next + 8 <= argument.bytes.count, seen.insert(next).inserted {
             let id = argument.get16(at: next)
             if id == VFIOConstant.capabilityIOVARanges {
                 let count = Int(argument.get32(at: next + 8))

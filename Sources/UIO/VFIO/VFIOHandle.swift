@@ -70,7 +70,8 @@ public final class VFIOHandle: HardwareResources {
         self.descriptor = descriptor
         self.flags = info.get32(at: 4)
         self.regionCount = Int(info.get32(at: 8))
-        self.interrupts = VFIOInterrupts(device: descriptor, name: name, infos: infos, mode: mode)
+        self.interrupts = VFIOInterrupts(device: descriptor, name: name, infos: infos, mode: mode,
+                                         msiMasksPerVector: Self.msiMasksPerVector(fd, system: system))
         self.interruptMode = interrupts.index
         self.system = system
         self.dmaMemory = group.container.translates ? IOMMUDMAMemory(container: group.container, name: name) : nil
@@ -126,6 +127,27 @@ public final class VFIOHandle: HardwareResources {
         }
         return ConfigSpace(descriptor: copy, base: Int64(bitPattern: region.offset), size: Int(min(region.length, 4096)),
                            writable: region.isWritable, name: "\(name) config", slot: pciDevice.slot, system: system)
+    }
+
+    /// Whether the device's MSI capability has per-vector mask bits (Message Control bit 8), so
+    /// the kernel can mask a vector it frees; read through the config region.
+    private static func msiMasksPerVector(_ fd: Int32, system: SystemCalls) -> Bool {
+        var argument = VFIORegionInfo.request(index: VFIOConstant.configRegionIndex)
+        guard case .success = argument.withPointer({ system.ioctl(fd, VFIORequest.deviceGetRegionInfo, $0) }) else { return false }
+        let base = Int64(bitPattern: VFIORegionInfo(argument).offset)
+        func byte(_ offset: Int) -> UInt8? {
+            var value: UInt8 = 0
+            let read = withUnsafeMutableBytes(of: &value) { system.pread(fd, $0, base + Int64(offset)) }
+            return (try? read.get()) == 1 ? value : nil
+        }
+        // The capability list: status bit 4 says there is one; a pointer at 0x34; at most 48 hops.
+        guard let status = byte(0x06), status & 0x10 != 0, var next = byte(0x34) else { return false }
+        for _ in 0..<48 where next >= 0x40 {
+            guard let id = byte(Int(next)), let following = byte(Int(next) + 1) else { return false }
+            if id == 0x05 { return (byte(Int(next) + 3) ?? 0) & 0x01 != 0 }  // Message Control's high byte, bit 8
+            next = following & 0xFC
+        }
+        return false
     }
 
     private func regionInfo(_ index: UInt32) throws(UIOError) -> VFIORegionInfo {

@@ -10,11 +10,13 @@ import Synchronization
 /// by the kernel at each interrupt and re-armed by one unmask ioctl (UIO needs two config-space
 /// accesses).
 ///
-/// ``disable()`` cannot mask one MSI or MSI-X vector (VFIO answers `ENOTTY`): it detaches the
-/// vector from its eventfd, and the kernel frees its handler; ``enable()`` attaches it again. An
-/// MSI-X message raised meanwhile stays pending in the device's table until the vector is unmasked
-/// again; an MSI without per-vector masking (QEMU's edu) may be dropped, as on bare metal, where
-/// the device's own status register still tells. INTx is masked and unmasked by VFIO itself.
+/// VFIO cannot mask one MSI or MSI-X vector (it answers `ENOTTY`). ``disable()`` of an MSI-X
+/// vector (or an MSI one with per-vector mask bits) detaches it from its eventfd: the kernel frees
+/// its handler, which masks it at the device, and a message raised meanwhile waits in the device's
+/// pending bits until ``enable()`` attaches it again. A maskless MSI vector (QEMU's edu) is left
+/// attached: detached, its message would be lost (see ``VFIOInterrupts``). What it signals while
+/// disabled is held by the interrupt object, never handed to the ISR, and given back at enable.
+/// INTx is masked and unmasked by VFIO itself.
 public final class VFIOInterruptSource: InterruptSource {
     public let name: String
     public let reArmMethod: ReArmMethod
@@ -112,14 +114,16 @@ public final class VFIOInterruptSource: InterruptSource {
     /// INTx: unmask. A message: attach the vector to its eventfd again.
     public func enable() throws(UIOError) {
         if unmask != nil { return try rearm() }
+        guard interrupts.detachesToDisable else { return }
         try eventfd.withDescriptor { fd throws(UIOError) in try interrupts.reattach(vector: vector, eventfd: fd) }
     }
 
-    /// INTx: mask. A message: detach the vector (see the type's notes).
+    /// INTx: mask. A message: detach the vector where that masks it (see the type's notes).
     public func disable() throws(UIOError) {
         if unmask != nil {
             return try interrupts.setIRQs(flags: VFIOConstant.dataNone | VFIOConstant.actionMask, index: .intx, start: 0, count: 1)
         }
+        guard interrupts.detachesToDisable else { return }
         try interrupts.detach(vector: vector)
     }
 

@@ -26,6 +26,11 @@ final class VFIOInterrupts: Sendable {
     let count: Int
     /// Whether the kernel masks the line at each interrupt (INTx): it is unmasked to re-arm.
     let automasked: Bool
+    /// Whether a vector is detached to disable it: where freeing its handler masks it (MSI-X,
+    /// MSI with per-vector masking). A maskless MSI vector stays attached: once freed, the kernel
+    /// clears its message address, and a message the device sends then is a DMA write to
+    /// address 0 that the IOMMU faults, the interrupt lost.
+    let detachesToDisable: Bool
     let device: SharedDescriptor
     let name: String
 
@@ -38,7 +43,8 @@ final class VFIOInterrupts: Sendable {
     }
     private let state: Locked<State>
 
-    init(device: SharedDescriptor, name: String, infos: [VFIOInterruptIndex: VFIOIRQInfo], mode: VFIOInterruptMode) {
+    init(device: SharedDescriptor, name: String, infos: [VFIOInterruptIndex: VFIOIRQInfo], mode: VFIOInterruptMode,
+         msiMasksPerVector: Bool) {
         let count = { (index: VFIOInterruptIndex) in Int(infos[index]?.count ?? 0) }
         let index: VFIOInterruptIndex? = switch mode {
         case .automatic: count(.msix) > 0 ? .msix : count(.msi) > 0 ? .msi : count(.intx) > 0 ? .intx : nil
@@ -48,6 +54,7 @@ final class VFIOInterrupts: Sendable {
         self.index = index
         self.count = index.map(count) ?? 0
         self.automasked = index == .intx
+        self.detachesToDisable = index == .msix || (index == .msi && msiMasksPerVector)
         self.device = device
         self.name = name
         self.state = Locked(State(attached: Array(repeating: nil, count: index.map(count) ?? 0)))

@@ -1,0 +1,348 @@
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import Testing
+import TestSupport
+import QEMUDevices
+import UIO
+import UIODriver
+
+extension Guest {
+    /// The devices run.sh put on vfio-pci (--vfio-device), in its order.
+    static func vfioDevices() throws -> [PCIDevice] {
+        let slots = (ProcessInfo.processInfo.environment["SWIFT_UIO_GUEST_VFIO"] ?? "").split(separator: " ").map(String.init)
+        return try slots.map { slot in try #require(try PCIDevice.find(.slot(slot)).first, "no PCI device at \(slot)") }
+    }
+
+    /// The first device on vfio-pci with these ids.
+    static func vfioDevice(vendor: UInt16, device: UInt16) throws -> PCIDevice {
+        try #require(try vfioDevices().first { $0.identity.vendor == vendor && $0.identity.device == device },
+                     "no \(String(vendor, radix: 16)):\(String(device, radix: 16)) on vfio-pci: run with --vfio-device")
+    }
+}
+
+extension GuestSuites {
+    /// The VFIO backend on a real kernel: q35 with an Intel IOMMU, edu and e1000e on vfio-pci
+    /// (run.sh --vfio-device edu --vfio-device e1000e).
+    @Suite("Guest: VFIO")
+    struct VFIOGuestTests {
+        init() throws {
+            try #require(Guest.isActive, "not in the guest")
+            try #require(!Guest.vfioDevices().isEmpty, "no device on vfio-pci: run with --vfio-device")
+        }
+
+        /// An edu device through VFIO with one interrupt object whose ISR acknowledges what it finds
+        /// and counts it, and whose DPC signals each handled interrupt.
+        struct EduRig {
+            let handle: VFIOHandle
+            let device: Device
+            let registers: MappedRegion
+            let interrupt: Interrupt<UInt32>
+            let handled = DispatchSemaphore(value: 0)
+
+            init(mode: VFIOInterruptMode = .automatic) throws {
+                let pci = try Guest.vfioDevice(vendor: Edu.vendor, device: Edu.device)
+                handle = try pci.openVFIO(interrupts: mode)
+                let registers = try handle.mapRegion(0)
+                device = Device(resources: handle)
+                let handled = handled
+                interrupt = try Interrupt(parent: device, config: InterruptConfig<UInt32>(
+                    isr: { interrupt, _ in
+                        let status = (try? registers.read(UInt32.self, at: Edu.interruptStatus)) ?? 0
+                        guard status != 0 else { return false }
+                        try? registers.write(status, at: Edu.acknowledgeInterrupt)
+                        interrupt.withLockedContext { $0 |= status }
+                        interrupt.queueDPC()
+                        return true
+                    },
+                    dpc: { _, _ in handled.signal() }), context: 0)
+                self.registers = registers
+            }
+
+            /// Raises edu's test interrupt and waits for its DPC.
+            func raiseAndWait() throws -> Bool {
+                try registers.write(Edu.Interrupt.test, at: Edu.raiseInterrupt)
+                return handled.wait(timeout: .now() + 5) == .success
+            }
+        }
+
+        @Test("edu's MSI through VFIO: 10,000 interrupts, each handled by the ISR, counts equal to the eventfd's totals; the interrupt is message 0")
+        func eduMSI() throws {
+            let rig = try EduRig()
+            #expect(rig.handle.interruptMode == .msi)
+            #expect(rig.handle.interruptVectorCount == 1)
+            try rig.device.start()
+            defer { rig.device.stop() }
+            #expect(try rig.handle.configSpace().isBusMastering(), "MSI needs Bus Master; the framework turns it on at D0 entry")
+            let info = rig.interrupt.info
+            #expect(info.messageSignaled && info.messageNumber == 0 && info.mode == .latched)
+            #expect(info.vector != nil, "/proc/interrupts lists the vector as vfio-msi[0](slot)")
+            let started = ContinuousClock.now
+            for round in 0..<10_000 {
+                try #require(try rig.raiseAndWait(), "interrupt \(round) was not handled")
+            }
+            let elapsed = ContinuousClock.now - started
+            let statistics = rig.interrupt.statistics
+            #expect(statistics.interrupts == 10_000)
+            #expect(statistics.recognized == statistics.wakeUps && statistics.unrecognized == 0)
+            #expect(statistics.wakeUps + statistics.held + statistics.coalesced == statistics.interrupts)
+            print("VFIO MSI: 10,000 interrupts in \(elapsed), \(statistics)")
+        }
+
+        @Test("INTx through VFIO: auto-masked by the kernel, re-armed by one unmask ioctl; 1,000 interrupts handled")
+        func eduINTx() throws {
+            let rig = try EduRig(mode: .intx)
+            #expect(rig.handle.interruptMode == .intx)
+            try rig.device.start()
+            defer { rig.device.stop() }
+            #expect(!rig.interrupt.info.messageSignaled)
+            #expect(rig.interrupt.info.mode == .levelSensitive)
+            for round in 0..<1_000 {
+                try #require(try rig.raiseAndWait(), "interrupt \(round) was not handled")
+            }
+            let statistics = rig.interrupt.statistics
+            #expect(statistics.interrupts == 1_000 && statistics.rearmFailures == 0)
+            #expect(statistics.unrecognized == 0)
+        }
+
+        @Test("a maskless MSI vector raised while disabled: no ISR until enable(), then the held message is handed to it; no IOMMU fault")
+        func disableMSI() throws {
+            let rig = try EduRig()
+            try rig.device.start()
+            defer { rig.device.stop() }
+            #expect(try rig.raiseAndWait())
+            let faults = try Self.iommuWriteFaults()
+            try rig.interrupt.disable()
+            let before = rig.interrupt.statistics
+            try rig.registers.write(Edu.Interrupt.test, at: Edu.raiseInterrupt)
+            #expect(rig.handled.wait(timeout: .now() + 0.5) == .timedOut, "an ISR ran after disable() returned")
+            #expect(rig.interrupt.statistics.recognized == before.recognized)
+            try rig.interrupt.enable()
+            #expect(rig.handled.wait(timeout: .now() + 5) == .success, "the message raised while disabled was lost")
+            let after = rig.interrupt.statistics
+            #expect(after.held == 1 && after.replayed == 1, "\(after)")
+            #expect(try Self.iommuWriteFaults() == faults, "the message went to an address the IOMMU refused")
+        }
+
+        /// edu's DMA engine through the IOMMU.
+        struct DMARig {
+            let edu: EduRig
+            let enabler: DMAEnabler
+
+            init() throws {
+                edu = try EduRig()
+                enabler = try DMAEnabler(device: edu.device, config: DMAEnablerConfig(
+                    profile: .packet, maximumLength: 4096, addressWidthOverride: Edu.defaultDMAAddressWidth))
+            }
+
+            func transfer(ram: UInt64, deviceOffset: Int, count: Int, toRAM: Bool) throws -> Bool {
+                try #require(Edu.isValidDMARange(offset: deviceOffset, count: count))
+                let onDevice = Edu.dmaBufferAddress + UInt64(deviceOffset)
+                let registers = edu.registers
+                try registers.write(toRAM ? onDevice : ram, at: Edu.dmaSource)
+                try registers.write(toRAM ? ram : onDevice, at: Edu.dmaDestination)
+                try registers.write(UInt64(count), at: Edu.dmaCount)
+                try registers.write(Edu.DMACommand.start | Edu.DMACommand.raiseInterrupt | (toRAM ? Edu.DMACommand.toRAM : 0),
+                                    at: Edu.dmaCommand)
+                return edu.handled.wait(timeout: .now() + 10) == .success
+            }
+        }
+
+        @Test("DMA through the IOMMU: common buffers at IOVAs within edu's 28 bits, copies of random length and offset (fixed seed), every byte checked")
+        func dmaThroughTheIOMMU() throws {
+            let rig = try DMARig()
+            let source = try rig.enabler.createCommonBuffer(length: 4096)
+            let destination = try rig.enabler.createCommonBuffer(length: 8192)
+            #expect(source.alignedLogicalAddress >= 0x10000 && destination.alignedLogicalAddress + 8191 < 1 << 28)
+            #expect(source.alignedLogicalAddress != destination.alignedLogicalAddress)
+            print("VFIO DMA: buffers at IOVA 0x\(String(source.alignedLogicalAddress, radix: 16)) and 0x\(String(destination.alignedLogicalAddress, radix: 16))")
+            try rig.edu.device.start()
+            defer { rig.edu.device.stop() }
+            var generator = SplitMix64(seed: 0x1077_d1a5)
+            for round in 0..<12 {
+                let count = Int.random(in: 1...2048, using: &generator)
+                let offset = Int.random(in: 0...(4096 - count), using: &generator)
+                let deviceOffset = Int.random(in: 0...(Edu.dmaBufferUsableSize - count), using: &generator)
+                let landing = Int.random(in: 0...(8192 - count), using: &generator)
+                let pattern = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let fill = ~UInt8(truncatingIfNeeded: round)
+                try source.copyBytes(pattern, to: offset)
+                try destination.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: fill) }
+                try #require(try rig.transfer(ram: source.memory.deviceAddress(at: offset), deviceOffset: deviceOffset, count: count, toRAM: false))
+                try #require(try rig.transfer(ram: destination.memory.deviceAddress(at: landing), deviceOffset: deviceOffset, count: count, toRAM: true))
+                #expect(try destination.bytes(at: landing, count: count) == pattern, "round \(round): the copy differs")
+                let around = try destination.bytes(at: 0, count: landing) + destination.bytes(at: landing + count, count: 8192 - landing - count)
+                #expect(around.allSatisfy { $0 == fill }, "round \(round): the device wrote outside the transfer")
+            }
+        }
+
+        @Test("a DMA to an IOVA nothing is mapped at faults in the IOMMU: the completion still comes, no buffer changes")
+        func unmappedIOVAFaults() throws {
+            let rig = try DMARig()
+            let canary = try rig.enabler.createCommonBuffer(length: 4096)
+            let source = try rig.enabler.createCommonBuffer(length: 4096)
+            try rig.edu.device.start()
+            defer { rig.edu.device.stop() }
+            try canary.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0xC5) }
+            try source.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0x3A) }
+            try #require(try rig.transfer(ram: source.alignedLogicalAddress, deviceOffset: 0, count: 2048, toRAM: false))
+            // Far above every mapping the enabler made, inside edu's 28 bits.
+            let unmapped: UInt64 = 0x0F00_0000
+            let faultsBefore = try Self.iommuWriteFaults()
+            try #require(try rig.transfer(ram: unmapped, deviceOffset: 0, count: 2048, toRAM: true), "the completion did not come")
+            #expect(try canary.bytes(at: 0, count: 4096).allSatisfy { $0 == 0xC5 })
+            #expect(try source.bytes(at: 0, count: 4096).allSatisfy { $0 == 0x3A })
+            #expect(try Self.iommuWriteFaults() > faultsBefore, "the kernel logged no DMAR write fault")
+        }
+
+        /// The IOMMU's write faults the kernel has logged (`DMAR: [DMA Write …`), read from
+        /// `/dev/kmsg` one record at a time until none is left.
+        static func iommuWriteFaults() throws -> Int {
+            let fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK)
+            try #require(fd >= 0, "cannot open /dev/kmsg: errno \(errno)")
+            defer { close(fd) }
+            var faults = 0
+            var record = [UInt8](repeating: 0, count: 8192)
+            while true {
+                let count = read(fd, &record, record.count)
+                if count < 0 && errno == EPIPE { continue }  // overwritten records: skipped
+                guard count > 0 else { break }
+                if String(decoding: record[..<count], as: UTF8.self).contains("DMAR: [DMA Write") { faults += 1 }
+            }
+            return faults
+        }
+
+        /// e1000e through VFIO: one interrupt object per MSI-X vector, each ISR counting what it got.
+        final class NICRig: Sendable {
+            let handle: VFIOHandle
+            let device: Device
+            let registers: MappedRegion
+            let interrupts: [Interrupt<Int>]
+            let handled: [DispatchSemaphore]
+            /// Calls of each ISR with another vector's number: must stay 0.
+            let crossed = Counter()
+
+            final class Counter: Sendable {
+                let value = Atomic<Int>(0)
+            }
+
+            init() throws {
+                let pci = try Guest.vfioDevice(vendor: E1000E.vendor, device: E1000E.device)
+                handle = try pci.openVFIO()
+                registers = try handle.mapRegion(0)
+                device = Device(resources: handle)
+                let crossed = crossed
+                let semaphores = (0..<E1000E.msixVectors).map { _ in DispatchSemaphore(value: 0) }
+                handled = semaphores
+                var made: [Interrupt<Int>] = []
+                for vector in 0..<E1000E.msixVectors {
+                    made.append(try Interrupt(parent: device, config: InterruptConfig<Int>(
+                        isr: { interrupt, messageID in
+                            if Int(messageID) != vector { crossed.value.add(1, ordering: .relaxed) }
+                            interrupt.withLockedContext { $0 += 1 }
+                            semaphores[vector].signal()
+                            return true  // EIAC clears the cause with the message
+                        }), context: 0))
+                }
+                interrupts = made
+            }
+
+            /// Routes each queue cause to its own vector, auto-cleared by the message.
+            func route() throws {
+                try registers.write(UInt32.max, at: E1000E.interruptMaskClear)
+                _ = try registers.read(UInt32.self, at: E1000E.interruptCauseRead)
+                try registers.write(E1000E.oneCausePerVector, at: E1000E.vectorAllocation)
+                try registers.write(E1000E.allVectorCauses, at: E1000E.extendedAutoClear)
+            }
+
+            /// Raises vector `vector`'s cause (IMS every time: the auto-clear clears it too).
+            func raise(_ vector: Int) throws {
+                let cause = E1000E.cause(forVector: vector)
+                try registers.write(cause, at: E1000E.interruptMaskSet)
+                try registers.write(cause, at: E1000E.interruptCauseSet)
+            }
+        }
+
+        @Test("e1000e's five MSI-X vectors as five interrupt objects: 1,000 raises per vector in parallel, each handled by its own ISR only, each object counting what the kernel counted")
+        func msixVectors() throws {
+            let rig = try NICRig()
+            #expect(rig.handle.interruptMode == .msix)
+            #expect(rig.handle.interruptVectorCount == E1000E.msixVectors)
+            try rig.device.start()
+            defer { rig.device.stop() }
+            try rig.route()
+            for (vector, interrupt) in rig.interrupts.enumerated() {
+                #expect(interrupt.vector == vector)
+                #expect(interrupt.info.messageSignaled && interrupt.info.messageNumber == UInt32(vector))
+            }
+            let failures = Atomic<Int>(0)
+            let rounds = 1_000
+            DispatchQueue.concurrentPerform(iterations: E1000E.msixVectors) { vector in
+                for _ in 0..<rounds {
+                    do {
+                        try rig.raise(vector)
+                    } catch {
+                        failures.add(1, ordering: .relaxed)
+                        return
+                    }
+                    if rig.handled[vector].wait(timeout: .now() + 5) == .timedOut {
+                        failures.add(1, ordering: .relaxed)
+                        return
+                    }
+                }
+            }
+            #expect(failures.load(ordering: .relaxed) == 0)
+            #expect(rig.crossed.value.load(ordering: .relaxed) == 0)
+            // Each raise rewrites the shared mask and cause registers, and the device then sends a
+            // message for every cause still pending (not yet auto-cleared) on every vector: a
+            // vector gets more messages than its own raises. What the kernel counted on each
+            // vector's interrupt is what its interrupt object must have counted.
+            let counts = try Self.kernelCounts()
+            for (vector, interrupt) in rig.interrupts.enumerated() {
+                let statistics = interrupt.statistics
+                let irq = try #require(interrupt.info.vector, "vector \(vector) is not in /proc/interrupts")
+                #expect(interrupt.synchronize { $0 } == Int(statistics.wakeUps), "vector \(vector)")
+                #expect(statistics.wakeUps >= UInt64(rounds), "vector \(vector): \(statistics)")
+                #expect(statistics.interrupts == counts[irq], "vector \(vector) (IRQ \(irq)): \(statistics), the kernel counted \(counts[irq] ?? 0)")
+                print("VFIO MSI-X vector \(vector): \(statistics.wakeUps) ISR calls for \(rounds) raises, \(statistics.interrupts) messages (the kernel counted \(counts[irq] ?? 0))")
+            }
+        }
+
+        /// Each interrupt's count in `/proc/interrupts`, summed over the CPUs.
+        static func kernelCounts() throws -> [Int: UInt64] {
+            let table = try String(contentsOfFile: "/proc/interrupts", encoding: .utf8)
+            var counts: [Int: UInt64] = [:]
+            for line in table.split(separator: "\n") {
+                let words = line.split(separator: " ")
+                guard let first = words.first, first.hasSuffix(":"), let irq = Int(first.dropLast()) else { continue }
+                counts[irq] = words.dropFirst().prefix { UInt64($0) != nil }.reduce(0) { $0 + UInt64($1)! }
+            }
+            return counts
+        }
+
+        @Test("an MSI-X vector disabled while its cause is raised runs no ISR; the message waits in the device's pending bits and comes once enabled")
+        func disableMSIX() throws {
+            let rig = try NICRig()
+            try rig.device.start()
+            defer { rig.device.stop() }
+            try rig.route()
+            let vector = 2
+            try rig.raise(vector)
+            #expect(rig.handled[vector].wait(timeout: .now() + 5) == .success)
+            try rig.interrupts[vector].disable()
+            let calls = rig.interrupts[vector].synchronize { $0 }  // after every message sent before
+            try rig.raise(vector)
+            try rig.raise(0)
+            #expect(rig.handled[0].wait(timeout: .now() + 5) == .success, "the other vectors keep working")
+            Thread.sleep(forTimeInterval: 0.3)
+            #expect(rig.interrupts[vector].synchronize { $0 } == calls, "an ISR ran after disable() returned")
+            try rig.interrupts[vector].enable()
+            let delivered = waitUntil(timeout: 2) { rig.interrupts[vector].synchronize { $0 } > calls }
+            print("VFIO MSI-X: the message raised while vector \(vector) was disabled \(delivered ? "came after enable()" : "was lost"): \(rig.interrupts[vector].statistics)")
+            #expect(delivered)
+        }
+    }
+}
