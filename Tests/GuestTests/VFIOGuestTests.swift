@@ -9,6 +9,7 @@ import TestSupport
 import QEMUDevices
 import UIO
 import UIODriver
+import UIOPlatform
 
 extension Guest {
     /// The devices run.sh put on vfio-pci (--vfio-device), in its order.
@@ -213,6 +214,49 @@ extension GuestSuites {
                 if String(decoding: record[..<count], as: UTF8.self).contains("DMAR: [DMA Write") { faults += 1 }
             }
             return faults
+        }
+
+        @Test("unbinding the device from vfio-pci while its driver runs: the kernel's request reaches the driver as surprise removal, everything is released, and the unbind completes")
+        func removalRequest() throws {
+            let pci = try Guest.vfioDevice(vendor: Edu.vendor, device: Edu.device)
+            let removal = Locked<UIOError?>(nil)
+            let removed = DispatchSemaphore(value: 0)
+            do {
+                let handle = try pci.openVFIO()
+                let registers = try handle.mapRegion(0)
+                let device = Device(resources: handle, callbacks: DeviceCallbacks(surpriseRemoval: { _, reason in
+                    removal.withLock { $0 = reason }
+                    removed.signal()
+                }))
+                _ = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
+                let enabler = try DMAEnabler(device: device, config: DMAEnablerConfig(profile: .packet, maximumLength: 4096))
+                _ = try enabler.createCommonBuffer(length: 4096)
+                try device.start()
+                let unbound = DispatchSemaphore(value: 0)
+                Thread.detachNewThread {
+                    // Blocks until every file on the device is closed.
+                    Self.writeSysfs("/sys/bus/pci/drivers/vfio-pci/unbind", pci.slot)
+                    unbound.signal()
+                }
+                #expect(removed.wait(timeout: .now() + 20) == .success, "no surprise removal")
+                #expect(removal.withLock { $0 }?.code == .deviceRemoved)
+                #expect(waitUntil(timeout: 20) { device.state == .stopped })
+                #expect(unbound.wait(timeout: .now() + 30) == .success, "the kernel still waits for the device's files")
+                #expect(throws: UIOError.self) { try registers.read(UInt32.self, at: Edu.identification) }
+            }
+            // Back on vfio-pci for the tests after this one (driver_override still names it).
+            Self.writeSysfs("/sys/bus/pci/drivers_probe", pci.slot)
+            let group = try #require(pci.iommuGroup)
+            #expect(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: "/dev/vfio/\(group)") })
+            #expect(try PCIDevice.find(.slot(pci.slot)).first?.driver == "vfio-pci")
+        }
+
+        /// Writes `text` to a sysfs attribute (never through a temporary file).
+        static func writeSysfs(_ path: String, _ text: String) {
+            let fd = open(path, O_WRONLY)
+            guard fd >= 0 else { return }
+            _ = text.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
         }
 
         /// e1000e through VFIO: one interrupt object per MSI-X vector, each ISR counting what it got.

@@ -30,6 +30,8 @@ public final class VFIOHandle: HardwareResources {
     private let mappings = DeviceMappings()
     private let dmaMemory: IOMMUDMAMemory?
     private let system: SystemCalls
+    /// Hears the kernel ask for the device back; `nil` on a kernel without the REQ interrupt.
+    private let requestWatcher: VFIORequestWatcher?
 
     /// Opens `device`, which must be on vfio-pci, using `interrupts` for its interrupt objects.
     public convenience init(_ device: PCIDevice, interrupts: VFIOInterruptMode = .automatic) throws(UIOError) {
@@ -78,6 +80,18 @@ public final class VFIOHandle: HardwareResources {
         let irq = (try? SysfsFile.read(device.sysPath + "/irq", system: system)).flatMap { SysfsValue.decimal($0, as: Int.self) }
         self.parent = ParentDevice(subsystem: "pci", sysName: device.slot, sysPath: device.sysPath, driver: device.driver,
                                    irq: irq == 0 ? nil : irq, pci: device.identity)
+        liveness.whenRemoved { [mappings] in mappings.retireAll() }
+        if Int(VFIOInterruptIndex.request.rawValue) < irqCount {
+            do throws(UIOError) {
+                requestWatcher = try VFIORequestWatcher(interrupts: interrupts, threadName: "v\(device.slot.dropFirst(5))-req", liveness: liveness)
+            } catch {
+                descriptor.close()
+                group.release(device.slot)
+                throw error
+            }
+        } else {
+            requestWatcher = nil
+        }
     }
 
     deinit { close() }
@@ -94,7 +108,9 @@ public final class VFIOHandle: HardwareResources {
 
     /// Ends this handle's use of the device. Closing twice is harmless.
     public func close() {
-        if descriptor.close() { group.release(pciDevice.slot) }
+        guard descriptor.close() else { return }
+        requestWatcher?.stop()
+        group.release(pciDevice.slot)
     }
 
     // MARK: Regions

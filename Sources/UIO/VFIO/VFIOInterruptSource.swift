@@ -60,6 +60,8 @@ public final class VFIOInterruptSource: InterruptSource {
         self.interrupts = interrupts
         self.liveness = liveness
         self.owner = owner
+        // A removal wakes the ISR thread, which then finds the device gone.
+        liveness.whenRemoved { [waiting] in try? waiting.wake() }
         if interrupts.automasked {
             reArmMethod = .vfioUnmask
             unmask = Locked(VFIOIRQSet.argument(flags: VFIOConstant.dataNone | VFIOConstant.actionUnmask, index: .intx, start: 0, count: 1))
