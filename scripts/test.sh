@@ -54,11 +54,17 @@ done
 echo "==> the edu example driver in the guest"
 scripts/guest/run.sh --edu 1 --hugepages 4 -- .build/debug/edu-driver --interrupts 200
 
+echo "==> the edu example driver through vfio-pci (MSI, DMA through the IOMMU)"
+scripts/guest/run.sh --edu 0 --vfio-device edu -- .build/debug/edu-driver --backend vfio --interrupts 200
+
 echo "==> the edu example's DMA copies while another program opens and closes the node (Bus Master lost under it)"
 scripts/guest/run.sh --edu 1 --hugepages 4 -- scripts/guest/edu-dma-check.sh
 
 echo "==> the PL031 example driver in the aarch64 guest"
 scripts/guest/run.sh --arch aarch64 -- .build/debug/pl031-driver --alarms 5
+
+echo "==> VFIO without root: uioctl bind --driver vfio-pci, the VFIO udev rule, the driver in group vfio under a memlock limit, an unmapped DMA faulting"
+scripts/guest/run.sh --edu 1 --vfio-device edu -- scripts/guest/vfio-check.sh
 
 echo "==> uioctl bind and unbind of a platform device through driver_override, in the aarch64 guest"
 scripts/guest/run.sh --arch aarch64 -- scripts/guest/platform-bind-check.sh

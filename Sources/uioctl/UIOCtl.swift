@@ -90,12 +90,17 @@ struct Watch: ParsableCommand {
 
 struct Bind: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Bind a PCI or platform device to a UIO driver (driver_override, drivers_probe).")
+        abstract: "Bind a PCI or platform device to a UIO driver, or a PCI device to vfio-pci (driver_override, drivers_probe).")
     @Argument(help: "A PCI slot (0000:00:04.0) or a platform device's name (9010000.pl031).") var device: String
-    @Option(help: "The UIO driver (default: uio_pci_generic for a PCI slot, uio_pdrv_genirq for a platform device).") var driver: String?
+    @Option(help: "The driver: a UIO driver (default: uio_pci_generic for a PCI slot, uio_pdrv_genirq for a platform device) or vfio-pci.") var driver: String?
     @Flag(help: "Take the device even from a kernel driver that is using it (an interface up, a file system mounted).") var force = false
 
     func run() throws {
+        if driver == PCIBinding.vfioDriver {
+            let pci = try PCIBinding.bindToVFIO(slot: device, force: force)
+            print("\(device) bound to vfio-pci: IOMMU group \(pci.iommuGroup.map(String.init) ?? "?") (/dev/vfio/\(pci.iommuGroup.map(String.init) ?? "?"))")
+            return
+        }
         let uio = if case .slot = DeviceSelector(device) {
             try PCIBinding.bind(slot: device, to: driver ?? KernelDriver.uioPCIGeneric.name, force: force)
         } else {

@@ -115,7 +115,7 @@ extension GuestSuites {
             try rig.device.start()
             defer { rig.device.stop() }
             #expect(try rig.raiseAndWait())
-            let faults = try Self.iommuWriteFaults()
+            let faults = try #require(Self.iommuWriteFaults(), "the kernel log is root's")
             try rig.interrupt.disable()
             let before = rig.interrupt.statistics
             try rig.registers.write(Edu.Interrupt.test, at: Edu.raiseInterrupt)
@@ -125,7 +125,7 @@ extension GuestSuites {
             #expect(rig.handled.wait(timeout: .now() + 5) == .success, "the message raised while disabled was lost")
             let after = rig.interrupt.statistics
             #expect(after.held == 1 && after.replayed == 1, "\(after)")
-            #expect(try Self.iommuWriteFaults() == faults, "the message went to an address the IOMMU refused")
+            #expect(Self.iommuWriteFaults() == faults, "the message went to an address the IOMMU refused")
         }
 
         /// edu's DMA engine through the IOMMU.
@@ -192,18 +192,24 @@ extension GuestSuites {
             try #require(try rig.transfer(ram: source.alignedLogicalAddress, deviceOffset: 0, count: 2048, toRAM: false))
             // Far above every mapping the enabler made, inside edu's 28 bits.
             let unmapped: UInt64 = 0x0F00_0000
-            let faultsBefore = try Self.iommuWriteFaults()
+            let faultsBefore = Self.iommuWriteFaults()
             try #require(try rig.transfer(ram: unmapped, deviceOffset: 0, count: 2048, toRAM: true), "the completion did not come")
             #expect(try canary.bytes(at: 0, count: 4096).allSatisfy { $0 == 0xC5 })
             #expect(try source.bytes(at: 0, count: 4096).allSatisfy { $0 == 0x3A })
-            #expect(try Self.iommuWriteFaults() > faultsBefore, "the kernel logged no DMAR write fault")
+            if let faultsBefore, let faultsAfter = Self.iommuWriteFaults() {
+                #expect(faultsAfter > faultsBefore, "the kernel logged no DMAR write fault")
+            } else {
+                // Unprivileged (scripts/guest/vfio-check.sh), the kernel log is root's: the script
+                // counts the faults around this run.
+                print("VFIO DMA: the kernel log is not readable here; the fault is counted by the caller")
+            }
         }
 
         /// The IOMMU's write faults the kernel has logged (`DMAR: [DMA Write …`), read from
-        /// `/dev/kmsg` one record at a time until none is left.
-        static func iommuWriteFaults() throws -> Int {
+        /// `/dev/kmsg` one record at a time until none is left; `nil` when the log is not readable.
+        static func iommuWriteFaults() -> Int? {
             let fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK)
-            try #require(fd >= 0, "cannot open /dev/kmsg: errno \(errno)")
+            guard fd >= 0 else { return nil }
             defer { close(fd) }
             var faults = 0
             var record = [UInt8](repeating: 0, count: 8192)

@@ -93,7 +93,6 @@ final class CopyRequest: Sendable {
 
 /// The driver: one per edu device.
 final class EduDriver: Sendable {
-    let uio: UIODevice
     let device: Device
     let interrupt: Interrupt<EduInterruptContext>
     /// Requests go through a sequential queue; the DPC, parented to the queue with automatic
@@ -104,9 +103,8 @@ final class EduDriver: Sendable {
 
     /// WDF's EvtDriverDeviceAdd: claim the device, create the device object with its context,
     /// its queue and its interrupt object. Nothing touches the hardware yet.
-    init(uio: UIODevice, copiesByDMA: Bool, log: @escaping @Sendable (String) -> Void) throws {
-        self.uio = uio
-        device = try Device(claiming: uio, context: EduDevice(log: log), callbacks: DeviceCallbacks(
+    init(resources: any HardwareResources, copiesByDMA: Bool, log: @escaping @Sendable (String) -> Void) throws {
+        device = Device(resources: resources, context: EduDevice(log: log), callbacks: DeviceCallbacks(
             prepareHardware: EduDriver.prepareHardware,
             d0Entry: { device in device.edu.log("D0 entry: the device is working") },
             d0Exit: { device in device.edu.log("D0 exit") },
@@ -119,7 +117,7 @@ final class EduDriver: Sendable {
         config.disable = EduDriver.disableInterrupts
         config.automaticSerialization = true
         interrupt = try Interrupt(parent: requests, config: config, context: EduInterruptContext())
-        log("device add: claimed \(uio.devicePath), created the device, its request queue and its interrupt object")
+        log("device add: claimed \(resources.name), created the device, its request queue and its interrupt object")
         if copiesByDMA {
             do { try EduDriver.createDMA(device) } catch { throw EduError.noDMA("\(error)") }
         }
@@ -133,7 +131,7 @@ final class EduDriver: Sendable {
         let dma = EduDMA(enabler: enabler, outbound: try enabler.createCommonBuffer(length: 4096),
                          inbound: try enabler.createCommonBuffer(length: 4096))
         device.edu.dma.withLock { $0 = dma }
-        device.edu.log("device add: a DMA enabler (\(enabler.config.addressWidth)-bit) and two 4 KiB common buffers at physical "
+        device.edu.log("device add: a DMA enabler (\(enabler.config.addressWidth)-bit) and two 4 KiB common buffers at device addresses "
             + "0x\(String(dma.outbound.alignedLogicalAddress, radix: 16)) and 0x\(String(dma.inbound.alignedLogicalAddress, radix: 16))")
     }
 

@@ -1,6 +1,6 @@
 // edu-driver: finds QEMU's edu device, drives it through the interrupt object, and shows it.
 //
-//   edu-driver [--device uio0|NAME|SLOT|VENDOR:DEVICE] [--bind SLOT]
+//   edu-driver [--backend uio|vfio] [--device uio0|NAME|SLOT|VENDOR:DEVICE] [--bind SLOT]
 //              [--factorial N]... [--interrupts N] [--dma-copies N] [--dma-bytes N] [--serve]
 //
 // Ctrl-C (SIGINT) or SIGTERM stops the device cleanly at any point.
@@ -19,12 +19,19 @@ import Glibc
 struct EduDriverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edu-driver",
-        abstract: "A uio_pci_generic driver for QEMU's edu device, on swift-uio's interrupt object.")
+        abstract: "A driver for QEMU's edu device, on swift-uio's interrupt object, through uio_pci_generic or vfio-pci.")
 
-    @Option(help: "Which UIO device: uioN, a name, a PCI slot or vendor:device.")
+    enum Backend: String, ExpressibleByArgument, CaseIterable {
+        case uio, vfio
+    }
+
+    @Option(help: "uio: the device on uio_pci_generic (INTx, DMA to huge pages); vfio: on vfio-pci (MSI, DMA through the IOMMU).")
+    var backend = Backend.uio
+
+    @Option(help: "Which device: uioN, a name, a PCI slot or vendor:device (vfio: a slot or vendor:device).")
     var device = "1234:11e8"
 
-    @Option(help: "Bind the PCI device in this slot to uio_pci_generic first (needs root).")
+    @Option(help: "Bind the PCI device in this slot to the backend's kernel driver first (needs root).")
     var bind: String?
 
     @Option(name: .customLong("factorial"), help: "Compute n! on the device, interrupt on completion (repeatable).")
@@ -33,7 +40,7 @@ struct EduDriverCommand: ParsableCommand {
     @Option(help: "Raise this many test interrupts, one at a time.")
     var interrupts = 1000
 
-    @Option(help: "Copy a buffer out to the device and back by DMA this many times (needs huge pages: vm.nr_hugepages).")
+    @Option(help: "Copy a buffer out to the device and back by DMA this many times (uio needs huge pages: vm.nr_hugepages).")
     var dmaCopies = 4
 
     @Option(help: "The bytes in each DMA copy (1 to 4095, edu's buffer).")
@@ -52,18 +59,42 @@ struct EduDriverCommand: ParsableCommand {
         let log: @Sendable (String) -> Void = { print("edu-driver: \($0)") }
 
         // Find the device through libudev (binding it first if asked).
-        let uio: UIODevice
-        if let slot = bind {
-            uio = try PCIBinding.bind(slot: slot, to: KernelDriver.uioPCIGeneric.name)
-            log("bound \(slot) to uio_pci_generic")
-        } else {
-            uio = try UIODevice.first(DeviceSelector(device))
+        let resources: any HardwareResources
+        let kernelCount: () -> String
+        switch backend {
+        case .uio:
+            let uio: UIODevice
+            if let slot = bind {
+                uio = try PCIBinding.bind(slot: slot, to: KernelDriver.uioPCIGeneric.name)
+                log("bound \(slot) to uio_pci_generic")
+            } else {
+                uio = try UIODevice.first(DeviceSelector(device))
+            }
+            let parent = uio.parent
+            log("found uio\(uio.number) \"\(uio.name)\" at \(parent?.sysName ?? "?")"
+                + (parent?.pci.map { " (\(hex($0.vendor)):\(hex($0.device)))" } ?? "") + ", irq \(parent?.irq.map(String.init) ?? "none")")
+            resources = try uio.open()
+            kernelCount = { (try? uio.currentEventCount()).map { "\($0)" } ?? "?" }
+        case .vfio:
+            let pci: PCIDevice
+            if let slot = bind {
+                pci = try PCIBinding.bindToVFIO(slot: slot)
+                log("bound \(slot) to vfio-pci")
+            } else {
+                let selector = DeviceSelector(device)
+                guard let found = try PCIDevice.find(selector).first(where: { $0.driver == PCIBinding.vfioDriver }) else {
+                    throw ValidationError("no \(selector) on vfio-pci: bind one first (uioctl bind --driver vfio-pci SLOT, or --bind SLOT)")
+                }
+                pci = found
+            }
+            let handle = try pci.openVFIO()
+            log("found \(pci.slot) (\(hex(pci.identity.vendor)):\(hex(pci.identity.device))) on vfio-pci, IOMMU group "
+                + "\(pci.iommuGroup.map(String.init) ?? "?"), interrupts by \(handle.interruptMode.map { "\($0)" } ?? "none")")
+            resources = handle
+            kernelCount = { "in /proc/interrupts" }
         }
-        let parent = uio.parent
-        log("found uio\(uio.number) \"\(uio.name)\" at \(parent?.sysName ?? "?")"
-            + (parent?.pci.map { " (\(hex($0.vendor)):\(hex($0.device)))" } ?? "") + ", irq \(parent?.irq.map(String.init) ?? "none")")
 
-        let driver = try EduDriver(uio: uio, copiesByDMA: dmaCopies > 0, log: log)
+        let driver = try EduDriver(resources: resources, copiesByDMA: dmaCopies > 0, log: log)
         let signals = StopOnSignals(device: driver.device, log: log)
         try driver.device.start()
 
@@ -108,7 +139,7 @@ struct EduDriverCommand: ParsableCommand {
         signals.cancel()
 
         let statistics = driver.interrupt.statistics
-        let kernel = (try? uio.currentEventCount()).map { "\($0)" } ?? "?"
+        let kernel = kernelCount()
         log("stopped: \(statistics.interrupts) interrupts (kernel count \(kernel)), \(statistics.wakeUps) ISR calls, "
             + "\(statistics.coalesced) coalesced, \(statistics.recognized) recognized, \(statistics.unrecognized) not ours, "
             + "\(statistics.dpcRuns) DPC runs" + (statistics.held > 0 ? ", \(statistics.held) held while disabled" : ""))

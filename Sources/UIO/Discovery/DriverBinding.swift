@@ -45,6 +45,12 @@ struct DriverBinding {
     /// Binds the device `name` to `driver` and returns its UIO device. Refuses a device whose
     /// kernel driver is serving it (``DeviceUsage``) unless `force`.
     func bind(_ name: String, to driver: String, force: Bool = false) throws(UIOError) -> UIODevice {
+        try bind(name, to: driver, force: force) { () throws(UIOError) in try uioDevice(name, boundTo: driver) }
+    }
+
+    /// Binds the device `name` to `driver`, then waits for what the driver makes of it (`made`);
+    /// rolls back if either fails.
+    func bind<Made>(_ name: String, to driver: String, force: Bool, then made: () throws(UIOError) -> Made) throws(UIOError) -> Made {
         let device = try devicePath(name)
         try checkDriver(driver)
         let original = currentDriver(device)
@@ -60,7 +66,7 @@ struct DriverBinding {
                 throw UIOError(.systemCall, subject: device, reason: "\(driver) did not take the device",
                                advice: "see the kernel log (dmesg) for why the probe failed")
             }
-            return try uioDevice(name, boundTo: driver)
+            return try made()
         } catch {
             // A failure before anything changed (no permission to unbind) leaves nothing to undo.
             if currentDriver(device) == original && override(of: device) == originalOverride { throw error }

@@ -51,10 +51,10 @@ final class VFIOGroup: Sendable {
             throw UIOError(.deviceBusy, subject: path, reason: "another process has the group open (the kernel allows one)",
                            errno: .resourceBusy, advice: "stop the other driver of this group (a VM, a DPDK application) first")
         case .failure(let errno) where errno == .permissionDenied || errno == .notPermitted:
-            throw UIOError(.permissionDenied, subject: path, reason: "opening the group was refused", errno: errno,
+            throw UIOError(.permissionDenied, subject: path, reason: "open: permission denied", errno: errno,
                            advice: path == unsafe
                                ? "no-IOMMU groups open only with CAP_SYS_RAWIO, whatever the file's mode"
-                               : "install udev/71-vfio.rules and add your user to the group it names, or run as root")
+                               : "install udev/73-vfio.rules and add your user to the group it names (group vfio), or run as root")
         case .failure(let errno): throw UIOError.system(errno, operation: .openNode, subject: path)
         }
         let descriptor = SharedDescriptor(fd: fd, path: path, system: system)

@@ -40,7 +40,7 @@ public final class VFIOHandle: HardwareResources {
 
     init(_ device: PCIDevice, interrupts mode: VFIOInterruptMode, system: SystemCalls) throws(UIOError) {
         let name = "vfio \(device.slot)"
-        guard device.driver == "vfio-pci" else {
+        guard device.driver == PCIBinding.vfioDriver else {
             throw UIOError(.deviceNotFound, subject: device.slot,
                            reason: "is on \(device.driver.map { "the \($0) driver" } ?? "no driver"), not vfio-pci",
                            advice: "bind it to vfio-pci first: uioctl bind --driver vfio-pci \(device.slot)")
