@@ -14,7 +14,7 @@ import Synchronization
 /// vector (or an MSI one with per-vector mask bits) detaches it from its eventfd: the kernel frees
 /// its handler, which masks it at the device, and a message raised meanwhile waits in the device's
 /// pending bits until ``enable()`` attaches it again. A maskless MSI vector (QEMU's edu) is left
-/// attached: detached, its message would be lost (see ``VFIOInterrupts``). What it signals while
+/// attached: detached, its message would be lost (the kernel clears a freed vector's address). What it signals while
 /// disabled is held by the interrupt object, never handed to the ISR, and given back at enable.
 /// INTx is masked and unmasked by VFIO itself.
 public final class VFIOInterruptSource: InterruptSource {
