@@ -222,6 +222,42 @@ extension GuestSuites {
             return faults
         }
 
+        @Test("100 start/stop cycles of edu through VFIO, each stop while another thread raises MSIs as fast as it can: every stop ends, the counts add up, no fd or thread is left")
+        func stopDuringMSIs() throws {
+            let pci = try Guest.vfioDevice(vendor: Edu.vendor, device: Edu.device)
+            let before = LeakGuestTests.Usage.now()
+            var interrupts: UInt64 = 0
+            for cycle in 0..<100 {
+                let handle = try pci.openVFIO()
+                let registers = try handle.mapRegion(0)
+                let device = Device(resources: handle)
+                let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { interrupt, _ in
+                    let status = (try? registers.read(UInt32.self, at: Edu.interruptStatus)) ?? 0
+                    try? registers.write(status, at: Edu.acknowledgeInterrupt)
+                    return status != 0
+                }), context: 0)
+                try device.start()
+                let raising = Atomic<Bool>(true)
+                let raiser = Thread {
+                    while raising.load(ordering: .relaxed) { try? registers.write(Edu.Interrupt.test, at: Edu.raiseInterrupt) }
+                }
+                raiser.start()
+                usleep(UInt32(1_000 + (cycle % 7) * 700))
+                device.stop()
+                raising.store(false, ordering: .relaxed)
+                #expect(device.state == .stopped)
+                let statistics = interrupt.statistics
+                #expect(statistics.wakeUps + statistics.held + statistics.coalesced == statistics.interrupts, "cycle \(cycle): \(statistics)")
+                #expect(statistics.recognized + statistics.unrecognized == statistics.wakeUps + statistics.replayed, "cycle \(cycle): \(statistics)")
+                interrupts += statistics.interrupts
+            }
+            let after = LeakGuestTests.settled(before)
+            print("VFIO: 100 stops under a stream of MSIs, \(interrupts) interrupts; before \(before), after \(after)")
+            #expect(after.fds <= before.fds)
+            #expect(after.threads <= before.threads)
+            #expect(interrupts > 0)
+        }
+
         @Test("unbinding the device from vfio-pci while its driver runs: the kernel's request reaches the driver as surprise removal, everything is released, and the unbind completes")
         func removalRequest() throws {
             let pci = try Guest.vfioDevice(vendor: Edu.vendor, device: Edu.device)
