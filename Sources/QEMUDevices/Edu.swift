@@ -48,6 +48,21 @@ public enum Edu {
         offset >= 0 && count > 0 && offset + count <= dmaBufferUsableSize
     }
 
+    /// The register writes that start a transfer of `count` bytes between RAM at `ram` (a device
+    /// address) and the device's buffer at `deviceOffset`, raising ``Interrupt/dmaDone`` when
+    /// done: (offset, value) pairs, in order, the command last. `nil` for a range the device
+    /// would abort on (``isValidDMARange(offset:count:)``).
+    public static func dmaTransfer(ram: UInt64, deviceOffset: Int, count: Int, toRAM: Bool) -> [(offset: Int, value: UInt64)]? {
+        guard isValidDMARange(offset: deviceOffset, count: count) else { return nil }
+        let onDevice = dmaBufferAddress + UInt64(deviceOffset)
+        return [
+            (dmaSource, toRAM ? onDevice : ram),
+            (dmaDestination, toRAM ? ram : onDevice),
+            (dmaCount, UInt64(count)),
+            (dmaCommand, DMACommand.start | DMACommand.raiseInterrupt | (toRAM ? DMACommand.toRAM : 0)),
+        ]
+    }
+
     /// Bits of the DMA command register.
     public enum DMACommand {
         /// Start the transfer.

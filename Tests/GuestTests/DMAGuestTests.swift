@@ -55,14 +55,9 @@ extension GuestSuites {
             /// Starts a transfer between `buffer` at `offset` and the device's buffer at
             /// `deviceOffset`; does not wait.
             func start(_ buffer: CommonBuffer, offset: Int, deviceOffset: Int, count: Int, toRAM: Bool) throws {
-                try #require(Edu.isValidDMARange(offset: deviceOffset, count: count))
-                let ram = try buffer.memory.deviceAddress(at: offset)
-                let onDevice = Edu.dmaBufferAddress + UInt64(deviceOffset)
-                try registers.write(toRAM ? onDevice : ram, at: Edu.dmaSource)
-                try registers.write(toRAM ? ram : onDevice, at: Edu.dmaDestination)
-                try registers.write(UInt64(count), at: Edu.dmaCount)
-                try registers.write(Edu.DMACommand.start | Edu.DMACommand.raiseInterrupt | (toRAM ? Edu.DMACommand.toRAM : 0),
-                                    at: Edu.dmaCommand)
+                let writes = try #require(Edu.dmaTransfer(ram: try buffer.memory.deviceAddress(at: offset), deviceOffset: deviceOffset,
+                                                          count: count, toRAM: toRAM))
+                for (offset, value) in writes { try registers.write(value, at: offset) }
             }
 
             /// A transfer, waited for through the interrupt object; whether its completion came.

@@ -140,14 +140,8 @@ extension GuestSuites {
             }
 
             func transfer(ram: UInt64, deviceOffset: Int, count: Int, toRAM: Bool) throws -> Bool {
-                try #require(Edu.isValidDMARange(offset: deviceOffset, count: count))
-                let onDevice = Edu.dmaBufferAddress + UInt64(deviceOffset)
-                let registers = edu.registers
-                try registers.write(toRAM ? onDevice : ram, at: Edu.dmaSource)
-                try registers.write(toRAM ? ram : onDevice, at: Edu.dmaDestination)
-                try registers.write(UInt64(count), at: Edu.dmaCount)
-                try registers.write(Edu.DMACommand.start | Edu.DMACommand.raiseInterrupt | (toRAM ? Edu.DMACommand.toRAM : 0),
-                                    at: Edu.dmaCommand)
+                let writes = try #require(Edu.dmaTransfer(ram: ram, deviceOffset: deviceOffset, count: count, toRAM: toRAM))
+                for (offset, value) in writes { try edu.registers.write(value, at: offset) }
                 return edu.handled.wait(timeout: .now() + 10) == .success
             }
         }

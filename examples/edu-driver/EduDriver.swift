@@ -224,14 +224,11 @@ final class EduDriver: Sendable {
 
     /// Programs one transfer between `buffer` and the start of the device's buffer.
     static func startTransfer(_ edu: EduDevice, _ buffer: CommonBuffer, count: Int, toRAM: Bool) throws {
-        guard Edu.isValidDMARange(offset: 0, count: count) else { throw EduError.badLength(count) }
+        guard let writes = Edu.dmaTransfer(ram: buffer.alignedLogicalAddress, deviceOffset: 0, count: count, toRAM: toRAM) else {
+            throw EduError.badLength(count)
+        }
         let registers = try edu.mappedRegisters()
-        let ram = buffer.alignedLogicalAddress
-        try registers.write(toRAM ? Edu.dmaBufferAddress : ram, at: Edu.dmaSource)
-        try registers.write(toRAM ? ram : Edu.dmaBufferAddress, at: Edu.dmaDestination)
-        try registers.write(UInt64(count), at: Edu.dmaCount)
-        try registers.write(Edu.DMACommand.start | Edu.DMACommand.raiseInterrupt | (toRAM ? Edu.DMACommand.toRAM : 0),
-                            at: Edu.dmaCommand)
+        for (offset, value) in writes { try registers.write(value, at: offset) }
     }
 
     // MARK: Interrupt disable
