@@ -37,8 +37,9 @@ scripts/guest/run.sh --edu 2 --hotplug --hugepages 8 --timeout 1800 --env SWIFT_
     ".build/debug/$tests" --testing-library swift-testing --filter GuestTests --skip PlatformGuestTests --skip VFIOGuestTests 2>&1 | tee "$logs/guest.log"
 require_ran "$logs/guest.log" "guest tests"
 
-echo "==> VFIO in the guest: q35 with an Intel IOMMU, edu (MSI, INTx, DMA through the IOMMU) and e1000e (five MSI-X vectors) on vfio-pci"
-scripts/guest/run.sh --edu 1 --vfio-device edu --vfio-device e1000e --timeout 900 --env SWIFT_UIO_REQUIRE_GUEST -- \
+echo "==> VFIO in the guest: q35 with an Intel IOMMU, edu (MSI, INTx, DMA through the IOMMU) and e1000e (five MSI-X vectors) on vfio-pci, and an edu behind a PCIe root port to unplug"
+scripts/guest/run.sh --edu 0 --vfio-device edu --vfio-device e1000e --hotplug \
+    --device pcie-root-port,id=rp1,chassis=1,addr=0x18 --device edu,id=hotedu,bus=rp1 --timeout 900 --env SWIFT_UIO_REQUIRE_GUEST -- \
     ".build/debug/$tests" --testing-library swift-testing --filter VFIOGuestTests 2>&1 | tee "$logs/vfio.log"
 require_ran "$logs/vfio.log" "VFIO guest tests"
 

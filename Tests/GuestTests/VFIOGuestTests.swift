@@ -86,8 +86,9 @@ extension GuestSuites {
                 try #require(try rig.raiseAndWait(), "interrupt \(round) was not handled")
             }
             let elapsed = ContinuousClock.now - started
+            // The ISR thread counts after the ISR returns; the DPC that woke this thread may run first.
+            #expect(waitUntil(timeout: 5) { rig.interrupt.statistics.interrupts == 10_000 }, "\(rig.interrupt.statistics)")
             let statistics = rig.interrupt.statistics
-            #expect(statistics.interrupts == 10_000)
             #expect(statistics.recognized == statistics.wakeUps && statistics.unrecognized == 0)
             #expect(statistics.wakeUps + statistics.held + statistics.coalesced == statistics.interrupts)
             print("VFIO MSI: 10,000 interrupts in \(elapsed), \(statistics)")
@@ -104,8 +105,9 @@ extension GuestSuites {
             for round in 0..<1_000 {
                 try #require(try rig.raiseAndWait(), "interrupt \(round) was not handled")
             }
+            #expect(waitUntil(timeout: 5) { rig.interrupt.statistics.interrupts == 1_000 }, "\(rig.interrupt.statistics)")
             let statistics = rig.interrupt.statistics
-            #expect(statistics.interrupts == 1_000 && statistics.rearmFailures == 0)
+            #expect(statistics.rearmFailures == 0)
             #expect(statistics.unrecognized == 0)
         }
 
@@ -123,8 +125,8 @@ extension GuestSuites {
             #expect(rig.interrupt.statistics.recognized == before.recognized)
             try rig.interrupt.enable()
             #expect(rig.handled.wait(timeout: .now() + 5) == .success, "the message raised while disabled was lost")
-            let after = rig.interrupt.statistics
-            #expect(after.held == 1 && after.replayed == 1, "\(after)")
+            #expect(waitUntil(timeout: 5) { rig.interrupt.statistics.replayed == 1 }, "\(rig.interrupt.statistics)")
+            #expect(rig.interrupt.statistics.held == 1)
             #expect(Self.iommuWriteFaults() == faults, "the message went to an address the IOMMU refused")
         }
 
@@ -252,7 +254,7 @@ extension GuestSuites {
             #expect(interrupts > 0)
         }
 
-        @Test("unbinding the device from vfio-pci while its driver runs: the kernel's request reaches the driver as surprise removal, everything is released, and the unbind completes")
+        @Test("unbinding the device from vfio-pci while its driver runs and MSIs stream in: the kernel's request reaches the driver as surprise removal, everything is released, and the unbind completes")
         func removalRequest() throws {
             let pci = try Guest.vfioDevice(vendor: Edu.vendor, device: Edu.device)
             let removal = Locked<UIOError?>(nil)
@@ -264,10 +266,22 @@ extension GuestSuites {
                     removal.withLock { $0 = reason }
                     removed.signal()
                 }))
-                _ = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
+                let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in
+                    let status = (try? registers.read(UInt32.self, at: Edu.interruptStatus)) ?? 0
+                    try? registers.write(status, at: Edu.acknowledgeInterrupt)
+                    return status != 0
+                }), context: 0)
                 let enabler = try DMAEnabler(device: device, config: DMAEnablerConfig(profile: .packet, maximumLength: 4096))
                 _ = try enabler.createCommonBuffer(length: 4096)
                 try device.start()
+                // Interrupts stream in until the device is gone (the retired mapping then takes the writes).
+                let raising = Atomic<Bool>(true)
+                let raiser = Thread {
+                    while raising.load(ordering: .relaxed) { try? registers.write(Edu.Interrupt.test, at: Edu.raiseInterrupt) }
+                }
+                raiser.start()
+                defer { raising.store(false, ordering: .relaxed) }
+                #expect(waitUntil(timeout: 10) { interrupt.statistics.interrupts > 10 })
                 let unbound = DispatchSemaphore(value: 0)
                 Thread.detachNewThread {
                     // Blocks until every file on the device is closed.
@@ -285,6 +299,43 @@ extension GuestSuites {
             let group = try #require(pci.iommuGroup)
             #expect(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: "/dev/vfio/\(group)") })
             #expect(try PCIDevice.find(.slot(pci.slot)).first?.driver == "vfio-pci")
+        }
+
+        @Test("device_del of an edu bound to vfio-pci by PCIBinding.bindToVFIO (behind a PCIe root port, QEMU id hotedu) while MSIs stream in: surprise removal, everything released, the device gone",
+              .enabled(if: ProcessInfo.processInfo.environment["SWIFT_UIO_GUEST_HOTPLUG"] != nil, "needs scripts/guest/run.sh --hotplug"))
+        func hotUnplug() throws {
+            let monitor = try QEMUMonitor()
+            // The root port's bus is not bus 0: the one edu there is the hot-pluggable one.
+            let hot = try #require(try PCIDevice.find(.pci(vendor: Edu.vendor, device: Edu.device)).first { !$0.slot.hasPrefix("0000:00:") },
+                                   "no edu behind a root port: run.sh --device pcie-root-port,id=rp1,chassis=1,addr=0x18 --device edu,id=hotedu,bus=rp1")
+            let pci = try PCIBinding.bindToVFIO(slot: hot.slot)
+            #expect(pci.driver == PCIBinding.vfioDriver)
+            let removed = DispatchSemaphore(value: 0)
+            let handle = try pci.openVFIO()
+            let registers = try handle.mapRegion(0)
+            let device = Device(resources: handle, callbacks: DeviceCallbacks(surpriseRemoval: { _, _ in removed.signal() }))
+            let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in
+                let status = (try? registers.read(UInt32.self, at: Edu.interruptStatus)) ?? 0
+                try? registers.write(status, at: Edu.acknowledgeInterrupt)
+                return status != 0
+            }), context: 0)
+            try device.start()
+            let raising = Atomic<Bool>(true)
+            let raiser = Thread {
+                while raising.load(ordering: .relaxed) { try? registers.write(Edu.Interrupt.test, at: Edu.raiseInterrupt) }
+            }
+            raiser.start()
+            defer { raising.store(false, ordering: .relaxed) }
+            #expect(waitUntil(timeout: 10) { interrupt.statistics.interrupts > 10 })
+            let started = ContinuousClock.now
+            try monitor("device_del hotedu")
+            #expect(removed.wait(timeout: .now() + 20) == .success, "no surprise removal")
+            let elapsed = ContinuousClock.now - started
+            #expect(waitUntil(timeout: 20) { device.state == .stopped })
+            #expect(device.removalReason?.code == .deviceRemoved)
+            #expect(waitUntil(timeout: 20) { !FileManager.default.fileExists(atPath: pci.sysPath) }, "the kernel still holds the device")
+            #expect(throws: UIOError.self) { try registers.read(UInt32.self, at: Edu.identification) }
+            print("VFIO: device_del -> surprise removal in \(elapsed), \(interrupt.statistics.interrupts) interrupts before")
         }
 
         /// Writes `text` to a sysfs attribute (never through a temporary file).
@@ -380,14 +431,19 @@ extension GuestSuites {
             // message for every cause still pending (not yet auto-cleared) on every vector: a
             // vector gets more messages than its own raises. What the kernel counted on each
             // vector's interrupt is what its interrupt object must have counted.
-            let counts = try Self.kernelCounts()
             for (vector, interrupt) in rig.interrupts.enumerated() {
-                let statistics = interrupt.statistics
                 let irq = try #require(interrupt.info.vector, "vector \(vector) is not in /proc/interrupts")
-                #expect(interrupt.synchronize { $0 } == Int(statistics.wakeUps), "vector \(vector)")
+                // The ISR thread counts after the ISR returns, and late messages may still come:
+                // wait for the two counts to meet.
+                let met = waitUntil(timeout: 5) {
+                    let statistics = interrupt.statistics
+                    return (try? Self.kernelCounts()[irq]) == statistics.interrupts && interrupt.synchronize { $0 } == Int(statistics.wakeUps)
+                }
+                let statistics = interrupt.statistics
+                let kernel = (try? Self.kernelCounts()[irq]) ?? nil
+                #expect(met, "vector \(vector) (IRQ \(irq)): \(statistics), ISR calls \(interrupt.synchronize { $0 }), the kernel counted \(kernel ?? 0)")
                 #expect(statistics.wakeUps >= UInt64(rounds), "vector \(vector): \(statistics)")
-                #expect(statistics.interrupts == counts[irq], "vector \(vector) (IRQ \(irq)): \(statistics), the kernel counted \(counts[irq] ?? 0)")
-                print("VFIO MSI-X vector \(vector): \(statistics.wakeUps) ISR calls for \(rounds) raises, \(statistics.interrupts) messages (the kernel counted \(counts[irq] ?? 0))")
+                print("VFIO MSI-X vector \(vector): \(statistics.wakeUps) ISR calls for \(rounds) raises, \(statistics.interrupts) messages (the kernel counted \(kernel ?? 0))")
             }
         }
 

@@ -27,9 +27,11 @@ read-only; prints its output and exits with its status.
   --env NAME       pass the host's variable NAME into the guest (repeatable)
   --share DIR      make the host's folder DIR writable in the guest, at the same path
   --hotplug        (x86_64) run the QEMU monitor command ("device_del edu1") the guest writes to
-                   a file NAME.request in $SWIFT_UIO_GUEST_HOTPLUG; its answer goes to NAME.done
+                   a file NAME.request in $SWIFT_UIO_GUEST_HOTPLUG; its answer goes to NAME.done;
+                   with --iommu only a device behind a root port unplugs: --device
+                   pcie-root-port,id=rp1,chassis=1,addr=0x18 --device edu,id=hotedu,bus=rp1
   --iommu          (x86_64) the q35 board with an Intel IOMMU, booted intel_iommu=on iommu=pt
-                   (uio_pci_generic's DMA still works beside it); not with --hotplug
+                   (uio_pci_generic's DMA still works beside it)
   --vfio-device SPEC
                    (x86_64, implies --iommu) add QEMU's -device SPEC at slot 0x10, the next at
                    0x11 and so on, bound to vfio-pci; $SWIFT_UIO_GUEST_VFIO lists their addresses
@@ -98,10 +100,6 @@ case "$arch" in
              edu=0 ;;
     *) echo "run.sh: no guest for --arch $arch (x86_64 or aarch64)" >&2; exit 2 ;;
 esac
-if [ "$hotplug" = 1 ] && [ "$iommu" = 1 ]; then
-    # q35's root bus, where the devices sit, cannot unplug them.
-    echo "run.sh: --hotplug does not work with --iommu or --vfio-device (q35's root bus has no hotplug)" >&2; exit 2
-fi
 # Slots 0x10 to 0x1e: q35 keeps 0x1f for its own functions.
 if [ ${#vfio_specs[@]} -gt 15 ]; then
     echo "run.sh: at most 15 --vfio-device" >&2; exit 2
