@@ -111,6 +111,22 @@ extension GuestSuites {
             #expect(statistics.unrecognized == 0)
         }
 
+        @Test("INTx through VFIO masked by disable(): a raise meanwhile runs no ISR; the level line delivers it once enable() unmasks")
+        func disableINTx() throws {
+            let rig = try EduRig(mode: .intx)
+            try rig.device.start()
+            defer { rig.device.stop() }
+            #expect(try rig.raiseAndWait())
+            try rig.interrupt.disable()
+            let before = rig.interrupt.statistics
+            try rig.registers.write(Edu.Interrupt.test, at: Edu.raiseInterrupt)
+            #expect(rig.handled.wait(timeout: .now() + 0.5) == .timedOut, "an ISR ran after disable() returned")
+            #expect(rig.interrupt.statistics.held == before.held, "the masked line still signalled")
+            try rig.interrupt.enable()
+            #expect(rig.handled.wait(timeout: .now() + 5) == .success, "the interrupt raised while masked was lost")
+            #expect(rig.interrupt.statistics.replayed == 0, "redelivered by the line, not replayed")
+        }
+
         @Test("a maskless MSI vector raised while disabled: no ISR until enable(), then the held message is handed to it; no IOMMU fault")
         func disableMSI() throws {
             let rig = try EduRig()
@@ -301,6 +317,27 @@ extension GuestSuites {
             #expect(try PCIDevice.find(.slot(pci.slot)).first?.driver == "vfio-pci")
         }
 
+        @Test("unbinding a device whose handle is open with a config space held and no driver started: the handle closes itself at the kernel's request, and the unbind completes")
+        func removalOfABareHandle() throws {
+            let pci = try Guest.vfioDevice(vendor: Edu.vendor, device: Edu.device)
+            let handle = try pci.openVFIO()
+            let configSpace = try handle.configSpace()
+            let registers = try handle.mapRegion(0)
+            #expect(try configSpace.command() != 0xFFFF)
+            let unbound = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                Self.writeSysfs("/sys/bus/pci/drivers/vfio-pci/unbind", pci.slot)
+                unbound.signal()
+            }
+            #expect(unbound.wait(timeout: .now() + 30) == .success, "the kernel still waits for the device's files")
+            #expect(handle.liveness.isRemoved && handle.isClosed)
+            #expect(throws: UIOError.self) { try configSpace.command() }
+            #expect(throws: UIOError.self) { try registers.read(UInt32.self, at: Edu.identification) }
+            Self.writeSysfs("/sys/bus/pci/drivers_probe", pci.slot)
+            let group = try #require(pci.iommuGroup)
+            #expect(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: "/dev/vfio/\(group)") })
+        }
+
         @Test("device_del of an edu bound to vfio-pci by PCIBinding.bindToVFIO (behind a PCIe root port, QEMU id hotedu) while MSIs stream in: surprise removal, everything released, the device gone",
               .enabled(if: ProcessInfo.processInfo.environment["SWIFT_UIO_GUEST_HOTPLUG"] != nil, "needs scripts/guest/run.sh --hotplug"))
         func hotUnplug() throws {
@@ -470,11 +507,14 @@ extension GuestSuites {
             #expect(rig.handled[vector].wait(timeout: .now() + 5) == .success)
             try rig.interrupts[vector].disable()
             let calls = rig.interrupts[vector].synchronize { $0 }  // after every message sent before
+            let held = rig.interrupts[vector].statistics.held
             try rig.raise(vector)
             try rig.raise(0)
             #expect(rig.handled[0].wait(timeout: .now() + 5) == .success, "the other vectors keep working")
             Thread.sleep(forTimeInterval: 0.3)
             #expect(rig.interrupts[vector].synchronize { $0 } == calls, "an ISR ran after disable() returned")
+            // Nothing reached the eventfd: the kernel masked the vector; the message waits in the device.
+            #expect(rig.interrupts[vector].statistics.held == held, "the message reached the eventfd while the vector was detached")
             try rig.interrupts[vector].enable()
             let delivered = waitUntil(timeout: 2) { rig.interrupts[vector].synchronize { $0 } > calls }
             print("VFIO MSI-X: the message raised while vector \(vector) was disabled \(delivered ? "came after enable()" : "was lost"): \(rig.interrupts[vector].statistics)")

@@ -22,6 +22,10 @@ final class FakeVFIOKernel: Sendable {
     let mappings = Locked<[(iova: UInt64, length: UInt64)]>([])
     let unmappings = Locked<[(iova: UInt64, length: UInt64)]>([])
     let mapFailure = Locked<Errno?>(nil)
+    /// Bytes each unmap says it unmapped: all of them unless set.
+    let unmapShortBy = Locked<UInt64>(0)
+    /// Vectors the kernel can enable at most (vfio_msi_enable's positive answer).
+    let vectorsAvailable = Locked<UInt32>(.max)
 
     init(viable: Bool = true, msixVectors: UInt32 = 5, groupMembers: [String: String?] = [:]) {
         self.viable = viable
@@ -84,6 +88,8 @@ final class FakeVFIOKernel: Sendable {
             case VFIORequest.deviceSetIRQs:
                 let count = get32(16)
                 let flags = get32(4)
+                let available = vectorsAvailable.withLock { $0 }
+                if get32(8) == 2 && get32(12) == 0 && count > available { return .success(Int32(available)) }
                 let fds = flags & VFIOConstant.dataEventfd != 0
                     ? (0..<Int(count)).map { argument.loadUnaligned(fromByteOffset: 20 + 4 * $0, as: Int32.self) } : []
                 irqSets.withLock { $0.append(IRQSet(flags: flags, index: get32(8), start: get32(12), count: count, fds: fds)) }
@@ -92,6 +98,7 @@ final class FakeVFIOKernel: Sendable {
                 mappings.withLock { $0.append((get64(16), get64(24))) }
             case VFIORequest.iommuUnmapDMA:
                 unmappings.withLock { $0.append((get64(8), get64(16))) }
+                set64(get64(16) - unmapShortBy.withLock { $0 }, 16)
             default:
                 return .failure(.inappropriateIOCTLForDevice)
             }
@@ -213,5 +220,33 @@ struct VFIOKernelTests {
                 "the addresses of failed mappings were given back")
         let beyond = #expect(throws: UIOError.self) { try handle.allocateDMAMemory(length: 4096, alignment: 64, addressLimit: 0xFFFF) }
         #expect(beyond?.code == .addressBeyondDeviceReach)
+    }
+
+    @Test("an unmap the kernel does not finish keeps the address reserved: it is never given to another buffer")
+    func unmapFailureKeepsTheAddress() throws {
+        let kernel = FakeVFIOKernel()
+        let handle = try VFIOHandle(FakeVFIOKernel.device, interrupts: .automatic, system: kernel.system)
+        defer { handle.close() }
+        kernel.unmapShortBy.withLock { $0 = 4096 }
+        do { _ = try handle.allocateDMAMemory(length: 8192, alignment: 4096, addressLimit: .max) }
+        #expect(kernel.unmappings.withLock { $0.map(\.iova) } == [0x10000])
+        kernel.unmapShortBy.withLock { $0 = 0 }
+        let next = try handle.allocateDMAMemory(length: 4096, alignment: 4096, addressLimit: .max)
+        #expect(next.deviceAddress == 0x12000, "0x10000 may still be reachable by the device")
+    }
+
+    @Test("a kernel short of vectors enables as many as it can: those connect, a vector past them is refused saying so")
+    func fewerVectors() throws {
+        let kernel = FakeVFIOKernel()
+        kernel.vectorsAvailable.withLock { $0 = 2 }
+        let handle = try VFIOHandle(FakeVFIOKernel.device, interrupts: .automatic, system: kernel.system)
+        defer { handle.close() }
+        let zero = try handle.interruptSource(vector: 0)
+        defer { zero.close() }
+        #expect(kernel.irqSets.withLock { $0.last.map { ($0.start, $0.count) } } ?? (9, 9) == (0, 2))
+        let one = try handle.interruptSource(vector: 1)
+        defer { one.close() }
+        let error = #expect(throws: UIOError.self) { try handle.interruptSource(vector: 3) }
+        #expect(error?.code == .notSupported && error?.reason.contains("enabled 2 of the device's 5") == true, "\(String(describing: error))")
     }
 }

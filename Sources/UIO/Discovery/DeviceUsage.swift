@@ -1,7 +1,10 @@
 import UIOPlatform
+#if canImport(Glibc)
+import Glibc
+#endif
 /// What a device's kernel driver is serving that taking the device away would cut off: a
 /// network interface that is up, a block device or partition that is mounted or held by
-/// another block device (device-mapper, md).
+/// another block device (device-mapper, md), a VFIO group some process has open.
 ///
 /// Found through `/sys/class/net` and `/sys/class/block`, whose entries link into the device's
 /// own folder at any depth (a virtio disk's `block/vda` sits under `virtio2`, an NVMe namespace
@@ -33,6 +36,11 @@ struct DeviceUsage {
                 uses.append(Use(description: "network interface \(name) is up", remedy: "ip link set \(name) down"))
             }
         }
+        if let group = heldVFIOGroup(device) {
+            // Unbinding waits, uninterruptibly, until the holder lets go of the device.
+            uses.append(Use(description: "its IOMMU group \(group) is open (a VFIO driver, a VM or a DPDK application is using it)",
+                            remedy: "stop the program that has /dev/vfio/\(group) open (fuser -v /dev/vfio/\(group))"))
+        }
         var mounts: MountTable?
         for name in entries(of: "block", under: device) {
             let entry = "\(sysfs)/class/block/\(name)"
@@ -50,6 +58,24 @@ struct DeviceUsage {
             }
         }
         return uses
+    }
+
+    /// The device's IOMMU group, if the device is on vfio-pci and its group node is open: the
+    /// kernel lets one open at a time, so an open of our own that fails with EBUSY means another.
+    private func heldVFIOGroup(_ device: String) -> String? {
+        guard case .success(let driver) = system.readLink("\(device)/driver"), driver.hasSuffix("/vfio-pci"),
+              case .success(let link) = system.readLink("\(device)/iommu_group") else { return nil }
+        let group = String(link.split(separator: "/").last ?? "")
+        for node in ["/dev/vfio/\(group)", "/dev/vfio/noiommu-\(group)"] {
+            switch system.open(node, O_RDWR) {
+            case .success(let fd):
+                _ = system.close(fd)
+                return nil
+            case .failure(.resourceBusy): return group
+            case .failure: continue
+            }
+        }
+        return nil
     }
 
     /// The names in `/sys/class/CLASS` whose device lives under `device`, sorted.

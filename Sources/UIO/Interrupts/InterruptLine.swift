@@ -57,6 +57,10 @@ public final class InterruptLine: Sendable {
     package init(device: UIODevice, fd: Int32, baseline: UInt32, reArm: ReArmMethod, config: ConfigSpace?, system: SystemCalls,
                 liveness: DeviceLiveness = DeviceLiveness(), keepingAlive owner: (any AnyObject & Sendable)? = nil) throws(UIOError) {
         let interruptFD = SharedDescriptor(fd: fd, path: device.devicePath, system: system)
+        guard reArm != .vfioUnmask else {
+            interruptFD.close()
+            throw UIOError(.irqControlUnsupported, subject: device.devicePath, reason: "VFIO's unmask re-arms a VFIO interrupt, not a UIO line")
+        }
         do throws(Errno) {
             waiting = try WakeableWait(name: device.devicePath, system: system)
         } catch {
@@ -150,8 +154,10 @@ public final class InterruptLine: Sendable {
 
     private func control(enable: Bool) throws(UIOError) {
         switch reArmMethod {
-        case .none, .vfioUnmask:
+        case .none:
             return
+        case .vfioUnmask:
+            return  // refused at init
         case .pciInterruptDisableBit:
             try pciConfig().setInterruptDisabled(!enable)
         case .irqControl:

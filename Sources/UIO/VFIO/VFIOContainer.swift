@@ -65,11 +65,14 @@ final class VFIOContainer: Sendable {
         }
         switch system.ioctlValue(fd, VFIORequest.setIOMMU, type) {
         case .success: break
+        case .failure(.notPermitted) where type == VFIOConstant.noIOMMU:
+            throw UIOError(.permissionDenied, subject: Self.path, reason: "VFIO_SET_IOMMU: no-IOMMU mode needs CAP_SYS_RAWIO", errno: .notPermitted,
+                           advice: "without an IOMMU the device reaches all memory: only a process trusted as root may drive it")
         case .failure(.notPermitted):
             throw UIOError(.permissionDenied, subject: Self.path,
                            reason: "VFIO_SET_IOMMU: the IOMMU cannot remap interrupts, so the kernel refuses to isolate the device",
                            errno: .notPermitted,
-                           advice: "enable interrupt remapping (intel_iommu=on with IRQ remapping; QEMU: intel-iommu,intremap=on), or load vfio_iommu_type1 with allow_unsafe_interrupts=1")
+                           advice: "enable interrupt remapping (intel_iommu=on with IRQ remapping in firmware; QEMU: intel-iommu,intremap=on). vfio_iommu_type1's allow_unsafe_interrupts=1 makes this work, but then the device can raise any interrupt of the machine: its driver is no longer isolated")
         case .failure(let errno):
             throw UIOError(.systemCall, subject: Self.path, reason: "VFIO_SET_IOMMU(\(type)) failed", errno: errno)
         }
@@ -134,10 +137,13 @@ final class VFIOContainer: Sendable {
     /// `vfio_pin_pages_remote`).
     static func mapFailure(_ errno: Errno, length: Int, system: SystemCalls) -> UIOError {
         switch errno {
+        case .noMemory where MemoryLockLimit.current() == "unlimited":
+            return UIOError(.dmaMemoryUnavailable, subject: "DMA memory", reason: "the kernel could not pin \(length) bytes for the device", errno: errno,
+                            advice: "the machine is short of memory it can pin (the process's locked-memory limit is unlimited)")
         case .noMemory:
             let limit = MemoryLockLimit.current()
             return UIOError(.dmaMemoryUnavailable, subject: "DMA memory",
-                            reason: "pinning \(length) bytes for the device failed: the process's locked-memory limit (RLIMIT_MEMLOCK, \(limit)) is reached",
+                            reason: "pinning \(length) bytes for the device failed: the process's locked-memory limit (RLIMIT_MEMLOCK, \(limit)) is reached, unless the machine is short of memory",
                             errno: errno,
                             advice: "raise the limit for the driver: LimitMEMLOCK= in its systemd unit, memlock in /etc/security/limits.conf, or ulimit -l; or give it CAP_IPC_LOCK")
         case .noSpace:

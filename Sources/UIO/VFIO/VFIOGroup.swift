@@ -30,10 +30,22 @@ final class VFIOGroup: Sendable {
     static func opened(_ number: Int, system: SystemCalls) throws(UIOError) -> VFIOGroup {
         try open.withLock { (groups: inout [Int: WeakGroup]) throws(UIOError) -> VFIOGroup in
             if let group = groups[number]?.group { return group }
+            // An entry whose group is gone may still be closing its file on another thread: the
+            // kernel refuses a second open until it has.
+            let closing = groups[number] != nil
             groups = groups.filter { $0.value.group != nil }
-            let group = try VFIOGroup(number: number, system: system)
-            groups[number] = WeakGroup(group: group)
-            return group
+            var attempt = 0
+            while true {
+                do throws(UIOError) {
+                    let group = try VFIOGroup(number: number, system: system)
+                    groups[number] = WeakGroup(group: group)
+                    return group
+                } catch where closing && error.code == .deviceBusy && attempt < 200 {
+                    attempt += 1
+                    var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+                    nanosleep(&pause, nil)
+                }
+            }
         }
     }
 
@@ -48,8 +60,8 @@ final class VFIOGroup: Sendable {
             throw UIOError(.deviceNotFound, subject: translated, reason: "is missing: no device of IOMMU group \(number) is on vfio-pci",
                            errno: .noSuchFileOrDirectory, advice: "bind the device to vfio-pci first (uioctl bind --driver vfio-pci SLOT)")
         case .failure(.resourceBusy):
-            throw UIOError(.deviceBusy, subject: path, reason: "another process has the group open (the kernel allows one)",
-                           errno: .resourceBusy, advice: "stop the other driver of this group (a VM, a DPDK application) first")
+            throw UIOError(.deviceBusy, subject: path, reason: "another process has the group open (the kernel allows one opener)",
+                           errno: .resourceBusy, advice: "stop the other driver of this group (a VM, a DPDK application) first: fuser -v \(path) names it")
         case .failure(let errno) where errno == .permissionDenied || errno == .notPermitted:
             throw UIOError(.permissionDenied, subject: path, reason: "open: permission denied", errno: errno,
                            advice: path == unsafe
@@ -109,9 +121,10 @@ final class VFIOGroup: Sendable {
         case .success(let deviceFD)?: return deviceFD
         case .failure(let errno)?:
             release(slot)
-            throw UIOError(errno == .invalidArgument ? .deviceNotFound : .systemCall, subject: path,
+            // vfio_group_get_device_fd: ENODEV for a device not in the group; EINVAL before an IOMMU is set.
+            throw UIOError(errno == .operationNotSupportedByDevice ? .deviceNotFound : .systemCall, subject: path,
                            reason: "VFIO_GROUP_GET_DEVICE_FD for \(slot) failed", errno: errno,
-                           advice: errno == .invalidArgument ? "the device is not in IOMMU group \(number), or not on vfio-pci" : nil)
+                           advice: errno == .operationNotSupportedByDevice ? "the device is not in IOMMU group \(number), or not on vfio-pci" : nil)
         case nil:
             release(slot)
             throw UIOError.closed(path)

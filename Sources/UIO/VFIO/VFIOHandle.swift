@@ -1,5 +1,6 @@
 import UIOPlatform
 import SystemPackage
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -32,6 +33,15 @@ public final class VFIOHandle: HardwareResources {
     private let system: SystemCalls
     /// Hears the kernel ask for the device back; `nil` on a kernel without the REQ interrupt.
     private let requestWatcher: VFIORequestWatcher?
+    /// The config spaces made, each on a copy of the device's fd: closed with the device, since
+    /// the kernel releases the device only once every copy is closed.
+    private let configSpaces = Locked<[WeakConfigSpace]>([])
+    private let closing = Atomic<Bool>(false)
+
+    private struct WeakConfigSpace: @unchecked Sendable {
+        // @unchecked: written once, at init; a weak load is safe from any thread.
+        weak var configSpace: ConfigSpace?
+    }
 
     /// Opens `device`, which must be on vfio-pci, using `interrupts` for its interrupt objects.
     public convenience init(_ device: PCIDevice, interrupts: VFIOInterruptMode = .automatic) throws(UIOError) {
@@ -47,7 +57,7 @@ public final class VFIOHandle: HardwareResources {
         }
         guard let groupNumber = device.iommuGroup else {
             throw UIOError(.notSupported, subject: device.slot, reason: "belongs to no IOMMU group: the system has no IOMMU enabled",
-                           advice: "boot with the IOMMU on (intel_iommu=on or amd_iommu=on, and iommu=pt to keep other devices fast)")
+                           advice: "boot with the IOMMU on (intel_iommu=on; AMD's is on unless amd_iommu=off), and iommu=pt to keep other devices fast")
         }
         let group = try VFIOGroup.opened(groupNumber, system: system)
         let fd = try group.openDevice(device.slot)
@@ -80,7 +90,6 @@ public final class VFIOHandle: HardwareResources {
         let irq = (try? SysfsFile.read(device.sysPath + "/irq", system: system)).flatMap { SysfsValue.decimal($0, as: Int.self) }
         self.parent = ParentDevice(subsystem: "pci", sysName: device.slot, sysPath: device.sysPath, driver: device.driver,
                                    irq: irq == 0 ? nil : irq, pci: device.identity)
-        liveness.whenRemoved { [mappings] in mappings.retireAll() }
         if Int(VFIOInterruptIndex.request.rawValue) < irqCount {
             do throws(UIOError) {
                 requestWatcher = try VFIORequestWatcher(interrupts: interrupts, threadName: "v\(device.slot.dropFirst(5))-req", liveness: liveness)
@@ -92,6 +101,12 @@ public final class VFIOHandle: HardwareResources {
         } else {
             requestWatcher = nil
         }
+        // The kernel waits for every file on the device to close before it lets it go: once it
+        // asks, the mappings are retired and the files closed, whatever the driver does next.
+        liveness.whenRemoved { [weak self, mappings] in
+            mappings.retireAll()
+            self?.close()
+        }
     }
 
     deinit { close() }
@@ -99,17 +114,27 @@ public final class VFIOHandle: HardwareResources {
     /// `v` and the slot without its domain: `v00:10.0` (thread names keep 15 characters).
     public var threadPrefix: String { "v" + pciDevice.slot.dropFirst(5) }
 
-    /// vfio-pci requests INTx shared where the device can mask it (PCI 2.3); messages are the
-    /// device's own.
+    /// vfio-pci requests INTx shared where the device can mask it (PCI 2.3, as nearly every device
+    /// can); messages are the device's own.
     public var alwaysSharesInterrupts: Bool { interruptMode == .intx }
 
     /// Whether ``close()`` was called.
-    public var isClosed: Bool { descriptor.isClosed }
+    public var isClosed: Bool { closing.load(ordering: .acquiring) }
 
-    /// Ends this handle's use of the device. Closing twice is harmless.
+    /// Ends this handle's use of the device: its interrupts off, its config spaces and file
+    /// closed. The kernel releases the device (Bus Master off, a reset where it can) once the last
+    /// region mapped from it is gone too. Closing twice is harmless.
     public func close() {
-        guard descriptor.close() else { return }
+        // Once: the driver's stop and the kernel's removal request may close it at once.
+        guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
         requestWatcher?.stop()
+        interrupts.disableIndex()
+        let made = configSpaces.withLock { spaces in
+            defer { spaces.removeAll() }
+            return spaces.compactMap(\.configSpace)
+        }
+        for configSpace in made { configSpace.close() }
+        descriptor.close()
         group.release(pciDevice.slot)
     }
 
@@ -124,7 +149,7 @@ public final class VFIOHandle: HardwareResources {
         guard region.length > 0 else { throw UIOError(.noSuchRegion, subject: name, reason: "BAR \(index) is not implemented by this device") }
         guard region.isMappable, region.length <= UInt64(Int.max / 2) else {
             throw UIOError(.noSuchRegion, subject: name,
-                           reason: "BAR \(index) cannot be mapped (vfio-pci maps memory BARs only; an I/O-port BAR or a BAR smaller than a page is read through the device file)")
+                           reason: "BAR \(index) cannot be mapped (vfio-pci maps memory BARs only: an I/O-port BAR is reached through the device file, which swift-uio does not offer yet)")
         }
         let length = (Int(region.length) + pageSize - 1) / pageSize * pageSize
         let address = try descriptor.withDescriptor { fd throws(UIOError) in
@@ -135,14 +160,19 @@ public final class VFIOHandle: HardwareResources {
     }
 
     /// The config space: the device file's config region (a second fd on it, closed with the
-    /// returned object).
+    /// returned object, or with the handle).
     public func configSpace() throws(UIOError) -> ConfigSpace {
         let region = try regionInfo(VFIOConstant.configRegionIndex)
         let copy = try descriptor.withDescriptor { fd throws(UIOError) in
             try system.duplicate(fd).get(operation: .other, subject: name)
         }
-        return ConfigSpace(descriptor: copy, base: Int64(bitPattern: region.offset), size: Int(min(region.length, 4096)),
-                           writable: region.isWritable, name: "\(name) config", slot: pciDevice.slot, system: system)
+        let configSpace = ConfigSpace(descriptor: copy, base: Int64(bitPattern: region.offset), size: Int(min(region.length, 4096)),
+                                      writable: region.isWritable, name: "\(name) config", slot: pciDevice.slot, system: system)
+        configSpaces.withLock { spaces in
+            spaces.removeAll { $0.configSpace == nil }
+            spaces.append(WeakConfigSpace(configSpace: configSpace))
+        }
+        return configSpace
     }
 
     /// Whether the device's MSI capability has per-vector mask bits (Message Control bit 8), so

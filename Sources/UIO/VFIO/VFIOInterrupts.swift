@@ -27,9 +27,10 @@ final class VFIOInterrupts: Sendable {
     /// Whether the kernel masks the line at each interrupt (INTx): it is unmasked to re-arm.
     let automasked: Bool
     /// Whether a vector is detached to disable it: where freeing its handler masks it (MSI-X,
-    /// MSI with per-vector masking). A maskless MSI vector stays attached: once freed, the kernel
-    /// clears its message address, and a message the device sends then is a DMA write to
-    /// address 0 that the IOMMU faults, the interrupt lost.
+    /// single-message MSI with per-vector masking). Other MSI vectors stay attached: once one is
+    /// freed, the kernel clears the message address (which all of an MSI's vectors share), and a
+    /// message the device sends then is a DMA write to address 0 that the IOMMU faults, the
+    /// interrupt lost.
     let detachesToDisable: Bool
     let device: SharedDescriptor
     let name: String
@@ -40,6 +41,8 @@ final class VFIOInterrupts: Sendable {
         var attached: [Int32?]
         /// Vectors with an open source.
         var open: Set<Int> = []
+        /// Vectors the kernel enabled: all of them unless it was short.
+        var granted = Int.max
     }
     private let state: Locked<State>
 
@@ -54,7 +57,8 @@ final class VFIOInterrupts: Sendable {
         self.index = index
         self.count = index.map(count) ?? 0
         self.automasked = index == .intx
-        self.detachesToDisable = index == .msix || (index == .msi && msiMasksPerVector)
+        // Multi-message MSI shares one address among its vectors: freeing one clears them all.
+        self.detachesToDisable = index == .msix || (index == .msi && msiMasksPerVector && count(.msi) == 1)
         self.device = device
         self.name = name
         self.state = Locked(State(attached: Array(repeating: nil, count: index.map(count) ?? 0)))
@@ -106,6 +110,18 @@ final class VFIOInterrupts: Sendable {
         }
     }
 
+    /// Turns the index off (the handle is closing): no vector signals from now on.
+    func disableIndex() {
+        guard let index else { return }
+        state.withLock { state in
+            guard state.indexEnabled else { return }
+            try? setIRQs(flags: VFIOConstant.dataNone | VFIOConstant.actionTrigger, index: index, start: 0, count: 0)
+            state.indexEnabled = false
+            state.granted = .max
+            state.attached = state.attached.map { _ in nil }
+        }
+    }
+
     /// Closes vector `vector`'s source: detached, and the index disabled after its last one.
     /// Errors are ignored: the device may be closed or gone, which disabled everything.
     func close(vector: Int) {
@@ -115,6 +131,7 @@ final class VFIOInterrupts: Sendable {
             if state.open.isEmpty && state.indexEnabled {
                 try? setIRQs(flags: VFIOConstant.dataNone | VFIOConstant.actionTrigger, index: index, start: 0, count: 0)
                 state.indexEnabled = false
+                state.granted = .max
                 state.attached = state.attached.map { _ in nil }
             } else if state.attached[vector] != nil {
                 try? setIRQs(flags: VFIOConstant.dataEventfd | VFIOConstant.actionTrigger, index: index, start: vector, count: 1, fds: [-1])
@@ -124,13 +141,30 @@ final class VFIOInterrupts: Sendable {
     }
 
     private func attach(_ vector: Int, eventfd: Int32, index: VFIOInterruptIndex, state: inout State) throws(UIOError) {
+        guard vector < state.granted else {
+            throw UIOError(.notSupported, subject: name, reason: "the kernel enabled \(state.granted) of the device's \(count) \(index) vectors, not vector \(vector)",
+                           advice: "the system is short of interrupt vectors (or has no interrupt remapping): use fewer interrupt objects")
+        }
         if state.indexEnabled {
             try setIRQs(flags: VFIOConstant.dataEventfd | VFIOConstant.actionTrigger, index: index, start: vector, count: 1, fds: [eventfd])
         } else {
-            // The whole index at once: it cannot grow later.
+            // The whole index at once: it cannot grow later. A kernel short of vectors says how
+            // many it can give (vfio_msi_enable): then that many.
             var fds = state.attached.map { $0 ?? -1 }
             fds[vector] = eventfd
-            try setIRQs(flags: VFIOConstant.dataEventfd | VFIOConstant.actionTrigger, index: index, start: 0, count: count, fds: fds)
+            var granted = count
+            while true {
+                var argument = VFIOIRQSet.argument(flags: VFIOConstant.dataEventfd | VFIOConstant.actionTrigger, index: index, start: 0,
+                                                   count: UInt32(granted), fds: Array(fds.prefix(granted)))
+                let available = try setIRQsAllowingFewer(&argument, what: "\(index) vectors 0..<\(granted)")
+                if available == 0 { break }
+                guard available > vector, available < granted else {
+                    throw UIOError(.notSupported, subject: name, reason: "the kernel can enable only \(available) of the device's \(count) \(index) vectors, not vector \(vector)",
+                                   advice: "the system is short of interrupt vectors (or has no interrupt remapping): use fewer interrupt objects")
+                }
+                granted = available
+            }
+            state.granted = granted
             state.indexEnabled = true
         }
         state.attached[vector] = eventfd
@@ -144,18 +178,23 @@ final class VFIOInterrupts: Sendable {
 
     /// `VFIO_DEVICE_SET_IRQS` with a prepared argument (the per-interrupt INTx unmask).
     func setIRQs(_ argument: inout VFIOArgument, what: @autoclosure () -> String) throws(UIOError) {
+        let available = try setIRQsAllowingFewer(&argument, what: what())
+        guard available == 0 else {
+            throw UIOError(.systemCall, subject: name, reason: "VFIO_DEVICE_SET_IRQS for \(what()): the kernel could enable only \(available) vectors")
+        }
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS`: 0, or how many vectors the kernel could enable when fewer than asked.
+    private func setIRQsAllowingFewer(_ argument: inout VFIOArgument, what: @autoclosure () -> String) throws(UIOError) -> Int {
         let result = try device.withDescriptor { fd throws(UIOError) in
             argument.withPointer { device.system.ioctl(fd, VFIORequest.deviceSetIRQs, $0) }
         }
         switch result {
-        case .success(0): return
-        case .success(let available):
-            throw UIOError(.systemCall, subject: name,
-                           reason: "VFIO_DEVICE_SET_IRQS for \(what()): the kernel could enable only \(available) vectors",
-                           advice: "the system is short of interrupt vectors; use fewer")
+        case .success(let available): return Int(available)
         case .failure(.operationNotSupportedByDevice):
-            throw UIOError(.deviceRemoved, subject: name, reason: "VFIO_DEVICE_SET_IRQS for \(what()): the device is gone",
-                           errno: .operationNotSupportedByDevice, advice: "it was unbound or unplugged; discover it again")
+            // vfio_intx_enable: the device has no interrupt line routed to it.
+            throw UIOError(.notSupported, subject: name, reason: "VFIO_DEVICE_SET_IRQS for \(what()): the device has no interrupt line routed (its irq is 0)",
+                           errno: .operationNotSupportedByDevice, advice: "use its MSI or MSI-X vectors, or poll its registers")
         case .failure(let errno):
             throw UIOError(.systemCall, subject: name, reason: "VFIO_DEVICE_SET_IRQS for \(what()) failed", errno: errno)
         }

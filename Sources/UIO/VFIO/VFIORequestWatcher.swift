@@ -34,6 +34,11 @@ final class VFIORequestWatcher: Sendable {
         self.wait = wait
         do throws(UIOError) {
             thread = try UIOError.startingThread(threadName) {
+                // The thread owns its files: it closes them as it leaves.
+                defer {
+                    eventfd.close()
+                    wait.close()
+                }
                 let outcome = try? eventfd.withDescriptor { fd throws(UIOError) in
                     try UIOError.waiting(on: subject) { () throws(WakeableWait.Failure) in try wait.wait(on: fd, until: nil) }
                 }
@@ -47,11 +52,10 @@ final class VFIORequestWatcher: Sendable {
         }
     }
 
-    /// Wakes the thread and lets it end on its own (a removal action it runs may be what stops it).
+    /// Wakes the thread and lets it end on its own, never waiting for it: the removal actions it
+    /// runs may be what stops it, and may wait for a thread that is stopping the device.
     func stop() {
         try? wait.wake()
-        if thread.isCurrent { thread.detach() } else { thread.join() }
-        eventfd.close()
-        wait.close()
+        thread.detach()
     }
 }
