@@ -82,6 +82,20 @@ grep -Eq "Test run with 2 tests .*passed" /tmp/vfio-dma.log || fail "the DMA tes
 [ "$(faults)" -gt "$before" ] || fail "the stray DMA did not fault in the IOMMU"
 pass "unprivileged, the device's write to an unmapped address faulted in the IOMMU and changed no buffer (dmesg: $(dmesg | grep "DMAR: \[DMA Write" | tail -1 | sed 's/^\[[^]]*\] //'))"
 
+echo "vfio-check: uioctl refuses to take a device whose VFIO group a driver has open:"
+"$top/.build/debug/edu-driver" --backend vfio --device "$uio_slot" --interrupts 0 --factorial 5 --dma-copies 0 --serve > /tmp/serving.log 2>&1 &
+serving=$!
+holds_group() { ls -l "/proc/$serving/fd" 2>/dev/null | grep -q "/dev/vfio/$group\$"; }
+for _ in $(seq 100); do holds_group && break; sleep 0.1; done
+holds_group || fail "the driver did not open the group: $(cat /tmp/serving.log)"
+if output=$("$uioctl" unbind "$uio_slot" 2>&1); then fail "uioctl unbind took a device in use: $output"; fi
+echo "  uioctl unbind: $output"
+[[ "$output" == *"IOMMU group $group is open"* ]] || fail "the refusal does not name the open group"
+[ "$(basename "$(readlink "/sys/bus/pci/devices/$uio_slot/driver")")" = vfio-pci ] || fail "$uio_slot left vfio-pci"
+kill -TERM "$serving"
+wait "$serving" || true
+pass "uioctl unbind of a device whose group is open is refused, naming the group; the driver keeps it"
+
 "$uioctl" bind "$uio_slot"
 [ -e /sys/class/uio/uio0 ] || fail "$uio_slot did not go back to uio_pci_generic"
 pass "uioctl bind took $uio_slot back to uio_pci_generic"
