@@ -8,10 +8,11 @@ public final class EventfdDevice: UIOResources {
     /// One source per vector.
     public let sources: [EventfdInterruptSource]
 
-    /// A device with `vectors` interrupt vectors.
-    public init(vectors: Int = 1) throws {
+    /// A device with `vectors` interrupt vectors; `canMask` false makes them stand for maskless
+    /// MSI vectors.
+    public init(vectors: Int = 1, canMask: Bool = true) throws {
         simulated = try SimulatedDevice(kernelDriver: .unmasked)
-        sources = try (0..<vectors).map { vector throws(UIOError) in try EventfdInterruptSource(name: "vector \(vector)") }
+        sources = try (0..<vectors).map { vector throws(UIOError) in try EventfdInterruptSource(name: "vector \(vector)", canMask: canMask) }
     }
 
     public var device: UIODevice { simulated.device }

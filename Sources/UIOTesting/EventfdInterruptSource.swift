@@ -25,10 +25,16 @@ public final class EventfdInterruptSource: InterruptSource {
     private let unmaskingForbidden = Atomic<Bool>(false)
     private let forbiddenUnmaskCount = Atomic<Int>(0)
     private let rearmDelayNanoseconds = Atomic<Int>(0)
+    private let masks: Bool
 
-    /// A new source named `name` in messages.
-    public init(name: String) throws(UIOError) {
+    /// Whether the source says it masks when disabled (it never really does): `false` makes it
+    /// stand for a maskless MSI vector.
+    public var canMask: Bool { masks }
+
+    /// A new source named `name` in messages; `canMask` false stands for a maskless MSI vector.
+    public init(name: String, canMask: Bool = true) throws(UIOError) {
         self.name = name
+        self.masks = canMask
         do {
             fd = try SystemCalls.live.eventfdCreate().get()
         } catch {

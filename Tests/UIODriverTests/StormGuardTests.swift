@@ -52,6 +52,38 @@ struct StormGuardTests {
         #expect(waitUntil { interrupt.statistics.wakeUps > masked + 10 }, "enable() unmasked the line again")
     }
 
+    @Test("a source that cannot mask (a maskless MSI vector): after the guard trips, what it signals is held, not handed to the ISR; enable() gives it back")
+    func holdsAStormItCannotMask() throws {
+        let resources = try EventfdDevice(canMask: false)
+        let source = resources.sources[0]
+        let device = Device(resources: resources)
+        let storms = Mutex(0)
+        var config = InterruptConfig<Int>(isr: { _, _ in false })
+        config.stormGuard = StormGuard(window: 100, unrecognizedLimit: 98, quietReset: .seconds(60))
+        config.interruptStorm = { _, _ in storms.withLock { $0 += 1 } }
+        let interrupt = try Interrupt(parent: device, config: config, context: 0)
+        try device.start()
+        defer { device.stop() }
+        let raising = Atomic<Bool>(true)
+        let raiser = Thread.detachedThread {
+            while raising.load(ordering: .relaxed) {
+                source.raise()
+                usleep(50)
+            }
+        }
+        try #require(waitUntil { storms.withLock { $0 } == 1 }, "the guard tripped")
+        let calls = interrupt.statistics.unrecognized
+        #expect(waitUntil { interrupt.statistics.held > 10 }, "what the source still signals is held")
+        #expect(interrupt.statistics.unrecognized <= calls + 1, "the ISR was still called: at most the call already under way")
+        raising.store(false, ordering: .relaxed)
+        raiser.join()
+        try interrupt.disable()
+        try interrupt.enable()
+        #expect(waitUntil { interrupt.statistics.replayed == 1 }, "enable() gave the held interrupts back, in one call")
+        let statistics = interrupt.statistics
+        #expect(statistics.wakeUps + statistics.held + statistics.coalesced == statistics.interrupts, "\(statistics)")
+    }
+
     @Test("reportInactive() and reportActive() leave a line the guard masked masked; enable() unmasks it")
     func reportActiveKeepsTheStormMask() throws {
         let resources = try EventfdDevice()

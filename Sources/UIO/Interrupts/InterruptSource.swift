@@ -27,6 +27,9 @@ public protocol InterruptSource: AnyObject, Sendable {
     /// device still asserts it. Where it is not (an edge line, an eventfd), the driver layer
     /// hands it to the ISR itself after enabling.
     var redeliversUnhandledInterrupts: Bool { get }
+    /// Whether ``disable()`` stops the source signalling. A maskless MSI vector's does not (VFIO
+    /// cannot mask it): the driver layer then holds what it signals instead of handing it to the ISR.
+    var canMask: Bool { get }
     /// Wakes any waiter and releases the source's files once it has left. Idempotent.
     func close()
 }
@@ -46,4 +49,7 @@ extension InterruptLine: InterruptSource {
 extension InterruptSource {
     /// An edge source: nothing keeps an interrupt pending for it.
     public var redeliversUnhandledInterrupts: Bool { false }
+
+    /// A source masks when disabled.
+    public var canMask: Bool { true }
 }

@@ -77,6 +77,9 @@ public final class VFIOInterruptSource: InterruptSource {
     /// A message is not.
     public var redeliversUnhandledInterrupts: Bool { interrupts.automasked }
 
+    /// INTx and vectors that detach mask; a maskless MSI vector does not.
+    public var canMask: Bool { interrupts.automasked || interrupts.detachesToDisable }
+
     public func wait(timeout: Duration?) throws(UIOError) -> InterruptWait {
         let deadline = timeout.flatMap(clampedDeadline(after:))
         return try eventfd.withDescriptor { fd throws(UIOError) in

@@ -541,12 +541,17 @@ extension Interrupt: InterruptServiceClient {
         counters.lastCount.store(event.count, ordering: .relaxed)
     }
 
-    /// Masks the line for the storm guard; it stays masked (no re-arm) until `enable()`.
+    /// Masks the line for the storm guard; it stays masked (no re-arm) until `enable()`. A source
+    /// that cannot mask (a maskless MSI vector) keeps signalling: what it signals is held, as
+    /// while disabled, and given back at `enable()`.
     private func maskForStorm(_ source: any InterruptSource) {
-        line.withLock { state in
-            state.stormMasked = true
-            // A source the kernel masks on delivery is masked already; an edge source is not.
-            try? source.disable()
+        lock.withLock("the storm guard") {
+            line.withLock { state in
+                state.stormMasked = true
+                // A source the kernel masks on delivery is masked already; an edge source is not.
+                try? source.disable()
+                if !source.canMask { callsISR.store(false, ordering: .relaxed) }
+            }
         }
     }
 
