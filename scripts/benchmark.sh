@@ -3,7 +3,7 @@
 # same run; writes JSON, CSV and a latency plot (PNG) to .benchmarks/<time>/ (ignored by git),
 # with .benchmarks/latest pointing at the newest.
 #
-#   scripts/benchmark.sh           the full suite (about 3½ minutes once built)
+#   scripts/benchmark.sh           the full suite (about 4 minutes once built)
 #   scripts/benchmark.sh --smoke   a short run that proves every part works (CI runs this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +53,11 @@ scripts/guest/run.sh --edu 1 --share "$out" -- sh -c \
 echo "==> guest: DMA copies through edu's engine, framework against C with no framework (edu's 100 ms timer dominates)"
 # A boot of its own, with huge pages for the DMA buffers of both sides.
 scripts/guest/run.sh --edu 1 --hugepages 4 --share "$out" -- "$tool" dma --out "$out" "${size[@]}"
+
+echo "==> guest: interrupt latency, VFIO MSI against UIO INTx, framework against C loops doing the same (read() on the eventfd, on the uio fd)"
+echo "    (host: nice $(nice), load average $(cut -d' ' -f1-3 /proc/loadavg))"
+# A boot of its own: one edu on vfio-pci (behind an IOMMU), one on uio_pci_generic.
+scripts/guest/run.sh --edu 1 --vfio-device edu --share "$out" -- "$tool" vfio --out "$out" "${size[@]}"
 
 echo "==> aarch64 guest: the irqcontrol re-arm path on the PL031, framework against the raw C loop"
 scripts/guest/run.sh --arch aarch64 --cpus 1 --share "$out" -- "$tool" platform --out "$out" --rounds "$platform_rounds" --seconds "$platform_seconds"

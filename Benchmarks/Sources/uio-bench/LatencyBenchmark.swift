@@ -25,8 +25,8 @@ struct LatencyBenchmark {
     let output: String
 
     static let seed: UInt64 = 0x0014_1A7E
-    static let raiserCPU: Int32 = 0
-    static let handlerCPU: Int32 = 1
+    static let raiserCPU = EduProbeRuns.raiserCPU
+    static let handlerCPU = EduProbeRuns.handlerCPU
 
     enum Placement: Int, CaseIterable {
         case irqOnHandlerCPU, irqOnOtherCPU
@@ -58,14 +58,7 @@ struct LatencyBenchmark {
         }
     }
 
-    /// What one variant measured in one round.
-    struct Measured {
-        var latencies: [Double] = []
-        var raisedBeforeWaiting = 0
-        var raises = 0
-        var contextSwitches: UInt64 = 0
-        var contextSwitchInterrupts = 0
-    }
+    typealias Measured = EduProbeRuns.Measured
 
     func run() throws {
         let uio = try UIODevice.first(.pci(vendor: Edu.vendor, device: Edu.device))
@@ -112,97 +105,30 @@ struct LatencyBenchmark {
     /// Writes the IRQ's affinity and makes it take effect; returns the CPUs the kernel says it is
     /// delivered to.
     private func setAffinity(irq: Int, cpu: Int32, _ uio: UIODevice) throws -> String {
-        let path = "/proc/irq/\(irq)/smp_affinity_list"
-        let fd = open(path, O_WRONLY)
-        guard fd >= 0 else { throw BenchError("latency: cannot open \(path): errno \(errno)") }
-        let text = "\(cpu)\n"
-        let written = write(fd, text, text.utf8.count)
-        close(fd)
-        guard written == text.utf8.count else { throw BenchError("latency: writing \(path) failed: errno \(errno)") }
+        do {
+            try EduProbeRuns.writeAffinity(irq: irq, cpu: cpu)
+        } catch {
+            throw BenchError("latency: \(error)")
+        }
         // The IO-APIC moves a level interrupt only when it next fires: fire it once.
-        try withRawDevice(uio) { fd, config, registers in
+        try EduProbeRuns.withRawUIODevice(uio) { fd, config, registers in
             var nanoseconds: UInt64 = 0
             let status = baseline_uio_round(fd, config, registers, &nanoseconds)
             guard status == 0 else { throw BenchError("latency: the interrupt that moves IRQ \(irq) failed: errno \(-status)") }
         }
-        let effective = readFile("/proc/irq/\(irq)/effective_affinity_list") ?? readFile(path) ?? "?"
-        return effective.split(separator: "\n").first.map(String.init) ?? "?"
+        return EduProbeRuns.effectiveAffinity(irq: irq)
     }
 
     private func measure(_ variant: Variant, _ uio: UIODevice, pacing: interrupt_pacing, irqCPU: Int32) throws -> Measured {
         let rawCPU: Int32? = variant == .raw ? Self.handlerCPU : variant == .rawWhereInterruptLands ? irqCPU : nil
-        let probe = interrupt_probe_create(raisesPerRound + 1, rawCPU ?? -1)!
-        defer { interrupt_probe_destroy(probe) }
-        let status = if let rawCPU {
-            try runRaw(uio, probe, pacing: pacing, handlerCPU: rawCPU)
-        } else {
-            try runFramework(variant, uio, probe, pacing: pacing)
+        return try EduProbeRuns.measure("latency: \(variant.title)", raises: raisesPerRound, handlerCPU: rawCPU) { probe in
+            if let rawCPU {
+                try EduProbeRuns.runRawUIO(uio, probe, pacing: pacing, handlerCPU: rawCPU)
+            } else {
+                try EduProbeRuns.runFramework(try uio.open(), probe, pacing: pacing,
+                                              cpus: variant == .frameworkPinned ? .these([Int(Self.handlerCPU)]) : .whereInterruptLands)
+            }
         }
-        guard status == 0 else { throw BenchError("latency: \(variant.title) failed: errno \(-status)") }
-        let p = probe.pointee
-        var result = Measured()
-        result.raises = raisesPerRound
-        result.raisedBeforeWaiting = p.raised_before_waiting
-        result.contextSwitches = p.isr_context_switches
-        result.contextSwitchInterrupts = p.context_switch_interrupts
-        result.latencies = (1..<p.raises).map { Double(p.isr_entered[$0] &- p.raised[$0]) }  // 0 is the warm-up raise
-        return result
-    }
-
-    /// The framework: an interrupt object whose ISR takes the time on entry and acknowledges.
-    private func runFramework(_ variant: Variant, _ uio: UIODevice, _ probe: UnsafeMutablePointer<interrupt_probe>,
-                              pacing: interrupt_pacing) throws -> Int32 {
-        let handle = try uio.open()
-        let bar = try handle.mapRegion(0)
-        let raiser = EduRaiser(try bar.register(UInt32.self, at: Edu.raiseInterrupt))
-        let status = try bar.register(UInt32.self, at: Edu.interruptStatus)
-        let acknowledge = try bar.register(UInt32.self, at: Edu.acknowledgeInterrupt)
-        acknowledge.write(status.read())  // nothing left over from the run before
-        let handleProbe = ProbeHandle(probe)
-        var config = InterruptConfig<Int>(isr: { _, _ in
-            interrupt_probe_isr_entered(handleProbe.probe)
-            acknowledge.write(status.read())
-            return true
-        })
-        config.recordsTimings = false  // as the raw loop: no clock reads beyond the probe's
-        config.serviceThreadPlacement = ServiceThreadPlacement(
-            cpus: variant == .frameworkPinned ? .these([Int(Self.handlerCPU)]) : .whereInterruptLands)
-        let device = Device(resources: handle)
-        let interrupt = try Interrupt(parent: device, config: config, context: 0)
-        try device.start()
-        defer { device.stop() }
-        return withExtendedLifetime((interrupt, raiser)) {
-            interrupt_raise_all(probe, pacing, { context in
-                Unmanaged<EduRaiser>.fromOpaque(context!).takeUnretainedValue().raise()
-            }, Unmanaged.passUnretained(raiser).toOpaque())
-        }
-    }
-
-    /// The raw loop, in C, on a handler thread started on `handlerCPU`.
-    private func runRaw(_ uio: UIODevice, _ probe: UnsafeMutablePointer<interrupt_probe>, pacing: interrupt_pacing,
-                        handlerCPU: Int32) throws -> Int32 {
-        try withRawDevice(uio) { fd, config, registers in
-            registers[Edu.acknowledgeInterrupt / 4] = registers[Edu.interruptStatus / 4]  // nothing left over
-            _ = baseline_pin_to_cpu(handlerCPU)
-            let handler = baseline_uio_probed_handler_start(fd, config, registers, probe)!
-            _ = baseline_pin_to_cpu(Self.raiserCPU)
-            let status = interrupt_raise_all(probe, pacing, baseline_edu_raise, registers)
-            let handlerStatus = baseline_uio_probed_handler_join(handler)
-            return status != 0 ? status : handlerStatus
-        }
-    }
-
-    /// The device's node and config space opened and BAR0 mapped, without the framework.
-    private func withRawDevice<R>(_ uio: UIODevice, _ body: (Int32, Int32, UnsafeMutablePointer<UInt32>) throws -> R) throws -> R {
-        let fd = open(uio.devicePath, O_RDWR)
-        let config = open(uio.parent.map { $0.sysPath + "/config" } ?? "", O_RDWR)
-        defer { if fd >= 0 { close(fd) }; if config >= 0 { close(config) } }
-        guard fd >= 0, config >= 0 else { throw BenchError("cannot open \(uio.devicePath) or its config") }
-        guard let bar = mmap(nil, 0x10_0000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), bar != MAP_FAILED else {
-            throw BenchError("cannot map BAR0")
-        }
-        defer { munmap(bar, 0x10_0000) }
-        return try body(fd, config, bar.assumingMemoryBound(to: UInt32.self))
     }
 
     private func report(_ measured: [[[Measured?]]], failures: [String], irq: Int, delivery: [String],
@@ -278,13 +204,6 @@ struct LatencyBenchmark {
         let points = stride(from: 0.0, through: 99.0, by: 1.0).map { $0 } + [99.5, 99.9, 99.95, 99.99, 100]
         try writeFile("\(output)/latency-percentiles.tsv", "# percentile\tframework_us\traw_us\n"
             + points.map { "\($0)\t\(percentile(fw, $0) / 1000)\t\(percentile(rw, $0) / 1000)" }.joined(separator: "\n") + "\n")
-    }
-
-    /// The raise register, for the C raiser's callback.
-    final class EduRaiser: @unchecked Sendable {
-        let register: Register<UInt32>
-        init(_ register: Register<UInt32>) { self.register = register }
-        func raise() { register.write(1) }
     }
 }
 

@@ -2,6 +2,7 @@
 //
 //   uio-bench latency --out DIR [--smoke] [--rounds R] [--raises K]  (in the guest, on an edu device)
 //   uio-bench dma --out DIR [--smoke] [--rounds R] [--copies K]  (in the guest, on an edu device, --hugepages)
+//   uio-bench vfio --out DIR [--smoke] [--rounds R] [--raises K]  (in the guest, an edu on vfio-pci and one on UIO)
 //   uio-bench allocations --out DIR [--interrupts N]           (in the guest, LD_PRELOAD=allocation_counter.so)
 //   uio-bench platform --out DIR [--rounds R] [--seconds S]    (in the aarch64 guest, on the PL031)
 //   uio-bench scale --out DIR [--objects 1,8,64] [--seconds S]  (on the host, simulated devices)
@@ -37,6 +38,14 @@ do {
             rounds: Int(option("rounds", default: smoke ? "2" : "6")) ?? 6,
             copiesPerRound: Int(option("copies", default: smoke ? "2" : "5")) ?? 5,
             bytesPerCopy: 4000,
+            output: option("out", default: ".")).run()
+    case "vfio":
+        let smoke = arguments.contains("--smoke")
+        // Smoke: ten paired rounds, for a median that means something, in well under a minute with the boot.
+        try VFIOBenchmark(
+            rounds: Int(option("rounds", default: smoke ? "11" : "31")) ?? 31,
+            raisesPerRound: Int(option("raises", default: smoke ? "50" : "100")) ?? 100,
+            settleNanoseconds: 200_000...400_000,
             output: option("out", default: ".")).run()
     case "allocations":
         try AllocationBenchmark(
@@ -77,7 +86,7 @@ do {
     case "report":
         try Report(directory: option("dir", default: ".")).run()
     default:
-        print("usage: uio-bench latency|dma|allocations|platform|scale|native|locks|hog|report [options]")
+        print("usage: uio-bench latency|dma|vfio|allocations|platform|scale|native|locks|hog|report [options]")
         exit(2)
     }
 } catch {
