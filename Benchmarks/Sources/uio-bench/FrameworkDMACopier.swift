@@ -59,12 +59,10 @@ final class FrameworkDMACopier {
 
     /// Programs one transfer between `buffer` and the start of edu's buffer and waits for its DPC.
     private func transfer(_ buffer: CommonBuffer, count: Int, toRAM: Bool) throws {
-        let ram = buffer.alignedLogicalAddress
-        try registers.write(toRAM ? Edu.dmaBufferAddress : ram, at: Edu.dmaSource)
-        try registers.write(toRAM ? ram : Edu.dmaBufferAddress, at: Edu.dmaDestination)
-        try registers.write(UInt64(count), at: Edu.dmaCount)
-        try registers.write(Edu.DMACommand.start | Edu.DMACommand.raiseInterrupt | (toRAM ? Edu.DMACommand.toRAM : 0),
-                            at: Edu.dmaCommand)
+        guard let writes = Edu.dmaTransfer(ram: buffer.alignedLogicalAddress, deviceOffset: 0, count: count, toRAM: toRAM) else {
+            throw BenchError("dma: \(count) bytes do not fit edu's buffer")
+        }
+        for (offset, value) in writes { try registers.write(value, at: offset) }
         guard completed.wait(timeout: .now() + Self.completionTimeoutSeconds) == .success else {
             throw BenchError("dma: no completion within \(Int(Self.completionTimeoutSeconds)) s (framework)")
         }
