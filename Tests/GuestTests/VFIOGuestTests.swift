@@ -496,6 +496,22 @@ extension GuestSuites {
             return counts
         }
 
+        @Test("reset: e1000e, which the kernel can reset alone, resets through VFIO and works after; edu, which it cannot, says so")
+        func reset() throws {
+            let nic = try Guest.vfioDevice(vendor: E1000E.vendor, device: E1000E.device).openVFIO()
+            defer { nic.close() }
+            #expect(nic.canReset)
+            try nic.reset()
+            let registers = try nic.mapRegion(0)
+            try registers.write(E1000E.oneCausePerVector, at: E1000E.vectorAllocation)
+            #expect(try registers.read(UInt32.self, at: E1000E.vectorAllocation) == E1000E.oneCausePerVector, "the registers answer after the reset")
+            let edu = try Guest.vfioDevice(vendor: Edu.vendor, device: Edu.device).openVFIO()
+            defer { edu.close() }
+            #expect(!edu.canReset)
+            let error = #expect(throws: UIOError.self) { try edu.reset() }
+            #expect(error?.code == .notSupported)
+        }
+
         @Test("an MSI-X vector disabled while its cause is raised runs no ISR; the message waits in the device's pending bits and comes once enabled")
         func disableMSIX() throws {
             let rig = try NICRig()
