@@ -512,6 +512,20 @@ extension GuestSuites {
             #expect(error?.code == .notSupported)
         }
 
+        @Test("e1000e's I/O-port BAR: mapRegion refuses it, fileRegion reaches it; a register read through its IOADDR/IODATA window equals the same register read through the mapped BAR0")
+        func ioPortBAR() throws {
+            let nic = try Guest.vfioDevice(vendor: E1000E.vendor, device: E1000E.device).openVFIO()
+            defer { nic.close() }
+            #expect(throws: UIOError.self) { try nic.mapRegion(2) }
+            let ports = try nic.fileRegion(2)
+            let registers = try nic.mapRegion(0)
+            let status = 0x08  // the device status register
+            try ports.write(UInt32(status), at: 0)  // IOADDR
+            let throughPorts = try ports.read(UInt32.self, at: 4)  // IODATA
+            #expect(throughPorts == (try registers.read(UInt32.self, at: status)))
+            print("VFIO: e1000e STATUS 0x\(String(throughPorts, radix: 16)) through the I/O-port BAR and the mapped BAR0")
+        }
+
         @Test("an MSI-X vector disabled while its cause is raised runs no ISR; the message waits in the device's pending bits and comes once enabled")
         func disableMSIX() throws {
             let rig = try NICRig()

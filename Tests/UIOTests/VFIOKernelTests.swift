@@ -26,6 +26,9 @@ final class FakeVFIOKernel: Sendable {
     let unmapShortBy = Locked<UInt64>(0)
     /// Vectors the kernel can enable at most (vfio_msi_enable's positive answer).
     let vectorsAvailable = Locked<UInt32>(.max)
+    /// What BAR 4 (an I/O-port BAR: readable, writable, not mappable) holds, by offset.
+    let portBAR = Locked<[Int64: UInt8]>([:])
+    static let portBARBase: Int64 = 4 << 40
 
     init(viable: Bool = true, msixVectors: UInt32 = 5, groupMembers: [String: String?] = [:]) {
         self.viable = viable
@@ -48,6 +51,16 @@ final class FakeVFIOKernel: Sendable {
                 return driver.map { .success("../../../../bus/pci/drivers/\($0)") } ?? .failure(.noSuchFileOrDirectory)
             }
             return SystemCalls.live.readLink(path)
+        }
+        system.pread = { [portBAR] fd, buffer, offset in
+            guard offset >= Self.portBARBase else { return SystemCalls.live.pread(fd, buffer, offset) }
+            portBAR.withLock { bytes in for index in buffer.indices { buffer[index] = bytes[offset - Self.portBARBase + Int64(index)] ?? 0 } }
+            return .success(buffer.count)
+        }
+        system.pwrite = { [portBAR] fd, buffer, offset in
+            guard offset >= Self.portBARBase else { return SystemCalls.live.pwrite(fd, buffer, offset) }
+            portBAR.withLock { bytes in for index in buffer.indices { bytes[offset - Self.portBARBase + Int64(index)] = buffer[index] } }
+            return .success(buffer.count)
         }
         system.ioctlValue = { _, request, value in
             switch request {
@@ -82,8 +95,8 @@ final class FakeVFIOKernel: Sendable {
                 set32(index == 2 ? msixVectors : 1, 12)
             case VFIORequest.deviceGetRegionInfo:
                 let index = get32(8)
-                set32(index == 7 ? 0x3 : 0x7, 4)
-                set64(index == 7 ? 0x100 : 0x4000, 16)
+                set32(index == 7 || index == 4 ? 0x3 : 0x7, 4)
+                set64(index == 7 ? 0x100 : index == 4 ? 0x20 : 0x4000, 16)
                 set64(UInt64(index) << 40, 24)
             case VFIORequest.deviceSetIRQs:
                 let count = get32(16)
@@ -248,5 +261,23 @@ struct VFIOKernelTests {
         defer { one.close() }
         let error = #expect(throws: UIOError.self) { try handle.interruptSource(vector: 3) }
         #expect(error?.code == .notSupported && error?.reason.contains("enabled 2 of the device's 5") == true, "\(String(describing: error))")
+    }
+
+    @Test("a BAR vfio-pci will not map (an I/O-port BAR) is refused by mapRegion with advice, and reached through the device file: little-endian, bounds- and alignment-checked, closed with the handle")
+    func fileRegion() throws {
+        let kernel = FakeVFIOKernel()
+        let handle = try VFIOHandle(FakeVFIOKernel.device, interrupts: .automatic, system: kernel.system)
+        let refused = #expect(throws: UIOError.self) { try handle.mapRegion(4) }
+        #expect(refused?.code == .noSuchRegion && refused?.advice?.contains("fileRegion(4)") == true)
+        let port = try handle.fileRegion(4)
+        #expect(port.size == 0x20 && port.isWritable)
+        try port.write(UInt32(0x1234_5678), at: 8)
+        #expect(kernel.portBAR.withLock { $0[8] } == 0x78, "little-endian")
+        #expect(try port.read(UInt16.self, at: 10) == 0x1234)
+        #expect(throws: UIOError.self) { try port.read(UInt32.self, at: 0x1e) }
+        #expect(throws: UIOError.self) { try port.read(UInt32.self, at: 2) }
+        handle.close()
+        let closed = #expect(throws: UIOError.self) { try port.read(UInt8.self, at: 0) }
+        #expect(closed?.code == .closed)
     }
 }

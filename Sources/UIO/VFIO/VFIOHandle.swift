@@ -149,7 +149,8 @@ public final class VFIOHandle: HardwareResources {
         guard region.length > 0 else { throw UIOError(.noSuchRegion, subject: name, reason: "BAR \(index) is not implemented by this device") }
         guard region.isMappable, region.length <= UInt64(Int.max / 2) else {
             throw UIOError(.noSuchRegion, subject: name,
-                           reason: "BAR \(index) cannot be mapped (vfio-pci maps memory BARs only: an I/O-port BAR is reached through the device file, which swift-uio does not offer yet)")
+                           reason: "BAR \(index) cannot be mapped (vfio-pci maps memory BARs only)",
+                           advice: "reach it through the device file: fileRegion(\(index))")
         }
         let length = (Int(region.length) + pageSize - 1) / pageSize * pageSize
         let address = try descriptor.withDescriptor { fd throws(UIOError) in
@@ -157,6 +158,20 @@ public final class VFIOHandle: HardwareResources {
         }
         return MappedRegion(name: "\(name) BAR \(index)", mapping: address, mappingLength: length, offset: 0, size: Int(region.length),
                             system: system, liveness: liveness, mappings: mappings, owner: self)
+    }
+
+    /// BAR `index` (0–5) through the device file, one `pread` or `pwrite` per access: for an
+    /// I/O-port BAR, or one vfio-pci will not map (``mapRegion(_:)`` is the fast way where it can).
+    public func fileRegion(_ index: Int) throws(UIOError) -> VFIOFileRegion {
+        guard (0...5).contains(index), index < regionCount else {
+            throw UIOError(.noSuchRegion, subject: name, reason: "BAR \(index) does not exist; PCI has BARs 0 to 5")
+        }
+        let region = try regionInfo(UInt32(index))
+        guard region.length > 0, region.isReadable else {
+            throw UIOError(.noSuchRegion, subject: name, reason: "BAR \(index) is not implemented by this device")
+        }
+        return VFIOFileRegion(name: "\(name) BAR \(index)", size: Int(min(region.length, UInt64(Int.max / 2))),
+                              base: Int64(bitPattern: region.offset), writable: region.isWritable, descriptor: descriptor, liveness: liveness)
     }
 
     /// The config space: the device file's config region (a second fd on it, closed with the
