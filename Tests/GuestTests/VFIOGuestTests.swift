@@ -243,20 +243,12 @@ extension GuestSuites {
                 let handle = try pci.openVFIO()
                 let registers = try handle.mapRegion(0)
                 let device = Device(resources: handle)
-                let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { interrupt, _ in
-                    let status = (try? registers.read(UInt32.self, at: Edu.interruptStatus)) ?? 0
-                    try? registers.write(status, at: Edu.acknowledgeInterrupt)
-                    return status != 0
-                }), context: 0)
+                let interrupt = try Interrupt(parent: device, config: Self.acknowledging(registers), context: 0)
                 try device.start()
-                let raising = Atomic<Bool>(true)
-                let raiser = Thread {
-                    while raising.load(ordering: .relaxed) { try? registers.write(Edu.Interrupt.test, at: Edu.raiseInterrupt) }
-                }
-                raiser.start()
+                let storm = RemovalGuestTests.Storm(registers)
                 usleep(UInt32(1_000 + (cycle % 7) * 700))
                 device.stop()
-                raising.store(false, ordering: .relaxed)
+                storm.stop()
                 #expect(device.state == .stopped)
                 let statistics = interrupt.statistics
                 #expect(statistics.wakeUps + statistics.held + statistics.coalesced == statistics.interrupts, "cycle \(cycle): \(statistics)")
@@ -282,21 +274,13 @@ extension GuestSuites {
                     removal.withLock { $0 = reason }
                     removed.signal()
                 }))
-                let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in
-                    let status = (try? registers.read(UInt32.self, at: Edu.interruptStatus)) ?? 0
-                    try? registers.write(status, at: Edu.acknowledgeInterrupt)
-                    return status != 0
-                }), context: 0)
+                let interrupt = try Interrupt(parent: device, config: Self.acknowledging(registers), context: 0)
                 let enabler = try DMAEnabler(device: device, config: DMAEnablerConfig(profile: .packet, maximumLength: 4096))
                 _ = try enabler.createCommonBuffer(length: 4096)
                 try device.start()
-                // Interrupts stream in until the device is gone (the retired mapping then takes the writes).
-                let raising = Atomic<Bool>(true)
-                let raiser = Thread {
-                    while raising.load(ordering: .relaxed) { try? registers.write(Edu.Interrupt.test, at: Edu.raiseInterrupt) }
-                }
-                raiser.start()
-                defer { raising.store(false, ordering: .relaxed) }
+                // Interrupts stream in until the device is gone (the storm then ends itself).
+                let storm = RemovalGuestTests.Storm(registers)
+                defer { storm.stop() }
                 #expect(waitUntil(timeout: 10) { interrupt.statistics.interrupts > 10 })
                 let unbound = DispatchSemaphore(value: 0)
                 Thread.detachNewThread {
@@ -351,18 +335,10 @@ extension GuestSuites {
             let handle = try pci.openVFIO()
             let registers = try handle.mapRegion(0)
             let device = Device(resources: handle, callbacks: DeviceCallbacks(surpriseRemoval: { _, _ in removed.signal() }))
-            let interrupt = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in
-                let status = (try? registers.read(UInt32.self, at: Edu.interruptStatus)) ?? 0
-                try? registers.write(status, at: Edu.acknowledgeInterrupt)
-                return status != 0
-            }), context: 0)
+            let interrupt = try Interrupt(parent: device, config: Self.acknowledging(registers), context: 0)
             try device.start()
-            let raising = Atomic<Bool>(true)
-            let raiser = Thread {
-                while raising.load(ordering: .relaxed) { try? registers.write(Edu.Interrupt.test, at: Edu.raiseInterrupt) }
-            }
-            raiser.start()
-            defer { raising.store(false, ordering: .relaxed) }
+            let storm = RemovalGuestTests.Storm(registers)
+            defer { storm.stop() }
             #expect(waitUntil(timeout: 10) { interrupt.statistics.interrupts > 10 })
             let started = ContinuousClock.now
             try monitor("device_del hotedu")
@@ -373,6 +349,15 @@ extension GuestSuites {
             #expect(waitUntil(timeout: 20) { !FileManager.default.fileExists(atPath: pci.sysPath) }, "the kernel still holds the device")
             #expect(throws: UIOError.self) { try registers.read(UInt32.self, at: Edu.identification) }
             print("VFIO: device_del -> surprise removal in \(elapsed), \(interrupt.statistics.interrupts) interrupts before")
+        }
+
+        /// An interrupt whose ISR acknowledges whatever edu raised, and recognizes it if anything was.
+        static func acknowledging(_ registers: MappedRegion) -> InterruptConfig<Int> {
+            InterruptConfig<Int>(isr: { _, _ in
+                let status = (try? registers.read(UInt32.self, at: Edu.interruptStatus)) ?? 0
+                try? registers.write(status, at: Edu.acknowledgeInterrupt)
+                return status != 0
+            })
         }
 
         /// Writes `text` to a sysfs attribute (never through a temporary file).
