@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "UIO", targets: ["UIO"]),
         .library(name: "UIODriver", targets: ["UIODriver"]),
         .library(name: "UIOTesting", targets: ["UIOTesting"]),
+        .library(name: "UIOService", targets: ["UIOService"]),
         .library(name: "QEMUDevices", targets: ["QEMUDevices"]),
         .executable(name: "uioctl", targets: ["uioctl"]),
     ],
@@ -17,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -48,21 +51,53 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // A device as a service: swift-service-lifecycle, systemd's readiness, metrics in a file.
+        .target(
+            name: "UIOService",
+            dependencies: [
+                "UIODriver",
+                "UIOPlatform",
+                "UIO",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .target(name: "UIOControl", dependencies: ["UIO", "UIOPlatform"]),
         .executableTarget(
             name: "uioctl",
-            dependencies: ["UIO", "UIOControl", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "UIO", "UIOControl", "UIOService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // The register maps of the emulated devices the examples, tests and benchmarks drive.
         .target(name: "QEMUDevices"),
         .executableTarget(
             name: "edu-driver",
-            dependencies: ["UIO", "UIODriver", "QEMUDevices", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "UIO", "UIODriver", "UIOService", "QEMUDevices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "examples/edu-driver"
         ),
         .executableTarget(
             name: "pl031-driver",
-            dependencies: ["UIO", "UIODriver", "QEMUDevices", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "UIO", "UIODriver", "UIOService", "QEMUDevices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "examples/pl031-driver",
             exclude: ["README.md"]
         ),
@@ -86,8 +121,10 @@ let package = Package(
         .testTarget(
             name: "UIODriverTests",
             dependencies: [
-                "UIO", "UIODriver", "UIOTesting", "UIOPlatform", "CTestSupport", "TestSupport",
+                "UIO", "UIODriver", "UIOTesting", "UIOPlatform", "UIOService", "CTestSupport", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),

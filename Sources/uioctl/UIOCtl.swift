@@ -1,16 +1,18 @@
 // uioctl: list, inspect, watch, bind and monitor UIO devices.
 
 import ArgumentParser
-import Dispatch
+import Logging
+import ServiceLifecycle
 import UIO
 import UIOControl
+import UIOService
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 @main
-struct UIOCtl: ParsableCommand {
+struct UIOCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "uioctl",
         abstract: "List, inspect, watch, bind and monitor Linux UIO devices.",
@@ -61,7 +63,7 @@ struct Info: ParsableCommand {
     }
 }
 
-struct Watch: ParsableCommand {
+struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Live interrupt count and rate, without claiming the device, until Ctrl-C.")
     @Argument(help: "uioN, a name, a PCI slot or vendor:device.") var device: String
     @Option(help: "Seconds between lines.") var interval: Double = 1
@@ -73,16 +75,17 @@ struct Watch: ParsableCommand {
         try seconds.map { try validateSeconds($0, option: "--seconds") }
     }
 
-    func run() throws {
+    func run() async throws {
         let watch = InterruptWatch(device: try UIODevice.first(DeviceSelector(device)))
-        let interrupt = SignalCancellation { watch.cancel() }
-        defer { interrupt.restore() }
         if !json { print("watching uio\(watch.device.number) (\(watch.device.name)); Ctrl-C stops") }
-        try watch.run(interval: .seconds(interval), duration: seconds.map { .seconds($0) }) { sample in
-            if json {
-                print((try? DeviceListing.json(sample).split(separator: "\n").joined(separator: " ")) ?? "")
-            } else {
-                print("\(String(format2(sample.elapsed)))s  count \(sample.count)  +\(sample.interrupts)  \(Int(sample.rate.rounded())) /s")
+        let (json, interval, duration) = (json, Duration.seconds(interval), seconds.map { Duration.seconds($0) })
+        try await untilStopSignal(name: "uioctl-watch", interrupt: { watch.cancel() }) {
+            try watch.run(interval: interval, duration: duration) { sample in
+                if json {
+                    print((try? DeviceListing.json(sample).split(separator: "\n").joined(separator: " ")) ?? "")
+                } else {
+                    print("\(String(format2(sample.elapsed)))s  count \(sample.count)  +\(sample.interrupts)  \(Int(sample.rate.rounded())) /s")
+                }
             }
         }
     }
@@ -125,7 +128,7 @@ struct Unbind: ParsableCommand {
     }
 }
 
-struct Monitor: ParsableCommand {
+struct Monitor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "UIO devices coming and going, as they happen, until Ctrl-C.")
     @Flag(help: "Print JSON lines.") var json = false
     @Option(help: "Stop after this many events.") var count: Int?
@@ -140,12 +143,17 @@ struct Monitor: ParsableCommand {
         try seconds.map { try validateSeconds($0, option: "--seconds") }
     }
 
-    func run() throws {
+    func run() async throws {
         let monitor = try HotplugMonitor(source: source == .udev ? .udev : source == .kernel ? .kernel : .automatic)
-        let interrupt = SignalCancellation { monitor.cancel() }
-        defer { interrupt.restore() }
         if !json { print("monitoring UIO devices (\(monitor.source == .udev ? "udev" : "kernel") events); Ctrl-C stops") }
         fflush(nil)
+        let (json, count, seconds) = (json, count, seconds)
+        try await untilStopSignal(name: "uioctl-monitor", interrupt: { monitor.cancel() }) {
+            try Monitor.follow(monitor, json: json, count: count, seconds: seconds)
+        }
+    }
+
+    static func follow(_ monitor: HotplugMonitor, json: Bool, count: Int?, seconds: Double?) throws {
         var seen = 0
         let deadline = seconds.map { ContinuousClock.now + .seconds($0) }
         while count.map({ seen < $0 }) ?? true {
@@ -183,25 +191,11 @@ struct Monitor: ParsableCommand {
     }
 }
 
-/// Runs `cancel` on SIGINT or SIGTERM, so a blocking command ends cleanly.
-final class SignalCancellation {
-    private let sources: [any DispatchSourceSignal]
-
-    init(_ cancel: @escaping @Sendable () -> Void) {
-        sources = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler(handler: cancel)
-            source.resume()
-            return source
-        }
-    }
-
-    func restore() {
-        sources.forEach { $0.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-    }
+/// Runs a blocking command's `body` until it ends or SIGINT or SIGTERM calls `interrupt`, which
+/// makes it end cleanly (a swift-service-lifecycle group around a ``BlockingService``).
+func untilStopSignal(name: String, interrupt: @escaping @Sendable () -> Void, _ body: @escaping @Sendable () throws -> Void) async throws {
+    let quiet = Logger(label: "uioctl") { _ in SwiftLogNoOpLogHandler() }
+    try await ServiceGroup(stoppingOnSignals: [BlockingService(name: name, body: body, interrupt: interrupt)], logger: quiet).run()
 }
 
 /// The longest `--interval` or `--seconds`: a year. Longer is forever for a command run by hand,

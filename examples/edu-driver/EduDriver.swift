@@ -12,6 +12,7 @@
 // in memory. The common buffers are where a correct device writes; VFIO confines an incorrect one.
 
 import Dispatch
+import Logging
 import QEMUDevices
 import Synchronization
 import UIO
@@ -103,16 +104,18 @@ final class EduDriver: Sendable {
 
     /// WDF's EvtDriverDeviceAdd: claim the device, create the device object with its context,
     /// its queue and its interrupt object. Nothing touches the hardware yet.
-    init(resources: any HardwareResources, copiesByDMA: Bool, log: @escaping @Sendable (String) -> Void) throws {
+    init(resources: any HardwareResources, copiesByDMA: Bool, exportsMetrics: Bool = false, logger: Logger,
+         log: @escaping @Sendable (String) -> Void) throws {
         device = Device(resources: resources, context: EduDevice(log: log), callbacks: DeviceCallbacks(
             prepareHardware: EduDriver.prepareHardware,
             d0Entry: { device in device.edu.log("D0 entry: the device is working") },
             d0Exit: { device in device.edu.log("D0 exit") },
             releaseHardware: EduDriver.releaseHardware,
-            surpriseRemoval: { device, reason in device.edu.log("surprise removal: \(reason)") }))
+            surpriseRemoval: { device, reason in device.edu.log("surprise removal: \(reason)") }), logger: logger)
         requests = try Queue(device: device)
         var config = InterruptConfig<EduInterruptContext>(isr: EduDriver.isr, dpc: EduDriver.dpc)
         config.recordsTimings = true  // printed at stop
+        config.exportsMetrics = exportsMetrics
         config.enable = EduDriver.enableInterrupts
         config.disable = EduDriver.disableInterrupts
         config.automaticSerialization = true

@@ -2,21 +2,25 @@
 //
 //   edu-driver [--backend uio|vfio] [--device uio0|NAME|SLOT|VENDOR:DEVICE] [--bind SLOT]
 //              [--factorial N]... [--interrupts N] [--dma-copies N] [--dma-bytes N] [--serve]
+//              [--metrics-file PATH] [--log-level LEVEL]
 //
-// Ctrl-C (SIGINT) or SIGTERM stops the device cleanly at any point.
+// The device runs as a swift-service-lifecycle service (UIOService's DeviceService): SIGINT or
+// SIGTERM stops it cleanly at any point, a second one exits at once; under systemd it reports
+// ready after D0 entry (deploy/edu-driver@.service).
 
 import ArgumentParser
-import Dispatch
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
 import Synchronization
+import SystemPackage
 import UIO
 import UIODriver
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import UIOService
 
 @main
-struct EduDriverCommand: ParsableCommand {
+struct EduDriverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edu-driver",
         abstract: "A driver for QEMU's edu device, on swift-uio's interrupt object, through uio_pci_generic or vfio-pci.")
@@ -46,17 +50,35 @@ struct EduDriverCommand: ParsableCommand {
     @Option(help: "The bytes in each DMA copy (1 to 4095, edu's buffer).")
     var dmaBytes = 4000
 
-    @Flag(help: "Keep running after the demonstration, until SIGINT or SIGTERM.")
+    @Flag(help: "Keep running after the demonstration, until SIGINT or SIGTERM or the device's removal.")
     var serve = false
+
+    @Option(help: "Write the interrupt's metrics in Prometheus's text format to this file, every 10 s and at stop.")
+    var metricsFile: String?
+
+    @Option(help: "The framework's log level (trace, debug, info, notice, warning, error, critical).")
+    var logLevel = "info"
 
     func validate() throws {
         guard interrupts >= 0 else { throw ValidationError("--interrupts must be 0 or more, not \(interrupts)") }
         guard dmaCopies >= 0 else { throw ValidationError("--dma-copies must be 0 or more, not \(dmaCopies)") }
         guard (1...4095).contains(dmaBytes) else { throw ValidationError("--dma-bytes must be 1 to 4095 (edu's buffer), not \(dmaBytes)") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(logLevel)")
+        }
     }
 
-    func run() throws {
+    func run() async throws {
         let log: @Sendable (String) -> Void = { print("edu-driver: \($0)") }
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "edu-driver")
+        let registry = PrometheusCollectorRegistry()
+        if metricsFile != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
 
         // Find the device through libudev (binding it first if asked).
         let resources: any HardwareResources
@@ -94,49 +116,15 @@ struct EduDriverCommand: ParsableCommand {
             kernelCount = { "in /proc/interrupts" }
         }
 
-        let driver = try EduDriver(resources: resources, copiesByDMA: dmaCopies > 0, log: log)
-        let signals = StopOnSignals(device: driver.device, log: log)
-        try driver.device.start()
-
-        do {
-            for n in factorials {
-                let (value, latency) = try driver.factorial(n)
-                log("\(n)! = \(value) (interrupt on completion; the DPC completed the request after \(microseconds(latency)) µs)")
-            }
-            if interrupts > 0 {
-                let elapsed = try driver.raiseTestInterrupts(interrupts)
-                log("raised \(interrupts) test interrupts one at a time: \(driver.testInterruptsHandled) handled by the DPC, "
-                    + "\(microseconds(elapsed / interrupts)) µs per round trip")
-            }
-            if dmaCopies > 0 {
-                var generator = SystemRandomNumberGenerator()
-                var total = Duration.zero
-                var worst = Duration.zero
-                var redone = 0
-                for copy in 1...dmaCopies {
-                    let data = (0..<dmaBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
-                    let result = try driver.copyThroughDevice(data)
-                    guard result.bytes == data else { throw EduError.corrupt(copy) }
-                    total += result.latency
-                    worst = max(worst, result.latency)
-                    redone += result.redone
-                }
-                // Each copy's own time, from the request to its completion by the DPC.
-                let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
-                log("copied \(dmaBytes) bytes out to the device and back by DMA \(dmaCopies) times, every byte checked: "
-                    + "\(Int(Double(2 * dmaBytes * dmaCopies) / 1024 / seconds)) KiB/s, \(microseconds(total / dmaCopies) / 1000) ms per copy "
-                    + "(worst \(microseconds(worst) / 1000) ms; edu finishes each transfer ~100 ms after it starts)"
-                    + (redone > 0 ? ", \(redone) transfers made again after Bus Master was lost" : ""))
-            }
-            if serve {
-                log("serving until SIGINT or SIGTERM")
-                driver.device.waitUntilStopped()
-            }
-        } catch where signals.received != nil {
-            // Stopped by a signal in the middle of a request: not an error of the driver's.
+        let driver = try EduDriver(resources: resources, copiesByDMA: dmaCopies > 0, exportsMetrics: metricsFile != nil,
+                                   logger: logger, log: log)
+        let demonstration = Demonstration(factorials: factorials, interrupts: interrupts, dmaCopies: dmaCopies,
+                                          dmaBytes: dmaBytes, serve: serve, log: log)
+        var services: [any Service] = [DeviceService(device: driver.device) { _ in try demonstration.run(driver) }]
+        if let metricsFile {
+            services.append(MetricsFileService(path: FilePath(metricsFile), logger: logger) { registry.emitToBuffer() })
         }
-        driver.device.stop()
-        signals.cancel()
+        try await ServiceGroup(stoppingOnSignals: services, logger: logger).run()
 
         let statistics = driver.interrupt.statistics
         let kernel = kernelCount()
@@ -145,36 +133,55 @@ struct EduDriverCommand: ParsableCommand {
             + "\(statistics.dpcRuns) DPC runs" + (statistics.held > 0 ? ", \(statistics.held) held while disabled" : ""))
         // The interrupt's own histograms; guest microseconds are the emulator's.
         for line in driver.interrupt.timings.description.split(separator: "\n") { log("  \(line)") }
-        if let signal = signals.received { throw ExitCode(128 + signal) }
     }
 }
 
-/// Stops the device on SIGINT or SIGTERM; the main thread then finishes, prints and exits.
-final class StopOnSignals {
-    private let sources: [any DispatchSourceSignal]
-    private let record = SignalRecord()
+/// What the example shows once the device works: factorials, test interrupts, DMA copies, and
+/// with `serve` a wait for the stop. Runs on the service's work thread; a stop (a signal, the
+/// device's removal) fails the request under way, which ends it.
+struct Demonstration: Sendable {
+    let factorials: [UInt32]
+    let interrupts: Int
+    let dmaCopies: Int
+    let dmaBytes: Int
+    let serve: Bool
+    let log: @Sendable (String) -> Void
 
-    /// The signal that stopped the device, if one did.
-    var received: Int32? { record.signal.withLock { $0 } }
-
-    private final class SignalRecord: Sendable { let signal = Mutex<Int32?>(nil) }
-
-    init(device: Device, log: @escaping @Sendable (String) -> Void) {
-        let record = self.record
-        sources = [SIGINT, SIGTERM].map { number in
-            Glibc.signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                log("signal \(number): stopping")
-                record.signal.withLock { $0 = number }
-                device.stop()
+    func run(_ driver: EduDriver) throws {
+        for n in factorials {
+            let (value, latency) = try driver.factorial(n)
+            log("\(n)! = \(value) (interrupt on completion; the DPC completed the request after \(microseconds(latency)) µs)")
+        }
+        if interrupts > 0 {
+            let elapsed = try driver.raiseTestInterrupts(interrupts)
+            log("raised \(interrupts) test interrupts one at a time: \(driver.testInterruptsHandled) handled by the DPC, "
+                + "\(microseconds(elapsed / interrupts)) µs per round trip")
+        }
+        if dmaCopies > 0 {
+            var generator = SystemRandomNumberGenerator()
+            var total = Duration.zero
+            var worst = Duration.zero
+            var redone = 0
+            for copy in 1...dmaCopies {
+                let data = (0..<dmaBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let result = try driver.copyThroughDevice(data)
+                guard result.bytes == data else { throw EduError.corrupt(copy) }
+                total += result.latency
+                worst = max(worst, result.latency)
+                redone += result.redone
             }
-            source.resume()
-            return source
+            // Each copy's own time, from the request to its completion by the DPC.
+            let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+            log("copied \(dmaBytes) bytes out to the device and back by DMA \(dmaCopies) times, every byte checked: "
+                + "\(Int(Double(2 * dmaBytes * dmaCopies) / 1024 / seconds)) KiB/s, \(microseconds(total / dmaCopies) / 1000) ms per copy "
+                + "(worst \(microseconds(worst) / 1000) ms; edu finishes each transfer ~100 ms after it starts)"
+                + (redone > 0 ? ", \(redone) transfers made again after Bus Master was lost" : ""))
+        }
+        if serve {
+            log("serving until SIGINT or SIGTERM or the device's removal")
+            driver.device.waitUntilStopped()
         }
     }
-
-    func cancel() { sources.forEach { $0.cancel() } }
 }
 
 func hex(_ value: UInt16) -> String {

@@ -3,19 +3,18 @@
 //
 //   pl031-driver [--device pl031-uio|uioN|/dev/uioN] [--alarms N] [--period SECONDS]
 //
-// Ctrl-C (SIGINT) or SIGTERM stops the device cleanly at any point.
+// The device runs as a swift-service-lifecycle service (UIOService's DeviceService): SIGINT or
+// SIGTERM stops it cleanly at any point, a second one exits at once.
 
 import ArgumentParser
-import Dispatch
+import Logging
 import UIO
 import UIODriver
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import ServiceLifecycle
+import UIOService
 
 @main
-struct PL031DriverCommand: ParsableCommand {
+struct PL031DriverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pl031-driver",
         abstract: "A uio_pdrv_genirq driver for ARM's PL031 RTC alarm, on swift-uio's interrupt object.")
@@ -34,7 +33,7 @@ struct PL031DriverCommand: ParsableCommand {
         guard (1...86_400).contains(period) else { throw ValidationError("--period must be from 1 to 86400 seconds (a day), not \(period)") }
     }
 
-    func run() throws {
+    func run() async throws {
         let log: @Sendable (String) -> Void = { print("pl031-driver: \($0)") }
         let uio = try UIODevice.first(DeviceSelector(device))
         let line = KernelIRQ.read(for: uio)
@@ -42,21 +41,13 @@ struct PL031DriverCommand: ParsableCommand {
             + "irq \(line.map { "\($0.number) (\($0.controller))" } ?? "unknown")")
 
         let driver = try PL031Driver(uio: uio, alarms: alarms, period: period, log: log)
-        // A signal stops the device; the wait below then ends early.
-        let stopper = DispatchQueue(label: "pl031-driver.signals")
-        let sources = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: stopper)
-            source.setEventHandler { log("signal \(number): stopping"); driver.device.stop() }
-            source.resume()
-            return source
-        }
         let started = ContinuousClock.now
-        try driver.device.start()
         let deadline = started + .seconds(Int(period) * alarms + 10)
-        while driver.device.state == .working, !driver.waitForAlarms(timeout: .seconds(1)), .now < deadline {}
-        driver.device.stop()
-        sources.forEach { $0.cancel() }
+        // Waits for the alarms; a signal or the device's removal stops the device, which ends it.
+        let service = DeviceService(device: driver.device) { device in
+            while device.state == .working, !driver.waitForAlarms(timeout: .seconds(1)), .now < deadline {}
+        }
+        try await ServiceGroup(stoppingOnSignals: [service], logger: Logger(label: "pl031-driver")).run()
 
         let statistics = driver.interrupt.statistics
         let kernel = (try? uio.currentEventCount()).map(String.init) ?? "?"

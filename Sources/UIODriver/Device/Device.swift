@@ -48,6 +48,7 @@ public final class Device: FrameworkObject, @unchecked Sendable {
     private let lifecycle = Locked(Lifecycle())
     private let stoppedSignal = ConditionVariable()
     private var stoppedFlag = false
+    private var stoppedWaiters: [CheckedContinuation<Void, Never>] = []
 
     private struct Lifecycle {
         var state = State.added
@@ -222,6 +223,37 @@ public final class Device: FrameworkObject, @unchecked Sendable {
         }
     }
 
+    /// Suspends until the device has stopped (by ``stop()`` or after a surprise removal): the
+    /// asynchronous ``waitUntilStopped(timeout:)``, for a service's `run`.
+    public func stopped() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let alreadyStopped = stoppedSignal.withLock {
+                if !stoppedFlag { stoppedWaiters.append(continuation) }
+                return stoppedFlag
+            }
+            if alreadyStopped { continuation.resume() }
+        }
+    }
+
+    /// For a process about to exit without stopping the device (a second SIGTERM during a stop
+    /// that hangs in a driver's callback): turns Bus Master off, so the device starts no DMA into
+    /// memory the process is about to give back. uio_pci_generic leaves Bus Master as it is when
+    /// the files close; vfio-pci turns it off itself. Runs no callback and waits for no lock a
+    /// callback holds; the device is not usable afterwards. Returns whether Bus Master is off (or
+    /// was never turned on by this device).
+    @discardableResult
+    public func prepareForImmediateExit() -> Bool {
+        guard let configSpace = lifecycle.withLock({ $0.busMaster }) else { return true }
+        if resources.liveness.isRemoved { return true }
+        do {
+            try configSpace.updateCommand { $0 &= ~ConfigSpace.busMasterBit }
+            return true
+        } catch {
+            logger.error("turning Bus Master off before exiting failed: \(error)")
+            return false
+        }
+    }
+
     // MARK: - The device lock (WdfObjectAcquireLock)
 
     /// `WdfObjectAcquireLock` on the device: the lock automatic serialization takes around the
@@ -384,10 +416,13 @@ public final class Device: FrameworkObject, @unchecked Sendable {
         for enabler in enablers { enabler.releaseBuffers(busMasterOff: busMasterOff) }
         setState(.stopped)
         logger.debug("stopped", metadata: removalReason.map { ["removal": "\($0)"] } ?? [:])
-        stoppedSignal.withLock {
+        let waiters = stoppedSignal.withLock {
             stoppedFlag = true
             stoppedSignal.broadcast()
+            defer { stoppedWaiters.removeAll() }
+            return stoppedWaiters
         }
+        for waiter in waiters { waiter.resume() }
     }
 
     private func setState(_ state: State) { lifecycle.withLock { $0.state = state } }

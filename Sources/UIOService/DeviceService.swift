@@ -1,0 +1,150 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UIODriver
+import UIOPlatform
+import UnixSignals
+
+/// A driver's ``Device`` as a swift-service-lifecycle `Service`: started when the service group
+/// runs it, ready (`READY=1` to systemd) once in D0, stopped in WDF's order on graceful shutdown.
+///
+/// ```swift
+/// let service = DeviceService(device: driver.device) { device in try driver.serveRequests() }
+/// try await ServiceGroup(stoppingOnSignals: [service], logger: logger).run()
+/// ```
+///
+/// - `work`, if given, is the driver's own blocking code, on a thread of its own once the device
+///   works. When it returns the device is stopped and the service ends; an error it throws while
+///   the device still works is the service's failure, one it throws because the device stopped
+///   under it (a signal, a removal) is not. Without `work` the device serves until it is stopped
+///   or removed.
+/// - A surprise removal ends the service without an error, after the removal sequence.
+/// - A second `SIGTERM` or `SIGINT` while the stop runs (a callback that never returns, say)
+///   exits the process at once, Bus Master turned off first (``Device/prepareForImmediateExit()``),
+///   with status 128 + the signal. The service group must shut down gracefully on the same
+///   signals, as `ServiceGroup.init(stoppingOnSignals:logger:)` sets up.
+public struct DeviceService: Service, CustomStringConvertible {
+    /// The device the service drives.
+    public let device: Device
+    private let notifier: ServiceManagerNotifier
+    private let work: (@Sendable (Device) throws -> Void)?
+    private let signals: SignalSource
+    private let exitNow: @Sendable (Int32) -> Void
+
+    /// The signals that shut a driver down gracefully; the second one exits at once.
+    public static let stopSignals: [UnixSignal] = [.sigterm, .sigint]
+
+    package enum SignalSource: Sendable {
+        case process
+        case stream(AsyncStream<UnixSignal>)
+    }
+
+    /// A service for `device`, telling `notifier` (systemd's, by default) when it is ready.
+    public init(device: Device, notifier: ServiceManagerNotifier = .fromEnvironment,
+                work: (@Sendable (Device) throws -> Void)? = nil) {
+        self.init(device: device, notifier: notifier, work: work, signals: .process, exit: { status in
+            fflush(nil)
+            _exit(status)
+        })
+    }
+
+    /// For tests: signals from `signals` rather than the process's, and `exit` in place of `_exit`.
+    package init(device: Device, notifier: ServiceManagerNotifier, work: (@Sendable (Device) throws -> Void)?,
+                 signals: SignalSource, exit: @escaping @Sendable (Int32) -> Void) {
+        self.device = device
+        self.notifier = notifier
+        self.work = work
+        self.signals = signals
+        self.exitNow = exit
+    }
+
+    public var description: String { "DeviceService(\(device.resources.name))" }
+
+    public func run() async throws {
+        let device = self.device
+        let logger = device.logger
+        let stopper = Stopper(device: device, notifier: notifier)
+        let watcher = Task { await exitOnSecondSignal(stopper: stopper) }
+        defer { watcher.cancel() }
+
+        do {
+            try await onOwnThread(named: "\(device.resources.threadPrefix)-start") { try device.start() }
+        } catch {
+            try? notifier.status("start failed: \(error)")
+            throw error
+        }
+        logger.info("ready: the device is in D0 and its interrupts are enabled")
+        do { try notifier.ready(status: "driving \(device.resources.name)") } catch {
+            logger.warning("\(error)")
+        }
+
+        let failure: (any Error)? = await withGracefulShutdownHandler {
+            var failure: (any Error)?
+            if let work {
+                do {
+                    try await onOwnThread(named: "\(device.resources.threadPrefix)-work") { try work(device) }
+                } catch {
+                    if device.state == .working { failure = error }  // not stopped under it: the driver's own
+                }
+                stopper.stop(because: failure == nil ? "the driver's work is done" : "the driver's work failed")
+            }
+            await device.stopped()
+            return failure
+        } onGracefulShutdown: {
+            stopper.stop(because: "graceful shutdown")
+        }
+        if let reason = device.removalReason {
+            logger.notice("the device went away, so the service ends: \(reason)")
+            try? notifier.status("device removed: \(reason)")
+        }
+        if let failure { throw failure }
+    }
+
+    private func exitOnSecondSignal(stopper: Stopper) async {
+        var received = 0
+        let handle: (UnixSignal) -> Bool = { signal in
+            received += 1
+            guard received >= 2 else { return false }
+            device.logger.critical("a second \(signal) while stopping: exiting at once, the stop unfinished",
+                                   metadata: ["busMasterOff": "\(device.prepareForImmediateExit())"])
+            exitNow(128 + signal.rawValue)
+            return true
+        }
+        switch signals {
+        case .process:
+            for await signal in await UnixSignalsSequence(trapping: Self.stopSignals) where handle(signal) { return }
+        case .stream(let stream):
+            for await signal in stream where handle(signal) { return }
+        }
+    }
+}
+
+/// Stops the device once, on a thread of its own: `Device.stop()` blocks until every callback
+/// has returned, which no cooperative thread may wait for.
+private final class Stopper: Sendable {
+    private let device: Device
+    private let notifier: ServiceManagerNotifier
+    private let begun = Atomic<Bool>(false)
+
+    init(device: Device, notifier: ServiceManagerNotifier) {
+        self.device = device
+        self.notifier = notifier
+    }
+
+    func stop(because reason: String) {
+        guard !begun.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if device.state != .stopped {
+            device.logger.info("stopping: \(reason)")
+            try? notifier.stopping(status: "stopping: \(reason)")
+        }
+        let device = self.device
+        do {
+            try OSThread.detached(name: "\(device.resources.threadPrefix)-stop") { device.stop() }
+        } catch {
+            device.stop()  // no thread to spare: stop here, blocking
+        }
+    }
+}

@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import ServiceLifecycle
+import SystemPackage
+
+/// Writes a driver's figures to a file every `interval` and once more when the group shuts
+/// down, so that they can be read from outside the process: point Prometheus's node exporter
+/// at the folder (`--collector.textfile.directory`), or `cat` it.
+///
+/// `render` makes the file's content, for example a swift-prometheus registry's
+/// `emitToBuffer()` once the driver has bootstrapped `PrometheusMetricsFactory` and turned on
+/// `InterruptConfig.exportsMetrics`. Each write goes to a temporary file in the same folder that
+/// is then renamed over `path`, so a reader never sees half a file.
+public struct MetricsFileService: Service, CustomStringConvertible {
+    /// Where the figures go (a `.prom` name for the node exporter).
+    public let path: FilePath
+    /// How often they are written.
+    public let interval: Duration
+    private let render: @Sendable () -> [UInt8]
+    private let logger: Logger
+
+    public init(path: FilePath, interval: Duration = .seconds(10), logger: Logger, render: @escaping @Sendable () -> [UInt8]) {
+        self.path = path
+        self.interval = interval
+        self.render = render
+        self.logger = logger
+    }
+
+    public var description: String { "MetricsFileService(\(path))" }
+
+    public func run() async throws {
+        try write()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            // Ends early, without an error, on graceful shutdown or cancellation.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            try write()
+        }
+    }
+
+    /// Writes the figures now.
+    public func write() throws(Errno) {
+        let bytes = render()
+        let temporary = FilePath(path.string + ".new")
+        do {
+            let file = try FileDescriptor.open(temporary, .writeOnly, options: [.create, .truncate, .closeOnExec],
+                                               permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            try file.closeAfter { _ = try file.writeAll(bytes) }
+            guard rename(temporary.string, path.string) == 0 else { throw Errno(rawValue: errno) }
+        } catch let error as Errno {
+            logger.warning("could not write the metrics to \(path): \(error)")
+            throw error
+        } catch {
+            throw Errno.ioError
+        }
+    }
+}
