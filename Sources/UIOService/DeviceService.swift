@@ -87,9 +87,10 @@ public struct DeviceService: Service, CustomStringConvertible {
                 do {
                     try await onOwnThread(named: "\(device.resources.threadPrefix)-work") { try work(device) }
                 } catch {
-                    if device.state == .working { failure = error }  // not stopped under it: the driver's own
+                    // Not stopped or removed under it: the driver's own failure.
+                    if device.state == .working && !device.resources.liveness.isRemoved { failure = error }
                 }
-                stopper.stop(because: failure == nil ? "the driver's work is done" : "the driver's work failed")
+                stopper.stop(because: failure.map { "the driver's work failed: \($0)" } ?? "the driver's work is done")
             }
             await device.stopped()
             return failure

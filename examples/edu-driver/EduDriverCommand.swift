@@ -9,6 +9,9 @@
 // ready after D0 entry (deploy/edu-driver@.service).
 
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Metrics
 import Prometheus
@@ -69,7 +72,8 @@ struct EduDriverCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let log: @Sendable (String) -> Void = { print("edu-driver: \($0)") }
+        // Flushed line by line into a pipe too: a service's journal shows each as it happens.
+        let log: @Sendable (String) -> Void = { print("edu-driver: \($0)"); fflush(nil) }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardOutput(label: label)

@@ -7,6 +7,9 @@
 // SIGTERM stops it cleanly at any point, a second one exits at once.
 
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import UIO
 import UIODriver
@@ -34,7 +37,8 @@ struct PL031DriverCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let log: @Sendable (String) -> Void = { print("pl031-driver: \($0)") }
+        // Flushed line by line into a pipe too: a service's journal shows each as it happens.
+        let log: @Sendable (String) -> Void = { print("pl031-driver: \($0)"); fflush(nil) }
         let uio = try UIODevice.first(DeviceSelector(device))
         let line = KernelIRQ.read(for: uio)
         log("found uio\(uio.number) \"\(uio.name)\" (\(uio.version)) at \(uio.parent?.sysName ?? "?"), driver \(uio.parent?.driver ?? "none"), "

@@ -4,7 +4,8 @@
 # generic-uio nodes to uio_pdrv_genirq, other PCI devices of the ids run.sh names to
 # uio_pci_generic), let qemu-user run the host's x86_64 programs on another architecture, run the
 # command the host left in the results folder inside the host's root, write its exit status
-# beside it, and power off.
+# beside it, and power off. With swiftuio.systemd=1 the command runs as a service of systemd,
+# started as PID 1 inside the host's root.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -115,6 +116,48 @@ if [ -n "$binfmt" ]; then
     mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
     printf '%s' ':qemu-x86_64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00:\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:'"/host$binfmt"':F' \
         > /proc/sys/fs/binfmt_misc/register || fail "cannot register qemu-x86_64 with binfmt_misc"
+fi
+
+if [ "$(arg systemd)" = 1 ]; then
+    # systemd as PID 1 in the host's root, booting only the command's target: udevd from the
+    # unpacked udev package, journald, and the command as a service whose end powers off.
+    udev=$(arg udev)
+    for dir in /host/var/tmp /host/var/log/journal /host/var/lib/systemd; do
+        [ -d "$dir" ] && mount -t tmpfs tmpfs "$dir"
+    done
+    units=/host/run/systemd/system
+    mkdir -p "$units"
+    for unit in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-udev-trigger.service; do
+        sed -e "s|/lib/systemd/systemd-udevd|$udev/lib/systemd/systemd-udevd|" -e "s|\([-=]\)udevadm |\1$udev/bin/udevadm |" \
+            "/host$udev/lib/systemd/system/$unit" > "$units/$unit" || fail "no $unit in $udev"
+    done
+    cat > /host/run/swift-uio-command <<COMMAND
+#!/bin/bash
+/bin/bash "$results/command.sh"
+echo \$? > "$results/status"
+sync
+COMMAND
+    cat > "$units/swift-uio-command.service" <<UNIT
+[Unit]
+Description=The guest's command
+Wants=systemd-journald.service systemd-udevd.service systemd-udev-trigger.service
+After=systemd-journald.service systemd-udevd.service systemd-udev-trigger.service
+SuccessAction=poweroff-force
+FailureAction=poweroff-force
+[Service]
+Type=oneshot
+ExecStart=/bin/bash /run/swift-uio-command
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/console
+UNIT
+    cat > "$units/swift-uio-guest.target" <<UNIT
+[Unit]
+Description=The guest's command under systemd
+Requires=swift-uio-command.service
+After=swift-uio-command.service
+UNIT
+    exec chroot /host /lib/systemd/systemd --unit=swift-uio-guest.target --show-status=false
 fi
 
 chroot /host /bin/bash "$results/command.sh"

@@ -40,6 +40,8 @@ read-only; prints its output and exits with its status.
                    without it the guest has no NIC at all (-nic none)
   --disk           (x86_64) a virtio-blk disk holding a fresh 8 MiB ext2 file system
   --hugepages N    reserve N huge pages at boot (hugepages=N), for DMA memory
+  --systemd        boot systemd as init (PID 1, in the host's root, with Debian's udevd and
+                   journald) and run COMMAND as its service swift-uio-command.service
   --device SPEC    add QEMU's -device SPEC, as "edu" or "virtio-rng-pci" (repeatable)
   --bind VEN:DEV   bind every PCI device of these hex ids to uio_pci_generic (repeatable)
   --qemu ARG       pass ARG to QEMU as it is (repeatable): --qemu -s for a gdb stub
@@ -63,6 +65,7 @@ qemu_args=()
 hugepages=0
 iommu=0
 vfio_specs=()
+systemd=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) arch="$2"; shift 2 ;;
@@ -76,6 +79,7 @@ while [ $# -gt 0 ]; do
         --vfio-device) [[ "$2" != *addr=* ]] || { echo "run.sh: --vfio-device places the device itself: no addr= in $2" >&2; exit 2; }
                        vfio_specs+=("$2"); iommu=1; shift 2 ;;
         --nic) nic=1; shift ;;
+        --systemd) systemd=1; shift ;;
         --disk) disk=1; shift ;;
         --device) extra_devices+=(-device "$2"); shift 2 ;;
         --hugepages) [[ "$2" =~ ^[0-9]+$ ]] || { echo "run.sh: --hugepages takes a count" >&2; exit 2; }
@@ -209,6 +213,7 @@ if [ ${#vfio_bdfs[@]} -gt 0 ]; then
     export SWIFT_UIO_GUEST_VFIO="${vfio_bdfs[*]}"
     passed_env+=(SWIFT_UIO_GUEST_VFIO)
 fi
+[ "$systemd" -eq 0 ] || kernel_args+=" swiftuio.systemd=1 swiftuio.udev=$SWIFT_UIO_GUEST_UDEV"
 # The ids the guest binds to uio_pci_generic, each once: "1234:11e8,1af4:1005".
 pci=$(printf '%s\n' "${pci_ids[@]}" | awk 'NF && !seen[$0]++' | paste -sd,)
 
