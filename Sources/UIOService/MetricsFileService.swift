@@ -30,12 +30,14 @@ public struct MetricsFileService: Service, CustomStringConvertible {
 
     public var description: String { "MetricsFileService(\(path))" }
 
+    /// Writes at once, throwing if the file cannot be written (a wrong path fails the start);
+    /// later failures (a full disk) are logged and the driver goes on.
     public func run() async throws {
         try write()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             // Ends early, without an error, on graceful shutdown or cancellation.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            try write()
+            try? write()
         }
     }
 
