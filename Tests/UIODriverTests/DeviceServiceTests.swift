@@ -278,3 +278,58 @@ func waitUntilAsync(timeout: Duration = .seconds(10), _ condition: () -> Bool) a
     }
     return true
 }
+
+@Suite("A driver's service group")
+struct DriverServiceGroupTests {
+    @Test("a removal ends the group without an error, the metrics written last after the device stopped")
+    func removalEndsTheGroup() async throws {
+        let simulated = try SimulatedDevice()
+        let device = Device(resources: simulated)
+        _ = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
+        let states = Mutex<[Device.State]>([])
+        let metrics = MetricsFileService(path: FilePath("/dev/null"), interval: .seconds(3600), logger: Logger(label: "test")) {
+            states.withLock { $0.append(device.state) }
+            return []
+        }
+        let group = ServiceGroup(stoppingOnSignals: [DeviceService(device: device, notifier: .init(socketPath: nil)), metrics],
+                                 logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            #expect(await waitUntilAsync { device.state == .working && !states.withLock { $0 }.isEmpty })
+            simulated.remove()
+            try await tasks.waitForAll()
+        }
+        #expect(device.removalReason?.code == .deviceRemoved)
+        #expect(states.withLock { $0 }.last == .stopped, "the last write came after the device stopped")
+    }
+
+    @Test("a removal while the group shuts down is no failure: the device service is shut down first")
+    func removalDuringShutdown() async throws {
+        let simulated = try SimulatedDevice()
+        let device = Device(resources: simulated)
+        _ = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
+        let shuttingDown = Atomic<Bool>(false)
+        // The final write removes the device and returns only once it has stopped: had the group
+        // shut the metrics down first, the device service would end in the middle of that.
+        let metrics = MetricsFileService(path: FilePath("/dev/null"), interval: .seconds(3600), logger: Logger(label: "test")) {
+            if shuttingDown.load(ordering: .acquiring) {
+                simulated.remove()
+                _ = device.waitUntilStopped(timeout: .seconds(10))
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+            return []
+        }
+        let group = ServiceGroup(stoppingOnSignals: [DeviceService(device: device, notifier: .init(socketPath: nil)), metrics],
+                                 logger: Logger(label: "test"))
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                #expect(await waitUntilAsync { device.state == .working })
+                shuttingDown.store(true, ordering: .releasing)
+                trigger.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+        #expect(device.state == .stopped)
+    }
+}
