@@ -2,7 +2,8 @@
 # Runs every test of swift-uio: the unit suites (discovery against a umockdev sysfs), the
 # integration suites in a guest with a real kernel and real edu devices, and in an aarch64 guest
 # with a real platform device on uio_pdrv_genirq, the example drivers
-# and the udev rules in the guest, the unit suites again under ThreadSanitizer and AddressSanitizer,
+# and the udev rules in the guest, the systemd units (verified, and run in a guest booted with
+# systemd), the unit suites again under ThreadSanitizer and AddressSanitizer,
 # a short fuzzing run and a short benchmark run. Installs what it needs on Debian 12 (as root or
 # through sudo).
 set -euo pipefail
@@ -24,6 +25,9 @@ require_ran() {
 
 echo "==> building"
 swift build --build-tests
+
+echo "==> the systemd units in deploy/: systemd-analyze verify"
+scripts/verify-units.sh
 
 echo "==> unit tests, with libudev reading a umockdev sysfs"
 SWIFT_UIO_REQUIRE_UMOCKDEV=1 umockdev-wrapper ".build/debug/$tests" --testing-library swift-testing --skip GuestTests 2>&1 \
@@ -55,8 +59,10 @@ done
 echo "==> the edu example driver in the guest"
 scripts/guest/run.sh --edu 1 --hugepages 4 -- .build/debug/edu-driver --interrupts 200
 
-echo "==> the edu example driver through vfio-pci (MSI, DMA through the IOMMU)"
-scripts/guest/run.sh --edu 0 --vfio-device edu -- .build/debug/edu-driver --backend vfio --interrupts 200
+echo "==> the edu example as systemd services, in a guest booted with systemd: started by udev on uio_pci_generic and on vfio-pci, ready after D0 entry, a dynamic user, stopped by systemctl, by device_del and by the unbind, started by device_add"
+scripts/guest/run.sh --systemd --hotplug --edu 0 --vfio-device edu --bind 1234:11e8 --timeout 900 \
+    --device pcie-root-port,id=rp1,chassis=1,addr=0x18 --device edu,id=edu0,bus=rp1 -- \
+    scripts/guest/systemd-check.sh edu,id=edu0,bus=rp1
 
 echo "==> the edu example's DMA copies while another program opens and closes the node (Bus Master lost under it)"
 scripts/guest/run.sh --edu 1 --hugepages 4 -- scripts/guest/edu-dma-check.sh
@@ -79,7 +85,7 @@ echo "==> the udev rules for a platform device, in the aarch64 guest"
 scripts/guest/run.sh --arch aarch64 -- scripts/guest/udev-check.sh
 
 echo "==> the documentation (DocC), warnings as errors"
-swift package generate-documentation --target UIO --target UIODriver --target UIOTesting --target UIOControl \
+swift package generate-documentation --target UIO --target UIODriver --target UIOService --target UIOTesting --target UIOControl \
     --warnings-as-errors 2>&1 | tail -n 5
 
 echo "==> the unit suites again under ThreadSanitizer"

@@ -8,7 +8,7 @@ import UIODriver
 import UIOPlatform
 import UnixSignals
 
-/// A driver's ``Device`` as a swift-service-lifecycle `Service`: started when the service group
+/// A driver's `Device` as a swift-service-lifecycle `Service`: started when the service group
 /// runs it, ready (`READY=1` to systemd) once in D0, stopped in WDF's order on graceful shutdown.
 ///
 /// ```swift
@@ -23,7 +23,7 @@ import UnixSignals
 ///   or removed.
 /// - A surprise removal ends the service without an error, after the removal sequence.
 /// - A second `SIGTERM` or `SIGINT` while the stop runs (a callback that never returns, say)
-///   exits the process at once, Bus Master turned off first (``Device/prepareForImmediateExit()``),
+///   exits the process at once, Bus Master turned off first (`Device.prepareForImmediateExit()`),
 ///   with status 128 + the signal. The service group must shut down gracefully on the same
 ///   signals, as `ServiceGroup.init(stoppingOnSignals:logger:)` sets up.
 public struct DeviceService: Service, CustomStringConvertible {
