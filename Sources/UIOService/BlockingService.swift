@@ -1,7 +1,8 @@
 import ServiceLifecycle
 
 /// A blocking loop as a service (a udev monitor, a watch that prints): `body` runs on a thread of
-/// its own, and graceful shutdown calls `interrupt`, which must make `body` return soon.
+/// its own, and graceful shutdown or cancellation calls `interrupt`, which must make `body` return
+/// soon.
 public struct BlockingService: Service, CustomStringConvertible {
     private let name: String
     private let body: @Sendable () throws -> Void
@@ -17,9 +18,9 @@ public struct BlockingService: Service, CustomStringConvertible {
     public var description: String { "BlockingService(\(name))" }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
+        try await withTaskCancellationOrGracefulShutdownHandler {
             try await onOwnThread(named: name, body)
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             interrupt()
         }
     }

@@ -21,7 +21,9 @@ import UnixSignals
 ///   the device still works is the service's failure, one it throws because the device stopped
 ///   under it (a signal, a removal) is not. Without `work` the device serves until it is stopped
 ///   or removed.
-/// - A surprise removal ends the service without an error, after the removal sequence.
+/// - A surprise removal (unplugged, unbound) ends the service without an error, after the removal
+///   sequence; any other failure of the device (an I/O error of its interrupt) fails it.
+/// - Graceful shutdown or cancellation of the group stops the device.
 /// - A second `SIGTERM` or `SIGINT` while the stop runs (a callback that never returns, say)
 ///   exits the process at once, Bus Master turned off first (`Device.prepareForImmediateExit()`),
 ///   with status 128 + the signal. The service group must shut down gracefully on the same
@@ -67,7 +69,22 @@ public struct DeviceService: Service, CustomStringConvertible {
         let device = self.device
         let logger = device.logger
         let stopper = Stopper(device: device, notifier: notifier)
-        let watcher = Task { await exitOnSecondSignal(stopper: stopper) }
+        // Trapping before the start: a signal from now on reaches the watcher as well as the group.
+        let stream: AsyncStream<UnixSignal>
+        switch signals {
+        case .process:
+            let process = await UnixSignalsSequence(trapping: Self.stopSignals)
+            stream = AsyncStream { continuation in
+                let forwarding = Task {
+                    for await signal in process { continuation.yield(signal) }
+                    continuation.finish()
+                }
+                continuation.onTermination = { _ in forwarding.cancel() }
+            }
+        case .stream(let given):
+            stream = given
+        }
+        let watcher = Task { await exitOnSecondSignal(stream) }
         defer { watcher.cancel() }
 
         do {
@@ -81,44 +98,47 @@ public struct DeviceService: Service, CustomStringConvertible {
             logger.warning("\(error)")
         }
 
-        let failure: (any Error)? = await withGracefulShutdownHandler {
+        // Graceful shutdown and cancellation (the group's, when another service failed) both stop.
+        let workFailure: (any Error)? = await withTaskCancellationOrGracefulShutdownHandler {
             var failure: (any Error)?
             if let work {
                 do {
                     try await onOwnThread(named: "\(device.resources.threadPrefix)-work") { try work(device) }
                 } catch {
-                    // Not stopped or removed under it: the driver's own failure.
-                    if device.state == .working && !device.resources.liveness.isRemoved { failure = error }
+                    // A stop already under way made it fail: not the driver's failure.
+                    if !stopper.hasBegun { failure = error }
                 }
                 stopper.stop(because: failure.map { "the driver's work failed: \($0)" } ?? "the driver's work is done")
             }
             await device.stopped()
             return failure
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             stopper.stop(because: "graceful shutdown")
         }
+
         if let reason = device.removalReason {
+            try? notifier.status("device gone: \(reason)")
+            // Unplugged or unbound: the service ends, successfully (Restart=on-failure would try a
+            // device that is not there). Any other failure of the device is the service's.
+            guard reason.code == .deviceRemoved else {
+                logger.error("the device failed, so the service fails: \(reason)")
+                throw reason
+            }
             logger.notice("the device went away, so the service ends: \(reason)")
-            try? notifier.status("device removed: \(reason)")
+            return
         }
-        if let failure { throw failure }
+        if let workFailure { throw workFailure }
     }
 
-    private func exitOnSecondSignal(stopper: Stopper) async {
+    private func exitOnSecondSignal(_ signals: AsyncStream<UnixSignal>) async {
         var received = 0
-        let handle: (UnixSignal) -> Bool = { signal in
+        for await signal in signals {
             received += 1
-            guard received >= 2 else { return false }
+            guard received >= 2 else { continue }
             device.logger.critical("a second \(signal) while stopping: exiting at once, the stop unfinished",
                                    metadata: ["busMasterOff": "\(device.prepareForImmediateExit())"])
             exitNow(128 + signal.rawValue)
-            return true
-        }
-        switch signals {
-        case .process:
-            for await signal in await UnixSignalsSequence(trapping: Self.stopSignals) where handle(signal) { return }
-        case .stream(let stream):
-            for await signal in stream where handle(signal) { return }
+            return
         }
     }
 }
@@ -129,6 +149,9 @@ private final class Stopper: Sendable {
     private let device: Device
     private let notifier: ServiceManagerNotifier
     private let begun = Atomic<Bool>(false)
+
+    /// Whether a stop has begun (by a signal, the group, or the work's end).
+    var hasBegun: Bool { begun.load(ordering: .acquiring) }
 
     init(device: Device, notifier: ServiceManagerNotifier) {
         self.device = device
@@ -145,7 +168,8 @@ private final class Stopper: Sendable {
         do {
             try OSThread.detached(name: "\(device.resources.threadPrefix)-stop") { device.stop() }
         } catch {
-            device.stop()  // no thread to spare: stop here, blocking
+            // No thread to spare: a cooperative thread it is, rather than no stop at all.
+            Task.detached { device.stop() }
         }
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Logging
 import ServiceLifecycle
+import Synchronization
 import SystemPackage
 
 /// Writes a driver's figures to a file every `interval` and once more when the group shuts
@@ -20,6 +21,7 @@ public struct MetricsFileService: Service, CustomStringConvertible {
     public let interval: Duration
     private let render: @Sendable () -> [UInt8]
     private let logger: Logger
+    private let writing = WriteLock()
 
     public init(path: FilePath, interval: Duration = .seconds(10), logger: Logger, render: @escaping @Sendable () -> [UInt8]) {
         self.path = path
@@ -41,20 +43,30 @@ public struct MetricsFileService: Service, CustomStringConvertible {
         }
     }
 
-    /// Writes the figures now.
+    /// Writes the figures now, readable by everyone (mode 0644 whatever the umask: they are for
+    /// other programs). Writes of one service never interleave.
     public func write() throws(Errno) {
-        let bytes = render()
-        let temporary = FilePath(path.string + ".new")
-        do {
-            let file = try FileDescriptor.open(temporary, .writeOnly, options: [.create, .truncate, .closeOnExec],
-                                               permissions: [.ownerReadWrite, .groupRead, .otherRead])
-            try file.closeAfter { _ = try file.writeAll(bytes) }
-            guard rename(temporary.string, path.string) == 0 else { throw Errno(rawValue: errno) }
-        } catch let error as Errno {
-            logger.warning("could not write the metrics to \(path): \(error)")
-            throw error
-        } catch {
-            throw Errno.ioError
+        try writing.lock.withLock { (_: inout Void) throws(Errno) in
+            let bytes = render()
+            let temporary = FilePath(path.string + ".new")
+            do {
+                let file = try FileDescriptor.open(temporary, .writeOnly, options: [.create, .truncate, .closeOnExec],
+                                                   permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                try file.closeAfter {
+                    guard fchmod(file.rawValue, 0o644) == 0 else { throw Errno(rawValue: errno) }
+                    _ = try file.writeAll(bytes)
+                }
+                guard rename(temporary.string, path.string) == 0 else { throw Errno(rawValue: errno) }
+            } catch {
+                let failure = error as? Errno ?? .ioError
+                logger.warning("could not write the metrics to \(path): \(failure)")
+                throw failure
+            }
         }
     }
+}
+
+/// Serializes a service's writes (the service is a struct; its copies share this).
+private final class WriteLock: Sendable {
+    let lock = Mutex<Void>(())
 }

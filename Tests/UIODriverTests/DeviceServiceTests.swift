@@ -177,7 +177,7 @@ struct DeviceServiceTests {
         }
         #expect(device.removalReason?.code == .deviceRemoved)
         #expect(device.state == .stopped)
-        #expect(await listener.next()?.first?.hasPrefix("STATUS=device removed") == true)
+        #expect(await listener.next()?.first?.hasPrefix("STATUS=device gone") == true)
     }
 
     @Test("a second stop signal while the stop hangs exits at once with 128 + the signal; the first does not")
@@ -211,20 +211,38 @@ struct DeviceServiceTests {
     @Test("a blocking service's body ends when graceful shutdown calls its interrupt")
     func blockingService() async throws {
         let stop = ConditionFlag()
-        let service = BlockingService(name: "test-blocking", body: { stop.wait() }, interrupt: { stop.set() })
+        let returned = Atomic<Bool>(false)
+        let service = BlockingService(name: "test-blocking", body: {
+            stop.wait()
+            returned.store(true, ordering: .releasing)
+        }, interrupt: { stop.set() })
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.run() }
                 try await Task.sleep(for: .milliseconds(20))
-                #expect(!stop.isSet)
+                let early = returned.load(ordering: .acquiring)
+                #expect(!early, "the body runs until interrupted")
                 trigger.triggerGracefulShutdown()
                 try await group.waitForAll()
             }
         }
-        #expect(stop.isSet)
+        let late = returned.load(ordering: .acquiring)
+        #expect(late)
     }
 
-    @Test("the metrics file is written at once, every interval, and at graceful shutdown, never half")
+    @Test("cancelling the service's task stops the device in WDF's order")
+    func cancellation() async throws {
+        let log = Recorder()
+        let device = try recordedDevice(try SimulatedDevice(), log)
+        let service = DeviceService(device: device, notifier: .init(socketPath: nil))
+        let task = Task { try await service.run() }
+        #expect(await waitUntilAsync { device.state == .working })
+        task.cancel()
+        try await task.value
+        #expect(log.all == Self.stopped)
+    }
+
+    @Test("the metrics file is written at once, every interval, and at graceful shutdown; readable by all; no temporary file left")
     func metricsFile() async throws {
         let folder = NSTemporaryDirectory() + "swift-uio-metrics-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -246,6 +264,8 @@ struct DeviceServiceTests {
         let written = try String(contentsOfFile: path, encoding: .utf8)
         #expect(written == "uio_test_renders \(renders.load(ordering: .relaxed))\n", "the last write is the one at shutdown")
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["driver.prom"], "no temporary file left")
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o644, "for other programs to read, whatever the umask")
         let unwritable = MetricsFileService(path: FilePath(folder + "/missing/driver.prom"), logger: Logger(label: "test")) { [] }
         #expect(throws: Errno.noSuchFileOrDirectory) { try unwritable.write() }
     }
@@ -287,7 +307,8 @@ struct DriverServiceGroupTests {
         let device = Device(resources: simulated)
         _ = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
         let states = Mutex<[Device.State]>([])
-        let metrics = MetricsFileService(path: FilePath("/dev/null"), interval: .seconds(3600), logger: Logger(label: "test")) {
+        let folder = try TemporaryFolder()
+        let metrics = MetricsFileService(path: folder.file("driver.prom"), interval: .seconds(3600), logger: Logger(label: "test")) {
             states.withLock { $0.append(device.state) }
             return []
         }
@@ -309,13 +330,14 @@ struct DriverServiceGroupTests {
         let device = Device(resources: simulated)
         _ = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
         let shuttingDown = Atomic<Bool>(false)
+        let folder = try TemporaryFolder()
         // The final write removes the device and returns only once it has stopped: had the group
         // shut the metrics down first, the device service would end in the middle of that.
-        let metrics = MetricsFileService(path: FilePath("/dev/null"), interval: .seconds(3600), logger: Logger(label: "test")) {
+        let metrics = MetricsFileService(path: folder.file("driver.prom"), interval: .seconds(3600), logger: Logger(label: "test")) {
             if shuttingDown.load(ordering: .acquiring) {
                 simulated.remove()
                 _ = device.waitUntilStopped(timeout: .seconds(10))
-                Thread.sleep(forTimeInterval: 0.2)
+                Thread.sleep(forTimeInterval: 0.1)
             }
             return []
         }
@@ -332,4 +354,34 @@ struct DriverServiceGroupTests {
         }
         #expect(device.state == .stopped)
     }
+
+    @Test("a metrics file that cannot be written fails the group, after the device stopped in WDF's order")
+    func failingServiceStopsTheDevice() async throws {
+        let log = Recorder()
+        let device = try DeviceServiceTests().recordedDevice(try SimulatedDevice(), log)
+        let folder = try TemporaryFolder()
+        let started = Atomic<Bool>(false)
+        let metrics = MetricsFileService(path: folder.file("missing/driver.prom"), logger: Logger(label: "test")) {
+            _ = waitUntil { device.state == .working }  // the device has started when this fails
+            started.store(true, ordering: .releasing)
+            return []
+        }
+        let group = ServiceGroup(stoppingOnSignals: [DeviceService(device: device, notifier: .init(socketPath: nil)), metrics],
+                                 logger: Logger(label: "test"))
+        await #expect(throws: Errno.noSuchFileOrDirectory) { try await group.run() }
+        let didStart = started.load(ordering: .acquiring)
+        #expect(didStart)
+        #expect(log.all == DeviceServiceTests.stopped)
+    }
+}
+
+/// A folder of its own under the temporary directory, removed with the value.
+final class TemporaryFolder: Sendable {
+    let path: String
+    init() throws {
+        path = NSTemporaryDirectory() + "swift-uio-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func file(_ name: String) -> FilePath { FilePath(path + "/" + name) }
 }

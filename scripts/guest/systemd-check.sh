@@ -11,13 +11,15 @@
 #   scripts/guest/run.sh --systemd --hotplug --edu 0 --vfio-device edu --bind 1234:11e8 \
 #       --device pcie-root-port,id=rp1,chassis=1,addr=0x18 --device edu,id=edu0,bus=rp1 \
 #       -- scripts/guest/systemd-check.sh edu,id=edu0,bus=rp1
-# The argument is the uio edu's device_add spec (default edu,id=edu0); its id is device_del's.
+# The first argument is the uio edu's device_add spec (default edu,id=edu0); its id is
+# device_del's. With a second, "vfio", a missing vfio-pci device fails the check.
 set -euo pipefail
 edu_spec="${1:-edu,id=edu0}"
+[ "${2:-}" != vfio ] || [ -n "${SWIFT_UIO_GUEST_VFIO:-}" ] || { echo "systemd-check: FAILED: no vfio-pci device (run.sh --vfio-device edu)"; exit 1; }
 edu_id="${edu_spec##*id=}"
 edu_id="${edu_id%%,*}"
 top="$(cd "$(dirname "$0")/../.." && pwd)"
-udev_root="$SWIFT_UIO_GUEST_UDEV"
+udev_root="${SWIFT_UIO_GUEST_UDEV:?run this through scripts/guest/run.sh, which unpacks udev}"
 export PATH="$udev_root/bin:$PATH"
 unit=edu-driver@uio0.service
 fail() {
@@ -42,13 +44,24 @@ wait_for_state() {
     done
     fail "$unit is $(systemctl show -P ActiveState "$unit"), not $1, after 60 s"
 }
+# The unit's journal since $since (captured first: grep -q on a pipe would SIGPIPE the writer).
+unit_journal() { journalctl -u "$unit" --no-pager -o cat --since "@$since" 2>/dev/null || true; }
 # Waits up to 60 s for the journal of the unit's current run to have a line matching $1.
 wait_for_line() {
+    local journal
     for _ in $(seq 120); do
-        journalctl -u "$unit" --no-pager -o cat --since "@$since" 2>/dev/null | grep -q "$1" && return 0
+        journal=$(unit_journal)
+        grep -q "$1" <<< "$journal" && return 0
         sleep 0.5
     done
     fail "no line matching '$1' in the journal"
+}
+# The main process's pid, or a failure when the service has none.
+main_pid() {
+    local pid
+    pid=$(systemctl show -P MainPID "$unit")
+    [ "$pid" -gt 0 ] || fail "$unit has no main process"
+    echo "$pid"
 }
 hotplug() {
     local name="request-$RANDOM"
@@ -82,35 +95,46 @@ started=$(milliseconds)
 "$uioctl" bind "$slot" > /dev/null
 wait_for_state active
 ready_ms=$(( $(milliseconds) - started ))
-journalctl -u "$unit" --no-pager -o cat --since "@$since" | grep -q "D0 entry" || fail "active before D0 entry"
-pass "binding $slot to uio_pci_generic started $unit; ready (Type=notify) after D0 entry, ${ready_ms} ms after the bind"
-line=$(journalctl -u "$unit" --no-pager -o cat --since "@$since" | grep "ready: the device is in D0") || fail "no 'ready' line of the framework in the journal"
+# Active (READY=1 received) only after the interrupt's enable callback ran, by the clock both share.
+wait_for_line "interrupt enabled"
+json=$(journalctl -u "$unit" --no-pager -o json --since "@$since" || true)
+enabled_line=$(grep -m1 '"MESSAGE":"edu-driver: interrupt enabled' <<< "$json" || true)
+enabled_us=$(sed -n 's/.*"__MONOTONIC_TIMESTAMP":"\([0-9]*\)".*/\1/p' <<< "$enabled_line")
+active_us=$(systemctl show -P ActiveEnterTimestampMonotonic "$unit")
+[ -n "$enabled_us" ] && [ "$active_us" -gt "$enabled_us" ] || fail "active at ${active_us} µs, the interrupt enabled at ${enabled_us:-?} µs"
+pass "binding $slot to uio_pci_generic started $unit; active $(( (active_us - enabled_us) / 1000 )) ms after its interrupt was enabled (Type=notify), ${ready_ms} ms after the bind"
+wait_for_line "ready: the device is in D0"
+line=$(unit_journal | grep -m1 "ready: the device is in D0")
 [[ "$line" == *"device=/dev/uio0"* ]] || fail "the framework's line carries no device: $line"
 pass "the journal has the framework's own line, with the device: $line"
 
 # --- Drives interrupts as a dynamic user with no capability.
 wait_for_line "raised 1000 test interrupts"
-pid=$(systemctl show -P MainPID "$unit")
+pid=$(main_pid)
 uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
 groups=$(awk '/^Groups:/ { $1 = ""; print }' "/proc/$pid/status")
 capabilities=$(awk '/^CapEff:/ { print $2 }' "/proc/$pid/status")
 [ "$uid" -ne 0 ] || fail "the driver runs as root"
 [[ " $groups " == *" 990 "* ]] || fail "the driver is not in group uio: $groups"
 [ "$capabilities" = 0000000000000000 ] || fail "the driver has capabilities: $capabilities"
-pass "it drove edu's interrupts as uid $uid (groups$groups), no capability: $(journalctl -u "$unit" --no-pager -o cat --since "@$since" | grep -m1 "raised 1000")"
+pass "it drove edu's interrupts as uid $uid (groups$groups), no capability: $(unit_journal | grep -m1 "raised 1000")"
 metrics=/run/edu-driver/uio0/metrics.prom
-for _ in $(seq 300); do grep -q '^uio_interrupt_wake_ups' "$metrics" 2>/dev/null && break; sleep 0.1; done
-grep -q '^uio_interrupt_wake_ups' "$metrics" || fail "no interrupt figures in $metrics: $(cat "$metrics" 2>&1 | head -5)"
-pass "its metrics are readable from outside the process: $metrics has $(grep -c '^uio_' "$metrics") uio_ lines, $(grep -m1 '^uio_interrupt_wake_ups' "$metrics")"
+# Read as nobody: the figures are for other programs.
+read_metrics() { setpriv --reuid=65534 --regid=65534 --clear-groups cat "$metrics" 2>&1 || true; }
+for _ in $(seq 300); do grep -q '^uio_interrupt_wake_ups' <<< "$(read_metrics)" && break; sleep 0.1; done
+figures=$(read_metrics)
+grep -q '^uio_interrupt_wake_ups' <<< "$figures" || fail "no interrupt figures nobody can read in $metrics: $(head -5 <<< "$figures")"
+pass "its metrics are readable by another user: $metrics has $(grep -c '^uio_' <<< "$figures") uio_ lines, $(grep -m1 '^uio_interrupt_wake_ups' <<< "$figures")"
 
 # --- systemctl stop: the stop in WDF's order, no callback after it.
 systemctl stop "$unit"
 [ "$(systemctl show -P Result "$unit")" = success ] || fail "the stop's result is $(systemctl show -P Result "$unit")"
-journal=$(journalctl -u "$unit" --no-pager -o cat --since "@$since")
-echo "$journal" | grep -q "stopping: graceful shutdown" || fail "no graceful shutdown in the journal"
-after=$(echo "$journal" | sed -n '/edu-driver: stopped:/,$p' | grep -v '^edu-driver:   \|^edu-driver: stopped:\|systemd\[1\]\|^Stopped \|^Stopping \|Deactivated\|Consumed' || true)
+wait_for_line "edu-driver: stopped:"
+journal=$(unit_journal)
+grep -q "stopping: graceful shutdown" <<< "$journal" || fail "no graceful shutdown in the journal"
+after=$(sed -n '/edu-driver: stopped:/,$p' | grep -v '^edu-driver:   \|^edu-driver: stopped:\|systemd\[1\]\|^Stopped \|^Stopping \|Deactivated\|Consumed' <<< "$journal" || true)
 [ -z "$after" ] || fail "lines after the stop's report: $after"
-echo "$journal" | grep -n "D0 exit\|stopping: graceful\|stopped:" | sed 's/^/  /'
+grep -n "D0 exit\|stopping: graceful\|stopped:" <<< "$journal" | sed 's/^/  /'
 pass "systemctl stop stopped the device (D0 exit before the report, nothing after it), result success"
 
 # --- Started again, then the device's removal stops it and its return starts it.
@@ -120,7 +144,7 @@ since=$(date +%s)
 hotplug "device_del $edu_id"
 wait_for_state inactive
 [ "$(systemctl show -P Result "$unit")" = success ] || fail "the removal left the unit $(systemctl show -P Result "$unit")"
-pass "device_del $edu_id stopped $unit: $(journalctl -u "$unit" --no-pager -o cat --since "@$since" | grep -m1 "surprise removal\|went away\|stopping:" || echo "stopped by systemd (BindsTo=)")"
+pass "device_del $edu_id stopped $unit: $(unit_journal | grep -m1 "surprise removal\|went away\|stopping:" || echo "stopped by systemd (BindsTo=)")"
 since=$(date +%s)
 started=$(milliseconds)
 hotplug "device_add $edu_spec"
@@ -138,17 +162,17 @@ for vfio_slot in ${SWIFT_UIO_GUEST_VFIO:-}; do
     wait_for_state active
     pass "binding $vfio_slot to vfio-pci started $unit, ready $(( $(milliseconds) - started )) ms after the bind"
     wait_for_line "copied 4000 bytes"
-    pid=$(systemctl show -P MainPID "$unit")
+    pid=$(main_pid)
     [ "$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")" -ne 0 ] || fail "the VFIO driver runs as root"
     [ "$(awk '/^CapEff:/ { print $2 }' "/proc/$pid/status")" = 0000000000000000 ] || fail "the VFIO driver has capabilities"
     [ "$(awk '/^Max locked memory/ { print $4 }' "/proc/$pid/limits")" = 16777216 ] || fail "LimitMEMLOCK is not 16 MiB: $(grep locked "/proc/$pid/limits")"
-    pass "it copied by DMA through the IOMMU as uid $(awk '/^Uid:/ { print $2 }' "/proc/$pid/status"), no capability, memlock 16 MiB: $(journalctl -u "$unit" --no-pager -o cat --since "@$since" | grep -m1 "copied 4000" | cut -c1-100)…"
+    pass "it copied by DMA through the IOMMU as uid $(awk '/^Uid:/ { print $2 }' "/proc/$pid/status"), no capability, memlock 16 MiB: $(unit_journal | grep -m1 "copied 4000" | cut -c1-100)…"
     # --force: the group is open; vfio-pci asks the driver to let go (its request interrupt), and
     # the unbind finishes once it has.
     since=$(date +%s)
     "$uioctl" unbind --force "$vfio_slot" > /dev/null
     wait_for_state inactive
     [ "$(systemctl show -P Result "$unit")" = success ] || fail "the unbind left $unit $(systemctl show -P Result "$unit")"
-    pass "unbinding $vfio_slot from vfio-pci stopped $unit cleanly: $(journalctl -u "$unit" --no-pager -o cat --since "@$since" | grep -m1 "surprise removal\|stopping:" || echo "stopped by systemd (BindsTo=)")"
+    pass "unbinding $vfio_slot from vfio-pci stopped $unit cleanly: $(unit_journal | grep -m1 "surprise removal\|stopping:" || echo "stopped by systemd (BindsTo=)")"
 done
 echo "systemd-check: all passed"

@@ -237,9 +237,10 @@ public final class Device: FrameworkObject, @unchecked Sendable {
 
     /// For a process about to exit without stopping the device (a second SIGTERM during a stop
     /// that hangs in a driver's callback): turns Bus Master off, so the device starts no DMA into
-    /// memory the process is about to give back. uio_pci_generic leaves Bus Master as it is when
-    /// the files close; vfio-pci turns it off itself. Runs no callback and waits for no lock a
-    /// callback holds; the device is not usable afterwards. Returns whether Bus Master is off (or
+    /// memory the process is about to give back. The kernel turns it off when the device's files
+    /// close (uio_pci_generic's release, vfio-pci's), but an exiting process gives back its memory
+    /// before it closes its files. Runs no callback and waits for no lock a callback holds; the
+    /// device is not usable afterwards. Returns whether Bus Master is off (or
     /// was never turned on by this device).
     @discardableResult
     public func prepareForImmediateExit() -> Bool {
