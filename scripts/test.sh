@@ -62,7 +62,7 @@ scripts/guest/run.sh --edu 1 --hugepages 4 -- .build/debug/edu-driver --interrup
 echo "==> the edu example as systemd services, in a guest booted with systemd: started by udev on uio_pci_generic and on vfio-pci, ready after D0 entry, a dynamic user, stopped by systemctl, by device_del and by the unbind, started by device_add"
 scripts/guest/run.sh --systemd --hotplug --edu 0 --vfio-device edu --bind 1234:11e8 --timeout 900 \
     --device pcie-root-port,id=rp1,chassis=1,addr=0x18 --device edu,id=edu0,bus=rp1 -- \
-    scripts/guest/systemd-check.sh edu,id=edu0,bus=rp1
+    scripts/guest/systemd-check.sh edu,id=edu0,bus=rp1 vfio
 
 echo "==> the edu example's DMA copies while another program opens and closes the node (Bus Master lost under it)"
 scripts/guest/run.sh --edu 1 --hugepages 4 -- scripts/guest/edu-dma-check.sh

@@ -132,7 +132,7 @@ systemctl stop "$unit"
 wait_for_line "edu-driver: stopped:"
 journal=$(unit_journal)
 grep -q "stopping: graceful shutdown" <<< "$journal" || fail "no graceful shutdown in the journal"
-after=$(sed -n '/edu-driver: stopped:/,$p' | grep -v '^edu-driver:   \|^edu-driver: stopped:\|systemd\[1\]\|^Stopped \|^Stopping \|Deactivated\|Consumed' <<< "$journal" || true)
+after=$(sed -n '/edu-driver: stopped:/,$p' <<< "$journal" | grep -v '^edu-driver:   \|^edu-driver: stopped:\|systemd\[1\]\|^Stopped \|^Stopping \|Deactivated\|Consumed' || true)
 [ -z "$after" ] || fail "lines after the stop's report: $after"
 grep -n "D0 exit\|stopping: graceful\|stopped:" <<< "$journal" | sed 's/^/  /'
 pass "systemctl stop stopped the device (D0 exit before the report, nothing after it), result success"
