@@ -1,6 +1,14 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// What every example driver builds on: the framework, its service layer, the command line.
+let exampleDependencies: [Target.Dependency] = [
+    "UIO", "UIODriver", "UIOService", "QEMUDevices",
+    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+]
+
 let package = Package(
     name: "swift-uio",
     platforms: [.macOS(.v15)],
@@ -78,26 +86,15 @@ let package = Package(
         .target(name: "QEMUDevices"),
         .executableTarget(
             name: "edu-driver",
-            dependencies: [
-                "UIO", "UIODriver", "UIOService", "QEMUDevices",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+            dependencies: exampleDependencies + [
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "examples/edu-driver"
         ),
         .executableTarget(
             name: "pl031-driver",
-            dependencies: [
-                "UIO", "UIODriver", "UIOService", "QEMUDevices",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: exampleDependencies,
             path: "examples/pl031-driver",
             exclude: ["README.md"]
         ),
