@@ -137,6 +137,19 @@ after=$(sed -n '/edu-driver: stopped:/,$p' <<< "$journal" | grep -v '^edu-driver
 grep -n "D0 exit\|stopping: graceful\|stopped:" <<< "$journal" | sed 's/^/  /'
 pass "systemctl stop stopped the device (D0 exit before the report, nothing after it), result success"
 
+# --- DeviceAllow= holds here: the cgroup's device filter refuses a node a unit does not list.
+# (Units of our own: systemd-run needs D-Bus, which this guest does not run.)
+for allowed in /dev/null /dev/uio0; do
+    printf '[Service]\nType=oneshot\nDevicePolicy=closed\nDeviceAllow=%s r\nExecStart=/bin/sh -c "exec 3< /dev/uio0"\n' "$allowed" \
+        > "/run/systemd/system/swift-uio-device-allow-${allowed##*/}.service"
+done
+systemctl daemon-reload
+if systemctl start swift-uio-device-allow-null.service 2> /dev/null; then
+    fail "a unit whose DeviceAllow= leaves out /dev/uio0 opened it"
+fi
+systemctl start swift-uio-device-allow-uio0.service || fail "a unit whose DeviceAllow= lists /dev/uio0 could not open it"
+pass "DeviceAllow= is enforced: /dev/uio0 refused to a unit that does not list it, opened by one that does"
+
 # --- Started again, then the device's removal stops it and its return starts it.
 systemctl start "$unit"
 wait_for_state active
