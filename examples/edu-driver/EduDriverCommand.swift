@@ -16,7 +16,6 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
-import Synchronization
 import SystemPackage
 import UIO
 import UIODriver
