@@ -98,6 +98,13 @@ let package = Package(
             path: "examples/pl031-driver",
             exclude: ["README.md"]
         ),
+        .executableTarget(
+            name: "e1000-nic",
+            dependencies: exampleDependencies,
+            path: "examples/e1000-nic",
+            // The hot loop is the point of this example: optimized in every build.
+            swiftSettings: [.unsafeFlags(["-O"])]
+        ),
         .target(name: "UIOTesting", dependencies: ["UIO", "UIOPlatform", .product(name: "SystemPackage", package: "swift-system")]),
         .systemLibrary(
             name: "CUMockdev",

@@ -38,6 +38,11 @@ read-only; prints its output and exits with its status.
                    in this order, space-separated: "0000:00:10.0 0000:00:11.0" (repeatable)
   --nic            (x86_64) an e1000 NIC on a QEMU hub of its own, no host network behind it;
                    without it the guest has no NIC at all (-nic none)
+  --nic-hubs MODEL (x86_64) three NICs of QEMU's MODEL (e1000) on two hubs, no host network:
+                   A (slot 0x08) and B (0x09) share hub 0, C (0x0a) has hub 1 with a port of
+                   no device, without which C could never send; $SWIFT_UIO_GUEST_NICS lists
+                   their addresses, A B C, space-separated; their ids (for device_del) are
+                   hubnic0, hubnic1 and hubnic2
   --disk           (x86_64) a virtio-blk disk holding a fresh 8 MiB ext2 file system
   --hugepages N    reserve N huge pages at boot (hugepages=N), for DMA memory
   --systemd        boot systemd as init (PID 1, in the host's root, with Debian's udevd and
@@ -58,6 +63,7 @@ passed_env=()
 share=""
 hotplug=0
 nic=0
+nic_hubs=""
 disk=0
 extra_devices=()
 pci_ids=()
@@ -79,6 +85,7 @@ while [ $# -gt 0 ]; do
         --vfio-device) [[ "$2" != *addr=* ]] || { echo "run.sh: --vfio-device places the device itself: no addr= in $2" >&2; exit 2; }
                        vfio_specs+=("$2"); iommu=1; shift 2 ;;
         --nic) nic=1; shift ;;
+        --nic-hubs) nic_hubs="$2"; shift 2 ;;
         --systemd) systemd=1; shift ;;
         --disk) disk=1; shift ;;
         --device) extra_devices+=(-device "$2"); shift 2 ;;
@@ -98,8 +105,8 @@ done
 
 case "$arch" in
     x86_64) ;;
-    aarch64) if [ "$edu" != 1 ] || [ "$hotplug" = 1 ] || [ "$nic" = 1 ] || [ "$disk" = 1 ] || [ "$iommu" = 1 ]; then
-                 echo "run.sh: --edu, --hotplug, --nic, --disk, --iommu and --vfio-device are for the x86_64 guest" >&2; exit 2
+    aarch64) if [ "$edu" != 1 ] || [ "$hotplug" = 1 ] || [ "$nic" = 1 ] || [ -n "$nic_hubs" ] || [ "$disk" = 1 ] || [ "$iommu" = 1 ]; then
+                 echo "run.sh: --edu, --hotplug, --nic, --nic-hubs, --disk, --iommu and --vfio-device are for the x86_64 guest" >&2; exit 2
              fi
              edu=0 ;;
     *) echo "run.sh: no guest for --arch $arch (x86_64 or aarch64)" >&2; exit 2 ;;
@@ -207,6 +214,15 @@ for index in "${!vfio_specs[@]}"; do
     vfio_devices+=(-device "${vfio_specs[$index]},addr=0x$slot")
     vfio_bdfs+=("0000:00:$slot.0")
 done
+# The hub NICs, at fixed slots too.
+if [ -n "$nic_hubs" ]; then
+    vfio_devices+=(-netdev hubport,id=hubnic0,hubid=0 -device "$nic_hubs,id=hubnic0,netdev=hubnic0,addr=0x08"
+                   -netdev hubport,id=hubnic1,hubid=0 -device "$nic_hubs,id=hubnic1,netdev=hubnic1,addr=0x09"
+                   -netdev hubport,id=hubnic2,hubid=1 -device "$nic_hubs,id=hubnic2,netdev=hubnic2,addr=0x0a"
+                   -netdev hubport,id=hubnic3,hubid=1)
+    export SWIFT_UIO_GUEST_NICS="0000:00:08.0 0000:00:09.0 0000:00:0a.0"
+    passed_env+=(SWIFT_UIO_GUEST_NICS)
+fi
 kernel_args=$guest_kernel_args
 if [ ${#vfio_bdfs[@]} -gt 0 ]; then
     kernel_args+=" swiftuio.vfio=$(IFS=,; echo "${vfio_bdfs[*]}")"

@@ -35,3 +35,32 @@ extension MappedRegion {
         return Register(region: self, offset: offset, address: base + offset)
     }
 }
+
+/// A register's bare address: a trivial value with no reference to its region, so copying it
+/// counts no references — for a hot loop that must not retain or release anything per packet.
+///
+/// It does not keep the mapping alive: the driver keeps the ``MappedRegion`` (or a ``Register``)
+/// for as long as any copy of it is used. A use after the region is gone touches unmapped memory.
+@frozen
+public struct UnmanagedRegister<Value: RegisterValue>: @unchecked Sendable {
+    // @unchecked: a bare address; the driver keeps its region alive, as documented above.
+    @usableFromInline let address: UnsafeMutableRawPointer
+
+    @usableFromInline
+    init(address: UnsafeMutableRawPointer) { self.address = address }
+
+    /// The register's value (a volatile load).
+    @inlinable @inline(__always)
+    public func read() -> Value { Value.volatileLoad(from: address) }
+
+    /// Stores `value` in the register (a volatile store).
+    @inlinable @inline(__always)
+    public func write(_ value: Value) { Value.volatileStore(value, to: address) }
+}
+
+extension Register {
+    /// The register without its region (see ``UnmanagedRegister``): valid while this register,
+    /// or its region, lives.
+    @inlinable
+    public var unmanaged: UnmanagedRegister<Value> { UnmanagedRegister(address: address) }
+}

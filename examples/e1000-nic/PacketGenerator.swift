@@ -1,0 +1,45 @@
+// pktgen: 60-byte test packets out of one port as fast as its transmit ring takes them, each
+// with the next sequence number and its check. Like the forwarder, the loop is a static function
+// of trivial values.
+
+import UIODriver
+
+enum PacketGenerator {
+    /// Writes the template into every buffer of `port`'s pool that is free (the receive ring's
+    /// are the device's), then sends until the port is told to stop or `deadline` passes.
+    static func run(_ port: E1000Port, batch: Int, until deadline: ContinuousClock.Instant?) {
+        let pool = port.pool.state
+        let template = TestPacket.template()
+        template.withUnsafeBytes { bytes in
+            for position in 0..<pool.pointee.freeCount {
+                pool.pointee.virtualAddress(pool.pointee.free[position]).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            }
+        }
+        port.polling {
+            var sequence: UInt64 = 0
+            var rounds = 0
+            while !port.shouldStopPolling {
+                sendBatch(port.rings, pool, batch: batch, sequence: &sequence, counters: port.counters.counters)
+                rounds &+= 1
+                if rounds & 4095 == 0, let deadline, ContinuousClock.now >= deadline { break }
+            }
+        }
+    }
+
+    /// Reclaims what was sent, then queues up to `batch` packets and hands them over.
+    static func sendBatch(_ rings: UnsafeMutablePointer<PortRings>, _ pool: UnsafeMutablePointer<PacketPoolState>,
+                          batch: Int, sequence: inout UInt64, counters: Counters) {
+        rings.pointee.transmit.reclaim(into: &pool.pointee)
+        var queued = 0
+        while queued < batch, rings.pointee.transmit.hasRoom, let buffer = pool.pointee.take() {
+            TestPacket.stamp(pool.pointee.virtualAddress(buffer), sequence: sequence)
+            sequence &+= 1
+            rings.pointee.transmit.enqueue(buffer: buffer, at: pool.pointee.deviceAddress(buffer), length: TestPacket.length)
+            queued &+= 1
+        }
+        guard queued > 0 else { return }
+        rings.pointee.transmit.handOver()
+        counters.add(.transmittedPackets, queued)
+        counters.add(.transmittedBytes, queued * TestPacket.length)
+    }
+}
