@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of swift-uio: the unit suites (discovery against a umockdev sysfs), the
 # integration suites in a guest with a real kernel and real edu devices, and in an aarch64 guest
-# with a real platform device on uio_pdrv_genirq, the example drivers
-# and the udev rules in the guest, the systemd units (verified, and run in a guest booted with
+# with a real platform device on uio_pdrv_genirq, the example drivers (the edu device, a PL031,
+# an e1000 NIC forwarding between two others) and the udev rules in the guest, the systemd units (verified, and run in a guest booted with
 # systemd), the unit suites again under ThreadSanitizer and AddressSanitizer,
 # a short fuzzing run and a short benchmark run. Installs what it needs on Debian 12 (as root or
 # through sudo).
@@ -63,6 +63,14 @@ echo "==> the edu example as systemd services, in a guest booted with systemd: s
 scripts/guest/run.sh --systemd --hotplug --edu 0 --vfio-device edu --bind 1234:11e8 --timeout 900 \
     --device pcie-root-port,id=rp1,chassis=1,addr=0x18 --device edu,id=edu0,bus=rp1 -- \
     scripts/guest/systemd-check.sh edu,id=edu0,bus=rp1 vfio
+
+echo "==> the e1000 NIC example in the guest: three e1000s on two hubs, pktgen on A, fwd B → C by interrupt (NAPI) and by polling; counts, payloads and interrupts checked, no allocation on the forwarding threads over 10^6 packets; C unplugged under the forwarder"
+# The allocation counter of the benchmarks, preloaded into the forwarder: built here, outside
+# every build of the project.
+cc -O2 -shared -fPIC -I Benchmarks/Sources/CBaselines/include -o .build/allocation_counter.so \
+    Benchmarks/AllocationCounter/allocation_counter.c
+scripts/guest/run.sh --edu 0 --bind 8086:100e --hugepages 24 --nic-hubs e1000 --hotplug --timeout 900 -- \
+    scripts/guest/nic-check.sh "$PWD/.build/allocation_counter.so"
 
 echo "==> the edu example's DMA copies while another program opens and closes the node (Bus Master lost under it)"
 scripts/guest/run.sh --edu 1 --hugepages 4 -- scripts/guest/edu-dma-check.sh

@@ -153,40 +153,42 @@ public enum E1000 {
     public static let goodOctetsTransmittedHigh = 0x4094
 
     // MARK: Descriptors (legacy, 16 bytes each)
+    // Inlinable, so a driver's hot loop in another module reads them as constants, not through
+    // a global's accessor.
 
     /// The bytes of one descriptor.
-    public static let descriptorSize = 16
+    @inlinable public static var descriptorSize: Int { 16 }
     /// The most descriptors a ring may have (the length register holds 20 bits of bytes).
-    public static let maximumRingEntries = 65536 / descriptorSize * 16
+    @inlinable public static var maximumRingEntries: Int { 65536 / descriptorSize * 16 }
 
     /// A receive descriptor's fields: buffer address (8 bytes), length (2), checksum (2),
     /// status (1), errors (1), special (2).
     public enum ReceiveDescriptor {
-        public static let bufferAddress = 0
-        public static let length = 8
-        public static let status = 12
-        public static let errors = 13
+        @inlinable public static var bufferAddress: Int { 0 }
+        @inlinable public static var length: Int { 8 }
+        @inlinable public static var status: Int { 12 }
+        @inlinable public static var errors: Int { 13 }
         /// Status: the descriptor is done (written back).
-        public static let descriptorDone: UInt8 = 1 << 0
+        @inlinable public static var descriptorDone: UInt8 { 1 << 0 }
         /// Status: the last descriptor of a packet.
-        public static let endOfPacket: UInt8 = 1 << 1
+        @inlinable public static var endOfPacket: UInt8 { 1 << 1 }
     }
 
     /// A transmit descriptor's fields: buffer address (8 bytes), length (2), checksum offset (1),
     /// command (1), status (1), checksum start (1), special (2).
     public enum TransmitDescriptor {
-        public static let bufferAddress = 0
-        public static let length = 8
-        public static let command = 11
-        public static let status = 12
+        @inlinable public static var bufferAddress: Int { 0 }
+        @inlinable public static var length: Int { 8 }
+        @inlinable public static var command: Int { 11 }
+        @inlinable public static var status: Int { 12 }
         /// Command: end of packet.
-        public static let endOfPacket: UInt8 = 1 << 0
+        @inlinable public static var endOfPacket: UInt8 { 1 << 0 }
         /// Command: insert the Ethernet CRC.
-        public static let insertCRC: UInt8 = 1 << 1
+        @inlinable public static var insertCRC: UInt8 { 1 << 1 }
         /// Command: report status (write DD back when sent).
-        public static let reportStatus: UInt8 = 1 << 3
+        @inlinable public static var reportStatus: UInt8 { 1 << 3 }
         /// Status: the descriptor is done (sent).
-        public static let descriptorDone: UInt8 = 1 << 0
+        @inlinable public static var descriptorDone: UInt8 { 1 << 0 }
     }
 
     /// The receive buffer size ``ReceiveControl/bufferSize2048`` selects.

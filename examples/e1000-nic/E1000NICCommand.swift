@@ -1,7 +1,7 @@
 // e1000-nic: a userspace driver for QEMU's e1000 NIC (82540EM) on swift-uio, bound to
 // uio_pci_generic. Two commands, after ixy's:
 //
-//   e1000-nic pktgen SLOT [--seconds S] [--batch N]
+//   e1000-nic pktgen SLOT [--seconds S] [--batch N] [--rate PPS]
 //       sends 60-byte test packets (a sequence number and a check in each) as fast as it can
 //   e1000-nic fwd IN OUT [--mode interrupt|poll] [--seconds S] [--packets N] [--batch N] [--no-check]
 //       forwards every packet IN receives out of OUT, checking each test packet on the way
@@ -67,20 +67,24 @@ struct PacketGeneratorCommand: AsyncParsableCommand {
     @Option(help: "Packets queued per hand-over to the device.")
     var batch = 64
 
+    @Option(help: "Send at most this many packets a second (default: as fast as the device takes them).")
+    var rate: Int?
+
     @OptionGroup var options: CommonOptions
 
     func validate() throws {
         guard (1...256).contains(batch) else { throw ValidationError("--batch must be 1 to 256, not \(batch)") }
+        if let rate, rate <= 0 { throw ValidationError("--rate must be positive, not \(rate)") }
     }
 
     func run() async throws {
         let (logger, log) = options.start()
         let driver = try E1000Driver(slot: port, interrupts: false, logger: logger, log: log)
         let deadline = options.deadline
-        let batch = batch
+        let batch = batch, rate = rate
         let services: [any Service] = [
             StatisticsService(ports: [driver.port], extra: { "" }, everySecond: {}, log: log),
-            DeviceService(device: driver.device) { _ in PacketGenerator.run(driver.port, batch: batch, until: deadline) },
+            DeviceService(device: driver.device) { _ in PacketGenerator.run(driver.port, batch: batch, rate: rate, until: deadline) },
         ]
         try await ServiceGroup(stoppingOnSignals: services, logger: logger).run()
         try Summary(log: log).transmitted(by: driver)

@@ -2,12 +2,16 @@
 // with the next sequence number and its check. Like the forwarder, the loop is a static function
 // of trivial values.
 
+#if canImport(Glibc)
+import Glibc
+#endif
 import UIODriver
 
 enum PacketGenerator {
     /// Writes the template into every buffer of `port`'s pool that is free (the receive ring's
     /// are the device's), then sends until the port is told to stop or `deadline` passes.
-    static func run(_ port: E1000Port, batch: Int, until deadline: ContinuousClock.Instant?) {
+    /// With `rate`, at most that many packets a second, sleeping between batches.
+    static func run(_ port: E1000Port, batch: Int, rate: Int? = nil, until deadline: ContinuousClock.Instant?) {
         let pool = port.pool.state
         let template = TestPacket.template()
         template.withUnsafeBytes { bytes in
@@ -18,10 +22,19 @@ enum PacketGenerator {
         port.polling {
             var sequence: UInt64 = 0
             var rounds = 0
+            let started = ContinuousClock.now
             while !port.shouldStopPolling {
                 sendBatch(port.rings, pool, batch: batch, sequence: &sequence, counters: port.counters.counters)
                 rounds &+= 1
-                if rounds & 4095 == 0, let deadline, ContinuousClock.now >= deadline { break }
+                if let rate {
+                    // Where the rate says the sequence should be now: ahead, so wait.
+                    let due = started + .nanoseconds(Int64(Double(sequence) / Double(rate) * 1e9))
+                    let now = ContinuousClock.now
+                    if now < due { usleep(UInt32(min(max((due - now).components.attoseconds / 1_000_000_000_000, 1), 100_000))) }
+                    if let deadline, now >= deadline { break }
+                } else if rounds & 4095 == 0, let deadline, ContinuousClock.now >= deadline {
+                    break
+                }
             }
         }
     }
