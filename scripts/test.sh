@@ -2,10 +2,10 @@
 # Runs every test of swift-uio: the unit suites (discovery against a umockdev sysfs), the
 # integration suites in a guest with a real kernel and real edu devices, and in an aarch64 guest
 # with a real platform device on uio_pdrv_genirq, the example drivers (the edu device, a PL031,
-# an e1000 NIC forwarding between two others) and the udev rules in the guest, the systemd units (verified, and run in a guest booted with
-# systemd), the unit suites again under ThreadSanitizer and AddressSanitizer,
-# a short fuzzing run and a short benchmark run. Installs what it needs on Debian 12 (as root or
-# through sudo).
+# an e1000 NIC forwarding between two others) and the udev rules in the guest, the systemd units
+# (verified, and run in a guest booted with systemd), the unit suites again under
+# ThreadSanitizer and AddressSanitizer, a short fuzzing run and a short benchmark run. Installs
+# what it needs on Debian 12 (as root or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-packages.sh

@@ -158,8 +158,6 @@ public enum E1000 {
 
     /// The bytes of one descriptor.
     @inlinable public static var descriptorSize: Int { 16 }
-    /// The most descriptors a ring may have (the length register holds 20 bits of bytes).
-    @inlinable public static var maximumRingEntries: Int { 65536 / descriptorSize * 16 }
 
     /// A receive descriptor's fields: buffer address (8 bytes), length (2), checksum (2),
     /// status (1), errors (1), special (2).

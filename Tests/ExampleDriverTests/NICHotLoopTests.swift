@@ -69,12 +69,12 @@ struct NICHotLoopTests {
 
         /// Plays the device: a test packet with `sequence` lands in the next receive descriptor
         /// the device owns (`index`), with `corrupt` flipping one payload byte.
-        func receive(at index: Int, sequence: UInt64, corrupt: Bool = false) {
+        func receive(at index: Int, sequence: UInt64, runTag: UInt32 = 7, corrupt: Bool = false) {
             let descriptor = descriptors + index * E1000.descriptorSize
             let address = descriptor.load(as: UInt64.self)
             let frame = chunk + Int(address - Self.chunkDeviceAddress)
             TestPacket.template().withUnsafeBytes { frame.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            TestPacket.stamp(frame, sequence: sequence)
+            TestPacket.stamp(frame, sequence: sequence, runTag: runTag)
             if corrupt { frame.storeBytes(of: frame.load(fromByteOffset: 30, as: UInt8.self) ^ 0x10, toByteOffset: 30, as: UInt8.self) }
             descriptor.storeBytes(of: UInt16(TestPacket.length), toByteOffset: E1000.ReceiveDescriptor.length, as: UInt16.self)
             descriptor.storeBytes(of: E1000.ReceiveDescriptor.descriptorDone | E1000.ReceiveDescriptor.endOfPacket,
@@ -111,7 +111,7 @@ struct NICHotLoopTests {
             #expect(transmit.load(fromByteOffset: E1000.TransmitDescriptor.command, as: UInt8.self)
                     == E1000.TransmitDescriptor.endOfPacket | E1000.TransmitDescriptor.insertCRC | E1000.TransmitDescriptor.reportStatus)
             #expect(transmit.load(fromByteOffset: E1000.TransmitDescriptor.status, as: UInt8.self) == 0)
-            #expect(TestPacket.verifiedSequence(bench.pool.pointee.virtualAddress(armed[index]), length: TestPacket.length) == UInt64(100 + index))
+            #expect(TestPacket.verified(bench.pool.pointee.virtualAddress(armed[index]), length: TestPacket.length)?.sequence == UInt64(100 + index))
             // The receive descriptor holds a fresh buffer, its status cleared for the device.
             let receive = bench.input.pointee.receive.descriptor(index)
             let fresh = bench.input.pointee.receive.slots[index]
@@ -148,6 +148,23 @@ struct NICHotLoopTests {
         #expect(bench.forward() == 3)
         #expect(bench.inputStorage.counters.value(.corrupted) == 1)
         #expect(bench.inputStorage.counters.value(.outOfOrder) == 1)
+        #expect(bench.input.pointee.firstSequence == 7 && bench.input.pointee.lastSequence == 7)
+        #expect(bench.input.pointee.runPackets == 2)
+    }
+
+    @Test("an earlier run's packets, then this run's from 0: a new count starts, nothing out of order")
+    func runs() throws {
+        let bench = try Bench()
+        bench.receive(at: 0, sequence: 90_000, runTag: 1)
+        bench.receive(at: 1, sequence: 90_001, runTag: 1)
+        bench.receive(at: 2, sequence: 0, runTag: 2)
+        bench.receive(at: 3, sequence: 1, runTag: 2)
+        bench.receive(at: 4, sequence: 3, runTag: 2)
+        #expect(bench.forward() == 5)
+        #expect(bench.inputStorage.counters.value(.outOfOrder) == 0)
+        #expect(bench.inputStorage.counters.value(.runChanges) == 1)
+        #expect(bench.input.pointee.runTag == 2 && bench.input.pointee.firstSequence == 0 && bench.input.pointee.lastSequence == 3)
+        #expect(bench.input.pointee.runPackets == 3)
     }
 
     @Test("every single-byte change of a test packet fails its check; a short or long frame is refused")
@@ -156,14 +173,15 @@ struct NICHotLoopTests {
         #expect(frame.count == 60)
         #expect(TestPacket.internetChecksum(Array(frame[14..<34])) == 0)  // the IPv4 header checksums to zero
         frame.withUnsafeMutableBytes { bytes in
-            TestPacket.stamp(bytes.baseAddress!, sequence: 0x0123_4567_89ab_cdef)
-            #expect(TestPacket.verifiedSequence(bytes.baseAddress!, length: 60) == 0x0123_4567_89ab_cdef)
-            #expect(TestPacket.verifiedSequence(bytes.baseAddress!, length: 59) == nil)
-            #expect(TestPacket.verifiedSequence(bytes.baseAddress!, length: 64) == nil)
+            TestPacket.stamp(bytes.baseAddress!, sequence: 0x0123_4567_89ab_cdef, runTag: 0xfeed_f00d)
+            let verified = TestPacket.verified(bytes.baseAddress!, length: 60)
+            #expect(verified?.sequence == 0x0123_4567_89ab_cdef && verified?.runTag == 0xfeed_f00d)
+            #expect(TestPacket.verified(bytes.baseAddress!, length: 59) == nil)
+            #expect(TestPacket.verified(bytes.baseAddress!, length: 64) == nil)
             for offset in 0..<(TestPacket.checkOffset + 4) {
                 for bit in 0..<8 {
                     bytes[offset] ^= 1 << bit
-                    #expect(TestPacket.verifiedSequence(bytes.baseAddress!, length: 60) == nil, "byte \(offset) bit \(bit)")
+                    #expect(TestPacket.verified(bytes.baseAddress!, length: 60) == nil, "byte \(offset) bit \(bit)")
                     bytes[offset] ^= 1 << bit
                 }
             }

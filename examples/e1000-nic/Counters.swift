@@ -9,11 +9,16 @@ enum Counter: Int, CaseIterable {
     case receivedPackets, receivedBytes, transmittedPackets, transmittedBytes
     /// Received test packets whose check failed.
     case corrupted
-    /// Received test packets whose sequence number was not above the one before.
+    /// Received test packets whose sequence number was not above the highest of their run.
     case outOfOrder
+    /// Received test packets from a sending run other than the one before them.
+    case runChanges
     /// NAPI: DPC runs that drained the ring and unmasked the interrupt, and those that used
     /// their whole budget and queued themselves again.
     case drainedPolls, budgetPolls
+    /// Batches handed to the device (one tail-register write each): packets per hand-over is
+    /// how well the loop batches, and each hand-over is an exit into the emulator.
+    case handOvers
 }
 
 /// The driver's counters, as the hot loop sees them: a trivial value (a pointer), so adding to

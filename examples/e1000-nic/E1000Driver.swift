@@ -3,6 +3,7 @@
 // hardware yet.
 
 import Logging
+import QEMUDevices
 import UIO
 import UIODriver
 
@@ -16,6 +17,11 @@ final class E1000Driver: Sendable {
 
     init(slot: String, interrupts: Bool, logger: Logger, log: @escaping @Sendable (String) -> Void) throws {
         uio = try UIODevice.first(.slot(slot))
+        // Refused before it is opened: the driver would reprogram whatever map 0 is.
+        guard let ids = uio.parent?.pci, ids.vendor == E1000.vendor, ids.device == E1000.device else {
+            let ids = uio.parent?.pci.map { "\(hex4($0.vendor)):\(hex4($0.device))" } ?? "not a PCI device"
+            throw NICError.notE1000(slot, ids)
+        }
         let resources = try uio.open()
         kernelCountAtStart = try uio.currentEventCount()
         port = E1000Port(slot: slot, log: log)
@@ -30,6 +36,7 @@ final class E1000Driver: Sendable {
         try port.createDMA(for: device)
         if interrupts {
             var config = InterruptConfig<NAPIState>(isr: NAPI.isr, dpc: NAPI.dpc)
+            config.enable = NAPI.enable
             config.disable = NAPI.disable
             interrupt = try Interrupt(parent: device, config: config, context: NAPIState())
         } else {
@@ -43,4 +50,10 @@ final class E1000Driver: Sendable {
     func kernelInterrupts() -> UInt64? {
         (try? uio.currentEventCount()).map { UInt64($0 &- kernelCountAtStart) }
     }
+}
+
+/// Four hexadecimal digits.
+func hex4(_ value: UInt16) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 4 - digits.count) + digits
 }

@@ -36,7 +36,9 @@ struct CommonOptions: ParsableArguments {
     var logLevel = "info"
 
     func validate() throws {
-        if let seconds, seconds <= 0 { throw ValidationError("--seconds must be positive, not \(seconds)") }
+        if let seconds, !(seconds > 0 && seconds <= 1e6) {
+            throw ValidationError("--seconds must be more than 0 and at most 1000000, not \(seconds)")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -120,7 +122,7 @@ struct ForwardCommand: AsyncParsableCommand {
     var packets: UInt64?
 
     @Option(help: "Count allocations on the forwarding threads after this many packets (needs the allocation counter preloaded).")
-    var allocationWarmUp = 100_000
+    var allocationWarmUp: UInt64 = 100_000
 
     @OptionGroup var options: CommonOptions
 
@@ -137,7 +139,7 @@ struct ForwardCommand: AsyncParsableCommand {
         let deadline = options.deadline
         let mode = mode
         let packetLimit = packets
-        let allocations = AllocationWindow(probe: AllocationProbe(), warmUp: UInt64(allocationWarmUp),
+        let allocations = AllocationWindow(probe: AllocationProbe(), warmUp: allocationWarmUp,
                                            threads: mode == .interrupt ? ["isr", "dpc"].map { "\(inputDriver.device.resources.threadPrefix)-\($0)" }
                                                                        : ["\(inputDriver.device.resources.threadPrefix)-work"])
         let interruptsSeen = Mutex<UInt64>(0)

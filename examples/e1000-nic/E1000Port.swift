@@ -13,10 +13,31 @@ import UIODriver
 struct PortRings {
     var receive: ReceiveRing
     var transmit: TransmitRing
-    /// Sequence numbers of the good test packets received.
+    /// The good test packets received from the latest sending run: its tag, its first and
+    /// highest sequence numbers, how many. A packet of another run starts a new count.
+    var runTag: UInt32 = 0
     var firstSequence: UInt64 = 0
     var lastSequence: UInt64 = 0
+    var runPackets: UInt64 = 0
     var sequencesSeen = false
+
+    /// Counts a good test packet; returns whether it came out of order within its run.
+    @inline(__always)
+    mutating func count(sequence: UInt64, runTag tag: UInt32) -> (outOfOrder: Bool, newRun: Bool) {
+        guard sequencesSeen, tag == runTag else {
+            let newRun = sequencesSeen
+            runTag = tag
+            firstSequence = sequence
+            lastSequence = sequence
+            runPackets = 1
+            sequencesSeen = true
+            return (false, newRun)
+        }
+        runPackets &+= 1
+        guard sequence > lastSequence else { return (true, false) }
+        lastSequence = sequence
+        return (false, false)
+    }
 }
 
 /// A port's DMA: its enabler and the common buffers made from it.
@@ -105,8 +126,9 @@ final class E1000Port: @unchecked Sendable {
 
     // MARK: Prepare hardware
 
-    /// EvtDevicePrepareHardware: map BAR0, reset the device, read its address, describe the rings
-    /// to it, and clear its statistics.
+    /// EvtDevicePrepareHardware: map BAR0, reset the device (QEMU's model only clears the reset
+    /// bit: every register the driver uses is programmed here anyway), read its address, describe
+    /// the rings to it, and clear its statistics.
     static func prepareHardware(_ device: Device, _ resources: any HardwareResources) throws {
         let port: E1000Port = device.context()
         let bar = try resources.mapRegion(0)
@@ -191,31 +213,42 @@ final class E1000Port: @unchecked Sendable {
     static func d0Exit(_ device: Device) {
         let port: E1000Port = device.context()
         port.stopPolling()
+        // The DPC has run its last (the framework flushes it before D0 exit): the forwarder, which
+        // holds this port, goes.
+        port.forwarding.withLock { $0 = nil }
         guard let bar = try? port.mappedRegisters() else { return }
         try? bar.write(E1000.Cause.all, at: E1000.interruptMaskClear)
         try? bar.write(UInt32(0), at: E1000.receiveControl)
         try? bar.write(UInt32(0), at: E1000.transmitControl)
-        port.leftInRing.store(port.rings.pointee.receive.filledCount(), ordering: .relaxed)
-        port.notSent.store(port.rings.pointee.transmit.unsentCount(), ordering: .relaxed)
+        // A removed output port may still be written by the input's forwarder, which owns its
+        // transmit ring until the input stops: its rings are not read, and its counts are not compared.
+        if device.removalReason == nil {
+            port.leftInRing.store(port.rings.pointee.receive.filledCount(), ordering: .relaxed)
+            port.notSent.store(port.rings.pointee.transmit.unsentCount(), ordering: .relaxed)
+        }
         port.accumulateDeviceCounters()
         port.log("\(port.slot): D0 exit")
     }
 
-    /// Stops a polling loop on this port, if one runs, and waits for it (at most a second).
+    /// Stops a polling loop on this port, if one runs, and waits for it to end.
     func stopPolling() {
-        pollStop.store(true, ordering: .relaxed)
-        if pollRunning.load(ordering: .acquiring), pollStopped.wait(timeout: .now() + 1) == .timedOut {
-            log("\(slot): the polling loop did not stop within a second")
+        // Sequentially consistent on both sides (here and in `polling`): one of the two always
+        // sees the other's store, so a loop that starts now either sees the stop or is waited for.
+        pollStop.store(true, ordering: .sequentiallyConsistent)
+        guard pollRunning.load(ordering: .sequentiallyConsistent) else { return }
+        while pollStopped.wait(timeout: .now() + 1) == .timedOut {
+            log("\(slot): waiting for the polling loop to stop")
         }
     }
 
     /// Runs `body` as this port's polling loop: until `stopPolling()` or `body` returns.
     func polling(_ body: () throws -> Void) rethrows {
-        pollRunning.store(true, ordering: .releasing)
+        pollRunning.store(true, ordering: .sequentiallyConsistent)
         defer {
             pollRunning.store(false, ordering: .releasing)
             pollStopped.signal()
         }
+        guard !pollStop.load(ordering: .sequentiallyConsistent) else { return }
         try body()
     }
 
@@ -229,6 +262,7 @@ enum NICError: Error, CustomStringConvertible {
     case resetStuck(String)
     case poolTooSmall(String)
     case outputNotStarted(String)
+    case notE1000(String, String)
     case countsDisagree(String)
     case corrupted(UInt64)
 
@@ -238,6 +272,7 @@ enum NICError: Error, CustomStringConvertible {
         case .resetStuck(let slot): "\(slot): the device reset did not complete within 100 ms"
         case .poolTooSmall(let slot): "\(slot): the packet pool ran out while filling the receive ring"
         case .outputNotStarted(let slot): "\(slot): the output port did not start within 30 s"
+        case .notE1000(let slot, let ids): "\(slot) is \(ids), not QEMU's e1000 (8086:100e)"
         case .countsDisagree(let what): "the device's and the driver's counts disagree: \(what)"
         case .corrupted(let count): "\(count) received packets failed their check"
         }

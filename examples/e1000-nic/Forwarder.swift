@@ -59,6 +59,7 @@ final class Forwarder: @unchecked Sendable {
         var bytes = 0
         var corrupted = 0
         var outOfOrder = 0
+        var newRuns = 0
         while moved < batch, input.pointee.receive.hasPacket, output.pointee.transmit.hasRoom,
               let fresh = pool.pointee.take() {
             // The status said done: only now read what the device wrote before it.
@@ -72,13 +73,10 @@ final class Forwarder: @unchecked Sendable {
 
             let frame = pool.pointee.virtualAddress(buffer)
             if checksPayload {
-                if let sequence = TestPacket.verifiedSequence(frame, length: length) {
-                    if input.pointee.sequencesSeen && sequence <= input.pointee.lastSequence { outOfOrder &+= 1 }
-                    if !input.pointee.sequencesSeen {
-                        input.pointee.firstSequence = sequence
-                        input.pointee.sequencesSeen = true
-                    }
-                    input.pointee.lastSequence = sequence
+                if let (sequence, runTag) = TestPacket.verified(frame, length: length) {
+                    let seen = input.pointee.count(sequence: sequence, runTag: runTag)
+                    if seen.outOfOrder { outOfOrder &+= 1 }
+                    if seen.newRun { newRuns &+= 1 }
                 } else {
                     corrupted &+= 1
                 }
@@ -93,12 +91,14 @@ final class Forwarder: @unchecked Sendable {
         if moved > 0 {
             input.pointee.receive.handBack()
             output.pointee.transmit.handOver()
+            inputCounters.add(.handOvers, 1)
             inputCounters.add(.receivedPackets, moved)
             inputCounters.add(.receivedBytes, bytes)
             outputCounters.add(.transmittedPackets, moved)
             outputCounters.add(.transmittedBytes, bytes)
             if corrupted > 0 { inputCounters.add(.corrupted, corrupted) }
             if outOfOrder > 0 { inputCounters.add(.outOfOrder, outOfOrder) }
+            if newRuns > 0 { inputCounters.add(.runChanges, newRuns) }
         }
         return moved
     }
@@ -124,17 +124,19 @@ final class Forwarder: @unchecked Sendable {
 struct NAPIState: Sendable {
     /// Receive causes seen by the ISR since the DPC last looked.
     var causes: UInt32 = 0
+    /// `EvtInterruptDisable` has run: a DPC still running must not unmask the device again.
+    var disabled = false
 }
 
-/// Interrupt mode, Linux NAPI's shape on WDF's objects: the ISR masks the device's receive
-/// interrupt and queues the DPC; the DPC forwards while there is work, up to a budget, queuing
-/// itself again when the budget is spent, and unmasks the interrupt only once the ring is empty.
-/// A busy link so costs no interrupt per packet, an idle one no CPU.
+/// Interrupt mode, Linux NAPI's shape on WDF's objects: the ISR masks the device's interrupts and
+/// queues the DPC; the DPC forwards while there is work, up to a budget, queuing itself again
+/// when the budget is spent, and unmasks the receive interrupt only once it can do no more. A
+/// busy link so costs no interrupt per packet, an idle one no forwarding work.
 enum NAPI {
     /// Packets per DPC run before it queues itself again.
     static let budget = 256
 
-    /// EvtInterruptIsr: is it ours (a cause is set)? Mask receive interrupts and queue the DPC.
+    /// EvtInterruptIsr: is it ours (a cause is set)? Mask every cause and queue the DPC.
     static func isr(_ interrupt: Interrupt<NAPIState>, _ messageID: UInt32) -> Bool {
         let port: E1000Port = interrupt.device.context()
         guard let bar = try? port.mappedRegisters(),
@@ -146,9 +148,11 @@ enum NAPI {
         return true
     }
 
-    /// EvtInterruptDpc: forward up to the budget; then either queue itself again (more work) or
-    /// unmask. A packet that comes between the last look and the unmask raises its cause while
-    /// masked, and the unmask raises the interrupt for it.
+    /// EvtInterruptDpc: forward up to the budget. Budget spent: queue itself again. Otherwise
+    /// unmask: a packet that comes between the last look and the unmask raised its cause while
+    /// masked, and the unmask raises the interrupt for it. A run that could move nothing although
+    /// the ring holds packets (the output ring full, the pool empty) unmasks too, and waits for
+    /// the next packet's interrupt rather than spinning.
     static func dpc(_ interrupt: Interrupt<NAPIState>, _ associatedObject: any FrameworkObject) {
         let port: E1000Port = interrupt.device.context()
         interrupt.synchronize { $0.causes = 0 }
@@ -160,23 +164,27 @@ enum NAPI {
             if batch == 0 { break }
         }
         let counters = port.counters.counters
-        if moved >= budget {
-            counters.add(.budgetPolls, 1)
-            interrupt.queueDPC()
-            return
-        }
-        counters.add(.drainedPolls, 1)
-        interrupt.synchronize { _ in try? bar.write(E1000.Cause.receive, at: E1000.interruptMaskSet) }
-        // A batch can end on a full output ring with packets still waiting whose causes the ISR
-        // already cleared: they would raise nothing, so look once more.
-        if port.rings.pointee.receive.hasPacket {
-            interrupt.synchronize { _ in try? bar.write(E1000.Cause.all, at: E1000.interruptMaskClear) }
-            interrupt.queueDPC()
+        let more = moved >= budget
+        counters.add(more ? .budgetPolls : .drainedPolls, 1)
+        interrupt.synchronize { state in
+            guard !state.disabled else { return }
+            if more {
+                interrupt.queueDPC()
+            } else {
+                try? bar.write(E1000.Cause.receive, at: E1000.interruptMaskSet)
+            }
         }
     }
 
-    /// EvtInterruptDisable: mask every cause.
+    /// EvtInterruptEnable (the lock held): a later `start(_:interrupt:)` unmasks the device.
+    static func enable(_ interrupt: Interrupt<NAPIState>, _ device: Device) throws {
+        interrupt.withLockedContext { $0.disabled = false }
+    }
+
+    /// EvtInterruptDisable (the lock held): mask every cause, and keep a running DPC from
+    /// unmasking them again.
     static func disable(_ interrupt: Interrupt<NAPIState>, _ device: Device) throws {
+        interrupt.withLockedContext { $0.disabled = true }
         let port: E1000Port = device.context()
         try port.mappedRegisters().write(E1000.Cause.all, at: E1000.interruptMaskClear)
     }
@@ -187,7 +195,10 @@ enum NAPI {
         let port = forwarder.input
         port.forwarding.withLock { $0 = forwarder }
         let bar = try port.mappedRegisters()
-        try interrupt.synchronize { _ in try bar.write(E1000.Cause.receive, at: E1000.interruptMaskSet) }
+        try interrupt.synchronize { state in
+            guard !state.disabled else { return }
+            try bar.write(E1000.Cause.receive, at: E1000.interruptMaskSet)
+        }
         // Packets that came before the unmask raised no interrupt of their own.
         interrupt.queueDPC()
     }

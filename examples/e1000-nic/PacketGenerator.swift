@@ -19,18 +19,24 @@ enum PacketGenerator {
                 pool.pointee.virtualAddress(pool.pointee.free[position]).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
             }
         }
+        // Tells this run's packets from an earlier run's that QEMU may still hold.
+        let runTag = UInt32(bitPattern: getpid()) &* 0x9E37_79B9 ^ UInt32(truncatingIfNeeded: time(nil))
         port.polling {
             var sequence: UInt64 = 0
             var rounds = 0
             let started = ContinuousClock.now
             while !port.shouldStopPolling {
-                sendBatch(port.rings, pool, batch: batch, sequence: &sequence, counters: port.counters.counters)
+                sendBatch(port.rings, pool, batch: batch, runTag: runTag, sequence: &sequence, counters: port.counters.counters)
                 rounds &+= 1
                 if let rate {
                     // Where the rate says the sequence should be now: ahead, so wait.
                     let due = started + .nanoseconds(Int64(Double(sequence) / Double(rate) * 1e9))
                     let now = ContinuousClock.now
-                    if now < due { usleep(UInt32(min(max((due - now).components.attoseconds / 1_000_000_000_000, 1), 100_000))) }
+                    if now < due {
+                        let ahead = due - now
+                        let microseconds = ahead.components.seconds * 1_000_000 + ahead.components.attoseconds / 1_000_000_000_000
+                        usleep(UInt32(min(max(microseconds, 1), 100_000)))
+                    }
                     if let deadline, now >= deadline { break }
                 } else if rounds & 4095 == 0, let deadline, ContinuousClock.now >= deadline {
                     break
@@ -41,11 +47,11 @@ enum PacketGenerator {
 
     /// Reclaims what was sent, then queues up to `batch` packets and hands them over.
     static func sendBatch(_ rings: UnsafeMutablePointer<PortRings>, _ pool: UnsafeMutablePointer<PacketPoolState>,
-                          batch: Int, sequence: inout UInt64, counters: Counters) {
+                          batch: Int, runTag: UInt32, sequence: inout UInt64, counters: Counters) {
         rings.pointee.transmit.reclaim(into: &pool.pointee)
         var queued = 0
         while queued < batch, rings.pointee.transmit.hasRoom, let buffer = pool.pointee.take() {
-            TestPacket.stamp(pool.pointee.virtualAddress(buffer), sequence: sequence)
+            TestPacket.stamp(pool.pointee.virtualAddress(buffer), sequence: sequence, runTag: runTag)
             sequence &+= 1
             rings.pointee.transmit.enqueue(buffer: buffer, at: pool.pointee.deviceAddress(buffer), length: TestPacket.length)
             queued &+= 1

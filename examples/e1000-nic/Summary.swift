@@ -51,15 +51,21 @@ struct Summary {
         if checked {
             let corrupted = counters.value(.corrupted)
             let outOfOrder = counters.value(.outOfOrder)
+            let runs = counters.value(.runChanges)
             let rings = input.port.rings.pointee
             let span = rings.sequencesSeen ? rings.lastSequence - rings.firstSequence + 1 : 0
-            log("payloads: \(received) checked, \(corrupted) corrupted, \(outOfOrder) out of order (QEMU's network queue may deliver a new packet before held ones); sequence numbers "
-                + "\(rings.firstSequence)…\(rings.lastSequence), \(span >= received ? span - received : 0) of them never reached the ring "
-                + "(dropped at the hub while the ring was full)")
+            log("payloads: \(received) checked, \(corrupted) corrupted, \(outOfOrder) out of order (QEMU's network queue may deliver "
+                + "a new packet before held ones)" + (runs > 0 ? ", \(runs) changes of sending run (an earlier run's packets held by QEMU)" : "")
+                + "; the latest run's sequence numbers \(rings.firstSequence)…\(rings.lastSequence), "
+                + "\(span > rings.runPackets ? span - rings.runPackets : 0) of them never reached the ring (dropped at the hub while it was full)")
             // Out of order is reported, not failed: QEMU's network queue can deliver a new packet
             // before the ones it held while the ring was full. Corruption is the driver's.
             if corrupted > 0 { failures.append(.corrupted(corrupted)) }
         }
+
+        let handOvers = counters.value(.handOvers)
+        log("batches: \(received) packets in \(handOvers) hand-overs, "
+            + "\(handOvers > 0 ? format(Double(received) / Double(handOvers), digits: 1) : "–") per hand-over")
 
         if let interrupt = input.interrupt {
             let statistics = interrupt.statistics
@@ -117,7 +123,8 @@ final class AllocationWindow: Sendable {
             log("allocations: not counted, fewer than \(warmUp) packets forwarded")
             return
         }
-        let counted = threads.map { "\($0) \((end.allocations[$0] ?? 0) - (start.allocations[$0] ?? 0))" }
+        // Signed: a name's total could drop if a thread of another name took its number.
+        let counted = threads.map { "\($0) \(Int64(bitPattern: (end.allocations[$0] ?? 0) &- (start.allocations[$0] ?? 0)))" }
         log("allocations over the last \(end.packets - start.packets) packets (after \(start.packets) to warm up): "
             + counted.joined(separator: ", "))
     }

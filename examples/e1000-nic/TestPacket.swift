@@ -1,13 +1,15 @@
 // The packets pktgen sends and the forwarder checks: 60-byte UDP/IPv4 frames whose payload
-// carries a sequence number and a check over every byte before it, so a receiver can tell a
-// corrupted packet from a good one, and a reordered or repeated one from a lost one.
+// carries a sequence number, the sending run's tag and a check over every byte before it, so a
+// receiver can tell a corrupted packet from a good one, a reordered one from a lost one, and a
+// packet of an earlier run (held in QEMU's queue meanwhile) from one of this run.
 
 /// Layout: Ethernet (14 bytes), IPv4 (20), UDP (8), then the sequence number (8 bytes, little
-/// endian) at 42, the check (4) at 50, and 6 zero bytes.
+/// endian) at 42, the run's tag (4) at 50, the check (4) at 54, and 2 zero bytes.
 enum TestPacket {
     static let length = 60
     static let sequenceOffset = 42
-    static let checkOffset = 50
+    static let runTagOffset = 50
+    static let checkOffset = 54
 
     /// Destination 02:75:69:6f:00:02, source 02:75:69:6f:00:01 (locally administered), UDP from
     /// 10.0.0.1:42 to 10.0.0.2:1337, sequence 0.
@@ -35,33 +37,38 @@ enum TestPacket {
         return ~UInt16(sum)
     }
 
-    /// The check of the 50 bytes before it: an FNV-style fold of six 64-bit words and one
-    /// 16-bit word. Any one byte changed changes it.
+    /// The check of the 54 bytes before it: an FNV-style fold of six 64-bit words, one 32-bit
+    /// and one 16-bit word. Any one byte changed changes it.
     @inline(__always)
     static func check(of frame: UnsafeRawPointer) -> UInt32 {
+        let prime: UInt64 = 0x0000_0100_0000_01B3
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         var offset = 0
         while offset < 48 {
-            hash = (hash ^ frame.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x0000_0100_0000_01B3
+            hash = (hash ^ frame.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* prime
             offset &+= 8
         }
-        hash = (hash ^ UInt64(frame.loadUnaligned(fromByteOffset: 48, as: UInt16.self))) &* 0x0000_0100_0000_01B3
+        hash = (hash ^ UInt64(frame.loadUnaligned(fromByteOffset: 48, as: UInt32.self))) &* prime
+        hash = (hash ^ UInt64(frame.loadUnaligned(fromByteOffset: 52, as: UInt16.self))) &* prime
         return UInt32(truncatingIfNeeded: hash ^ (hash >> 32))
     }
 
-    /// Writes `sequence` and the check into a frame that holds ``template()``.
+    /// Writes `sequence`, `runTag` and the check into a frame that holds ``template()``.
     @inline(__always)
-    static func stamp(_ frame: UnsafeMutableRawPointer, sequence: UInt64) {
+    static func stamp(_ frame: UnsafeMutableRawPointer, sequence: UInt64, runTag: UInt32) {
         frame.storeBytes(of: sequence.littleEndian, toByteOffset: sequenceOffset, as: UInt64.self)
+        frame.storeBytes(of: runTag.littleEndian, toByteOffset: runTagOffset, as: UInt32.self)
         frame.storeBytes(of: check(of: frame).littleEndian, toByteOffset: checkOffset, as: UInt32.self)
     }
 
-    /// The frame's sequence number, or `nil` if it is not a whole, uncorrupted test packet.
+    /// The frame's sequence number and run tag, or `nil` if it is not a whole, uncorrupted test
+    /// packet.
     @inline(__always)
-    static func verifiedSequence(_ frame: UnsafeRawPointer, length: Int) -> UInt64? {
+    static func verified(_ frame: UnsafeRawPointer, length: Int) -> (sequence: UInt64, runTag: UInt32)? {
         guard length == Self.length,
               UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: checkOffset, as: UInt32.self)) == check(of: frame)
         else { return nil }
-        return UInt64(littleEndian: frame.loadUnaligned(fromByteOffset: sequenceOffset, as: UInt64.self))
+        return (UInt64(littleEndian: frame.loadUnaligned(fromByteOffset: sequenceOffset, as: UInt64.self)),
+                UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: runTagOffset, as: UInt32.self)))
     }
 }

@@ -54,7 +54,8 @@ run() {
     script -qfec "$(printf '%q ' taskset -c 1 "$@")" "$log" > /dev/null &
     local wrapper=$! pid ticks0 ticks1
     sleep 8
-    pid=$(pgrep -n -f "fwd.* $b") || { echo "nic-compare: $name is not running:"; cat "$log"; return 1; }
+    # The forwarder itself, not script(1) or its shell: the command line starts with the program.
+    pid=$(pgrep -n -f "^[^ ]*(ixy-fwd|e1000-nic fwd) $b") || { echo "nic-compare: $name is not running:"; cat "$log"; return 1; }
     ticks0=$(cpu_ticks "$pid" "$log")
     sleep 10
     ticks1=$(cpu_ticks "$pid" "$log")

@@ -216,6 +216,7 @@ for index in "${!vfio_specs[@]}"; do
 done
 # The hub NICs, at fixed slots too.
 if [ -n "$nic_hubs" ]; then
+    [ "$nic" -eq 0 ] || { echo "run.sh: --nic and --nic-hubs both use hub 0: give one of them" >&2; exit 2; }
     vfio_devices+=(-netdev hubport,id=hubnic0,hubid=0 -device "$nic_hubs,id=hubnic0,netdev=hubnic0,addr=0x08"
                    -netdev hubport,id=hubnic1,hubid=0 -device "$nic_hubs,id=hubnic1,netdev=hubnic1,addr=0x09"
                    -netdev hubport,id=hubnic2,hubid=1 -device "$nic_hubs,id=hubnic2,netdev=hubnic2,addr=0x0a"
