@@ -77,9 +77,6 @@ struct TransmitRing {
     @inline(__always)
     var hasRoom: Bool { (tail &+ 1) & mask != clean }
 
-    /// Descriptors in flight.
-    var inFlight: Int { (tail &- clean) & mask }
-
     /// Gives every sent buffer back to `pool`.
     @inline(__always)
     mutating func reclaim(into pool: inout PacketPoolState) {
