@@ -3,8 +3,8 @@ import Glibc
 #endif
 import Logging
 import ServiceLifecycle
-import Synchronization
 import SystemPackage
+import UIOPlatform
 
 /// Writes a driver's figures to a file every `interval` and once more when the group shuts
 /// down, so that they can be read from outside the process: point Prometheus's node exporter
@@ -68,5 +68,5 @@ public struct MetricsFileService: Service, CustomStringConvertible {
 
 /// Serializes a service's writes (the service is a struct; its copies share this).
 private final class WriteLock: Sendable {
-    let lock = Mutex<Void>(())
+    let lock = Locked<Void>(())
 }

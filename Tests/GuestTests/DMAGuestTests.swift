@@ -6,6 +6,7 @@ import TestSupport
 import QEMUDevices
 import UIO
 import UIODriver
+import UIOPlatform
 
 extension GuestSuites {
     /// DMA through common buffers, by QEMU's edu DMA engine, with completion through the interrupt
@@ -156,8 +157,8 @@ extension GuestSuites {
             let monitor = try QEMUMonitor()
             let count = try Guest.eduDevices().count
             let uio = try #require(try Guest.eduDevices().last)
-            let enablerOfRig = Mutex<DMAEnabler?>(nil)
-            let heldAtRemoval = Mutex<Int?>(nil)
+            let enablerOfRig = Locked<DMAEnabler?>(nil)
+            let heldAtRemoval = Locked<Int?>(nil)
             let removed = DispatchSemaphore(value: 0)
             let rig = try Rig(uio, removal: { _ in
                 heldAtRemoval.withLock { $0 = enablerOfRig.withLock { $0?.commonBufferCount } }

@@ -10,6 +10,7 @@ import UIODriver
 
 #if canImport(Glibc)
 import Glibc
+import UIOPlatform
 #endif
 
 extension GuestSuites {
@@ -104,7 +105,7 @@ extension GuestSuites {
             let acknowledge = try bar.register(UInt32.self, at: Edu.acknowledgeInterrupt)
             let raise = try bar.register(UInt32.self, at: Edu.raiseInterrupt)
             let buggy = Atomic<Bool>(true)
-            let storms = Mutex<[InterruptStorm]>([])
+            let storms = Locked<[InterruptStorm]>([])
             let device = Device(resources: handle)
             var config = InterruptConfig<Int>(isr: { _, _ in
                 let bits = status.read()

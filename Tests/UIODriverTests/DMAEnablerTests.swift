@@ -4,6 +4,7 @@ import TestSupport
 import UIO
 import UIODriver
 import UIOTesting
+import UIOPlatform
 
 @Suite("DMA enablers and common buffers")
 struct DMAEnablerTests {
@@ -116,7 +117,7 @@ struct DMAEnablerTests {
     @Test("a driver may keep its enabler and buffers in the device's context: once stopped and let go, the memory is freed (no cycle)")
     func contextHoldsBuffers() throws {
         final class Context: Sendable {
-            let dma = Mutex<(DMAEnabler, CommonBuffer)?>(nil)
+            let dma = Locked<(DMAEnabler, CommonBuffer)?>(nil)
         }
         let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         weak var weakDevice: Device?

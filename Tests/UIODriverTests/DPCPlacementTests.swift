@@ -14,8 +14,8 @@ struct DPCPlacementTests {
     func runsOnTheServiceThread() throws {
         let simulated = try SimulatedDevice(kernelDriver: .unmasked)
         let device = Device(resources: simulated)
-        let threads = Mutex<[String: UInt]>([:])
-        let secondQueueing = Mutex<[Bool]>([])
+        let threads = Locked<[String: UInt]>([:])
+        let secondQueueing = Locked<[Bool]>([])
         var config = InterruptConfig<Int>(
             isr: { interrupt, _ in
                 threads.withLock { $0["isr"] = Processor.currentThread }

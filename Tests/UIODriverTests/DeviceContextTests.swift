@@ -4,14 +4,15 @@ import TestSupport
 import UIO
 import UIODriver
 import UIOTesting
+import UIOPlatform
 
 /// A device's typed context, as WDF's `WdfObjectGetTypedContext`: given at device add, the same
 /// object in every callback.
 @Suite("Device context")
 struct DeviceContextTests {
     final class Counter: Sendable {
-        let callbacks = Mutex<[String]>([])
-        let dpcRuns = Mutex(0)
+        let callbacks = Locked<[String]>([])
+        let dpcRuns = Locked(0)
     }
 
     @Test("every callback, the ISR and the DPC reach the one context the device was added with")

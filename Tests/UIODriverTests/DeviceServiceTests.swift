@@ -11,6 +11,7 @@ import UIODriver
 import UIOService
 import UIOTesting
 import UnixSignals
+import UIOPlatform
 
 /// A datagram socket standing in for systemd's notification socket.
 final class NotificationListener: Sendable {
@@ -186,7 +187,7 @@ struct DeviceServiceTests {
         let gate = Gate()
         let device = try recordedDevice(try SimulatedDevice(), log, d0Exit: gate)
         let (signals, raise) = AsyncStream<UnixSignal>.makeStream()
-        let exited = Mutex<[Int32]>([])
+        let exited = Locked<[Int32]>([])
         let service = DeviceService(device: device, notifier: .init(socketPath: nil), work: nil,
                                     signals: .stream(signals), exit: { status in exited.withLock { $0.append(status) } })
         try await testGracefulShutdown { trigger in
@@ -309,7 +310,7 @@ struct DriverServiceGroupTests {
         let simulated = try SimulatedDevice()
         let device = Device(resources: simulated)
         _ = try Interrupt(parent: device, config: InterruptConfig<Int>(isr: { _, _ in true }), context: 0)
-        let states = Mutex<[Device.State]>([])
+        let states = Locked<[Device.State]>([])
         let folder = try TemporaryFolder()
         let metrics = MetricsFileService(path: folder.file("driver.prom"), interval: .seconds(3600), logger: Logger(label: "test")) {
             states.withLock { $0.append(device.state) }

@@ -8,11 +8,12 @@ import TestSupport
 import UIO
 import UIODriver
 import UIOTesting
+import UIOPlatform
 
 /// A log handler that keeps what it is given, for tests.
 struct CapturingLogHandler: LogHandler {
     final class Entries: Sendable {
-        let all = Mutex<[(Logger.Level, String, Logger.Metadata)]>([])
+        let all = Locked<[(Logger.Level, String, Logger.Metadata)]>([])
         func messages(at level: Logger.Level) -> [String] { all.withLock { $0.filter { $0.0 == level }.map(\.1) } }
     }
     let entries: Entries

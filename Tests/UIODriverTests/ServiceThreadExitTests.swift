@@ -11,7 +11,7 @@ import UIOTesting
 @Suite("The ISR thread's beginning and end")
 struct ServiceThreadExitTests {
     final class Client: InterruptServiceClient {
-        let calls = Mutex<[(String, UInt)]>([])
+        let calls = Locked<[(String, UInt)]>([])
         func record(_ call: String) { calls.withLock { $0.append((call, Processor.currentThread)) } }
         func serve(_ event: InterruptEvent, from source: any InterruptSource) -> UIOError? { record("serve"); return nil }
         func retryReArm(_ source: any InterruptSource) -> UIOError? { nil }

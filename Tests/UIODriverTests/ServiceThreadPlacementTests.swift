@@ -9,6 +9,7 @@ import UIOTesting
 
 #if canImport(Glibc)
 import Glibc
+import UIOPlatform
 #endif
 
 /// `ServiceThreadPlacement`: the ISR thread on the CPU where the interrupt lands, at a real-time
@@ -26,7 +27,7 @@ struct ServiceThreadPlacementTests {
     }
 
     func run(_ simulated: SimulatedDevice, _ placement: ServiceThreadPlacement) throws -> Seen {
-        let seen = Mutex(Seen())
+        let seen = Locked(Seen())
         let device = Device(resources: simulated)
         var config = InterruptConfig<Int>(isr: { _, _ in
             let seenNow = Seen(cpu: test_current_cpu(), policy: sched_getscheduler(0), allowedCPUs: test_allowed_cpu_count())
@@ -112,8 +113,8 @@ struct ServiceThreadPlacementTests {
             _ = test_set_realtime_priority_limit(saved, &ignored)
         }
         // Capabilities are per thread: drop CAP_SYS_NICE on a thread of the test's own.
-        let outcome = Mutex<Result<Void, DriverError>?>(nil)
-        let dropped = Mutex<Int32>(-1)
+        let outcome = Locked<Result<Void, DriverError>?>(nil)
+        let dropped = Locked<Int32>(-1)
         let simulated = try SimulatedDevice()
         let worker = Thread.detachedThread {
             let result = test_drop_capability_on_this_thread(Self.sysNice)

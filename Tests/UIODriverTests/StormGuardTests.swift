@@ -5,6 +5,7 @@ import TestSupport
 import UIO
 @testable import UIODriver
 import UIOTesting
+import UIOPlatform
 
 /// The "nobody cared" guard: an ISR that keeps refusing its interrupts gets its line masked.
 @Suite("The storm guard")
@@ -13,7 +14,7 @@ struct StormGuardTests {
     func masksAStorm() throws {
         let simulated = try SimulatedDevice(kernelDriver: .uioPCIGeneric)
         let device = Device(resources: simulated)
-        let storms = Mutex<[InterruptStorm]>([])
+        let storms = Locked<[InterruptStorm]>([])
         var config = InterruptConfig<Int>(isr: { _, _ in false })
         // A minute's quiet reset: a stalled test machine must not restart the count.
         config.stormGuard = StormGuard(window: 100, unrecognizedLimit: 98, quietReset: .seconds(60))
@@ -57,7 +58,7 @@ struct StormGuardTests {
         let resources = try EventfdDevice(canMask: false)
         let source = resources.sources[0]
         let device = Device(resources: resources)
-        let storms = Mutex(0)
+        let storms = Locked(0)
         var config = InterruptConfig<Int>(isr: { _, _ in false })
         config.stormGuard = StormGuard(window: 100, unrecognizedLimit: 98, quietReset: .seconds(60))
         config.interruptStorm = { _, _ in storms.withLock { $0 += 1 } }

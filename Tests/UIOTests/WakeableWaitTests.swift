@@ -43,7 +43,7 @@ struct WakeableWaitTests {
     func closeWhileWaiting() throws {
         let file = File()
         let wait = try WakeableWait(name: "test", system: .live)
-        let outcome = Mutex<WakeableWait.Outcome?>(nil)
+        let outcome = Locked<WakeableWait.Outcome?>(nil)
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             outcome.withLock { $0 = try? wait.wait(on: file.fd, until: nil) }
@@ -63,7 +63,7 @@ struct WakeableWaitTests {
         defer { wait.close() }
         try wait.wake()
         #expect(try wait.waitForHangUp(on: file.fd) == false)
-        let returned = Mutex(false)
+        let returned = Locked(false)
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             _ = try? wait.waitForHangUp(on: file.fd)

@@ -9,7 +9,7 @@ struct WorkerThreadTests {
     @Test("jobs run one at a time, in the order submitted; stop runs what was submitted and refuses more")
     func fifo() throws {
         let worker = try WorkerThread(name: "test-fifo")
-        let ran = Mutex<[Int]>([])
+        let ran = Locked<[Int]>([])
         for index in 0..<100 { #expect(worker.submit { ran.withLock { $0.append(index) } }) }
         worker.stop()
         #expect(ran.withLock { $0 } == Array(0..<100))
@@ -38,8 +38,8 @@ struct WorkerThreadTests {
 
     @Test("each job runs inside what the worker was given")
     func around() throws {
-        let inside = Mutex(false)
-        let seen = Mutex<[Bool]>([])
+        let inside = Locked(false)
+        let seen = Locked<[Bool]>([])
         let worker = try WorkerThread(name: "test-around", around: { job in
             inside.withLock { $0 = true }
             job()
@@ -52,7 +52,7 @@ struct WorkerThreadTests {
 
     @Test("a worker starts again after stop; each run reads the stamp of the request it answers")
     func restartAndStamps() throws {
-        let stamps = Mutex<[UInt64]>([])
+        let stamps = Locked<[UInt64]>([])
         let worker = WorkerThread()
         #expect(!worker.requestStandingJob(stamp: 1), "refused before the first start")
         for round in 1...3 {

@@ -1,4 +1,3 @@
-import Synchronization
 import UIO
 import UIOPlatform
 
@@ -39,7 +38,7 @@ public final class DMAEnabler: FrameworkObject, Sendable {
     }
     /// What the device's DMA can do.
     public let config: DMAEnablerConfig
-    private let buffers = Mutex(Buffers())
+    private let buffers = Locked(Buffers())
 
     private struct Buffers {
         var held: [CommonBuffer] = []
@@ -50,7 +49,7 @@ public final class DMAEnabler: FrameworkObject, Sendable {
     }
 
     /// Memory a device may still reach because Bus Master could not be turned off: never freed.
-    private static let quarantined = Mutex<[DMABuffer]>([])
+    private static let quarantined = Locked<[DMABuffer]>([])
 
     /// `WdfDmaEnablerCreate`: the DMA capability of `device`, described by `config`.
     public init(device: Device, config: DMAEnablerConfig) throws(DriverError) {
