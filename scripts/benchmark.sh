@@ -50,6 +50,9 @@ scripts/guest/run.sh --edu 1 --share "$out" -- sh -c \
     '"$1" latency --out "$2" $3 && LD_PRELOAD="$2/allocation_counter.so" "$1" allocations --out "$2"' \
     sh "$tool" "$out" "${size[*]:-}"
 
+echo "==> guest (6.12-rt, PREEMPT_RT): interrupt latency under a CPU hog, the ISR thread at SCHED_FIFO against normal priority and against the raw C loop at SCHED_FIFO"
+scripts/guest/run.sh --kernel 6.12-rt --edu 1 --share "$out" -- "$tool" realtime --out "$out" "${size[@]}"
+
 echo "==> guest: DMA copies through edu's engine, framework against C with no framework (edu's 100 ms timer dominates)"
 # A boot of its own, with huge pages for the DMA buffers of both sides.
 scripts/guest/run.sh --edu 1 --hugepages 4 --share "$out" -- "$tool" dma --out "$out" "${size[@]}"

@@ -121,6 +121,17 @@ public final class SimulatedDevice: UIOResources {
         }
     }
 
+    /// Where the next huge pages handed out lie, in this order, before ``nextHugePageAddress``
+    /// takes over again: a pool the kernel hands out in an order of its own, as 6.12's changes
+    /// from boot to boot. Each a multiple of 2 MiB.
+    public var queuedHugePageAddresses: [UInt64] {
+        get { kernel.hugePages.state.withLock { $0.queued } }
+        set {
+            precondition(newValue.allSatisfy { $0 % UInt64(SimulatedHugePages.hugePageSize) == 0 }, "a huge page's address is a multiple of 2 MiB")
+            kernel.hugePages.state.withLock { $0.queued = newValue }
+        }
+    }
+
     /// Whether huge pages handed out together lie next to each other physically (at first) or
     /// with a gap between them.
     public var hugePagesAreAdjacent: Bool {

@@ -16,6 +16,9 @@ final class SimulatedHugePages: Sendable {
         var free = 8
         /// Where the next huge page lies in simulated physical memory.
         var nextPhysical: UInt64 = 0x0400_0000
+        /// Where the next pages lie, in the order handed out, before `nextPhysical` is used again:
+        /// a pool the kernel hands out in an order of its own.
+        var queued: [UInt64] = []
         /// Whether consecutive huge pages lie next to each other physically.
         var adjacent = true
         /// Whether pagemap hides frame numbers, as from a reader without CAP_SYS_ADMIN.
@@ -55,6 +58,7 @@ final class SimulatedHugePages: Sendable {
             guard length % Self.hugePageSize == 0, pages <= state.free else { return nil }
             state.free -= pages
             return (0..<pages).map { _ in
+                if !state.queued.isEmpty { return state.queued.removeFirst() }
                 defer { state.nextPhysical += UInt64(Self.hugePageSize) * (state.adjacent ? 1 : 2) }
                 return state.nextPhysical
             }

@@ -106,6 +106,33 @@ struct DMAMemoryTests {
         #expect(error.reason.contains("0xfffffff"))
     }
 
+    @Test("a huge page beyond the device's reach is passed over for one within it, and given back to the pool")
+    func reachablePageFromThePool() throws {
+        let device = try SimulatedDevice()
+        let limit: UInt64 = (1 << 28) - 1
+        device.queuedHugePageAddresses = [0x7d40_0000, 0x3f00_0000, 0x0200_0000]  // as a 6.12 boot handed them out
+        let free = device.freeHugePages
+        let buffer = try device.allocateDMAMemory(length: 4096, alignment: 64, addressLimit: limit)
+        #expect(buffer.deviceAddress == 0x0200_0000)
+        #expect(device.freeHugePages == free - 1, "the two pages beyond reach went back")
+        // A buffer the device reaches anywhere still comes from the page being carved.
+        let wide = try device.allocateDMAMemory(length: 4096, alignment: 4096, addressLimit: .max)
+        #expect(wide.deviceAddress == 0x0200_1000)
+    }
+
+    @Test("with no page of the pool within reach, the lowest is named in the refusal and every page goes back")
+    func noReachablePage() throws {
+        let device = try SimulatedDevice()
+        device.freeHugePages = 3
+        device.queuedHugePageAddresses = [0x7d40_0000, 0x3f00_0000, 0x4000_0000]
+        let error = try #require(throws: UIOError.self) {
+            try device.allocateDMAMemory(length: 4096, alignment: 64, addressLimit: (1 << 28) - 1)
+        }
+        #expect(error.code == .addressBeyondDeviceReach)
+        #expect(error.reason.contains("0x3f000000"))
+        #expect(device.freeHugePages == 3)
+    }
+
     @Test("a buffer longer than a huge page needs physically adjacent pages, or is refused")
     func longerThanAHugePage() throws {
         let device = try SimulatedDevice()

@@ -1,11 +1,13 @@
-# Sourced by run.sh: the aarch64 guest. Debian's arm64 kernel on QEMU's virt board, whose PL031
+# Sourced by run.sh: the aarch64 guest. One of Debian's arm64 kernels (kernels.sh) on QEMU's virt board, whose PL031
 # RTC the device tree re-declares "generic-uio", bound to uio_pdrv_genirq (built here from
 # Debian's kernel source: Debian does not ship it). Host-built x86_64 programs run through
 # qemu-user, registered with binfmt_misc.
 #
-# guest_aarch64 CACHE CPUS
-#   CACHE  the folder for downloads and builds (all under CACHE/arm64)
-#   CPUS   the number of virtual CPUs
+# guest_aarch64 CACHE CPUS [IOMMU [KERNEL]]
+#   CACHE   the folder for downloads and builds (all under CACHE/arm64)
+#   CPUS    the number of virtual CPUs
+#   IOMMU   ignored: the virt board here has none
+#   KERNEL  6.1 (default), 6.12 or 6.12-rt, as kernels.sh names them
 # Sets only run.sh's guest_* outputs (run.sh declares them):
 #   guest_kernel_root, guest_kernel_version  the unpacked arm64 kernel package, depmod-ed
 #   guest_busybox            the arm64 static busybox, for the initramfs
@@ -18,18 +20,18 @@
 #                            SWIFT_UIO_GUEST_BUSYBOX (the arm64 busybox), for checks that reload
 #                            the module: qemu-user cannot emulate delete_module for the host's rmmod
 guest_aarch64() {
-    local cache="$1" cpus="$2"
-    ensure_packages qemu-system-arm device-tree-compiler gcc gcc-aarch64-linux-gnu make busybox-static cpio kmod
+    local cache="$1" cpus="$2" kernel="${4:-6.1}"
+    ensure_packages qemu-system-arm device-tree-compiler gcc gcc-aarch64-linux-gnu make busybox-static cpio kmod xz-utils
     local arm64="$cache/arm64"
-    mkdir -p "$arm64/apt/lists/partial" "$arm64/apt/cache/archives/partial"
-    touch "$arm64/apt/status"
+    mkdir -p "$arm64"
 
-    local version
-    version=$(aarch64_kernel_version "$arm64")
+    local state version
+    state=$(kernel_apt_state "$cache" "$kernel")
+    version=$(kernel_version "$state" "$kernel" arm64 "$arm64/@VERSION@/extra/uio_pdrv_genirq.ko")
     local kernel_root="$arm64/$version"
     local module="$kernel_root/extra/uio_pdrv_genirq.ko"
     if [ ! -f "$module" ]; then
-        aarch64_fetch_packages "$arm64" "$version"
+        aarch64_fetch_packages "$arm64" "$state" "$(kernel_apt_state "$cache" 6.1)" "$version"
         aarch64_build_module "$arm64" "$version"
     fi
     local machine=(-M virt -cpu cortex-a57 -accel tcg,thread=multi -smp "$cpus" -m 2G)
@@ -47,58 +49,37 @@ guest_aarch64() {
     guest_env=([SWIFT_UIO_GUEST_MODULE]="$module" [SWIFT_UIO_GUEST_BUSYBOX]="$kernel_root/bin/busybox")
 }
 
-# apt-get or apt-cache (the second argument) for arm64, its state kept in ARM64/apt, apart from
-# this machine's own.
-aarch64_apt() {
-    local arm64="$1" tool="$2"; shift 2
-    "$tool" -o APT::Architecture=arm64 -o APT::Architectures=arm64 -o Dir::State::Lists="$arm64/apt/lists" \
-        -o Dir::Cache="$arm64/apt/cache" -o Dir::State::Status="$arm64/apt/status" "$@"
-}
-
-# Step 1 — prints the version of Debian's current arm64 kernel (6.1.0-56-arm64), refreshing the
-# package lists first unless that kernel is already built: the archive drops superseded kernels.
-aarch64_kernel_version() {
-    local arm64="$1" version
-    version=$(aarch64_apt "$arm64" apt-cache depends linux-image-arm64 2>/dev/null \
-        | awk '/Depends: linux-image-[0-9]/ { sub("linux-image-", "", $2); print $2; exit }' || true)
-    if [ -z "$version" ] || [ ! -f "$arm64/$version/extra/uio_pdrv_genirq.ko" ]; then
-        aarch64_apt "$arm64" apt-get -qq -o APT::Sandbox::User=root update || return 1
-        version=$(aarch64_apt "$arm64" apt-cache depends linux-image-arm64 2>/dev/null \
-            | awk '/Depends: linux-image-[0-9]/ { sub("linux-image-", "", $2); print $2; exit }' || true)
-    fi
-    [ -n "$version" ] || { echo "==> no arm64 kernel package found" >&2; return 1; }
-    echo "$version"
-}
-
-# Debian's kernel source package for a kernel version: 6.1.0-56-arm64 → linux-source-6.1.
+# Debian's kernel source package for a kernel version: 6.1.0-56-arm64 → linux-source-6.1,
+# 6.12.95+deb12-arm64 → linux-source-6.12.
 aarch64_source_package() {
     local release="${1%%-*}"
     echo "linux-source-${release%.*}"
 }
 
-# Step 2 — downloads the arm64 kernel, its headers, busybox and qemu-user into ARM64/debs, with
-# the kernel's kbuild tools and Debian's kernel source (architecture-independent), and unpacks
-# all but the source into ARM64/VERSION.
+# Step 1 — downloads into ARM64/debs, with the kernel's apt STATE (kernels.sh), the arm64 kernel,
+# its headers, its kbuild tools (this machine's architecture) and Debian's kernel source
+# (architecture-independent), and with Debian 12's own BASE state the arm64 busybox and qemu-user
+# (the same for every kernel; backports has no busybox); unpacks all but the source into
+# ARM64/VERSION.
 aarch64_fetch_packages() {
-    local arm64="$1" version="$2"
+    local arm64="$1" state="$2" base="$3" version="$4"
     local kernel_root="$arm64/$version" debs="$arm64/debs"
     local kernel_source
     kernel_source=$(aarch64_source_package "$version")
-    echo "==> fetching the arm64 kernel, its headers and Debian's kernel source" >&2
+    echo "==> fetching the arm64 kernel $version, its headers and Debian's kernel source" >&2
     rm -rf "$kernel_root"
     mkdir -p "$debs" "$kernel_root/extra"
     local headers_depends headers_common kbuild
-    headers_depends=$(aarch64_apt "$arm64" apt-cache show "linux-headers-$version" | sed -n 's/^Depends: //p')
-    headers_common=$(echo "$headers_depends" | sed -n 's/.*\(linux-headers-[0-9.-]*-common\).*/\1/p')
-    kbuild=$(echo "$headers_depends" | sed -n 's/.*\(linux-kbuild-[0-9.]*\).*/\1/p')
+    headers_depends=$(kernel_apt "$state" apt-cache show "linux-headers-$version:arm64" | sed -n 's/^Depends: //p' | head -n 1)
+    headers_common=$(echo "$headers_depends" | grep -o 'linux-headers-[^ ,]*-common' | head -n 1)
+    kbuild=$(echo "$headers_depends" | grep -o 'linux-kbuild-[^ ,]*' | head -n 1)
+    [ -n "$headers_common" ] && [ -n "$kbuild" ] || { echo "==> linux-headers-$version names no -common or kbuild package" >&2; return 1; }
+    kernel_apt_lists "$base"
     (cd "$debs" && rm -f ./*.deb \
-        && aarch64_apt "$arm64" apt-get -qq -o APT::Sandbox::User=root download \
-            "linux-image-$version" "linux-headers-$version" "$headers_common" busybox-static qemu-user-static) \
+        && kernel_apt "$state" apt-get -qq download "linux-image-$version:arm64" "linux-headers-$version:arm64" \
+            "$headers_common:all" "$kbuild:$(dpkg --print-architecture)" "$kernel_source:all" \
+        && kernel_apt "$base" apt-get -qq download busybox-static:arm64 qemu-user-static:arm64) \
         || { echo "==> downloading the arm64 packages failed" >&2; return 1; }
-    local host_download=(apt-get download -qq -o APT::Sandbox::User=root "$kbuild" "$kernel_source")
-    # The host's own lists may be missing or stale: refresh them once if the download fails.
-    (cd "$debs" && "${host_download[@]}") 2>/dev/null || { apt-get update -qq && (cd "$debs" && "${host_download[@]}"); } \
-        || { echo "==> downloading $kbuild and $kernel_source failed" >&2; return 1; }
     local deb
     for deb in "$debs"/*.deb; do
         case "$deb" in *linux-source*) continue ;; esac
@@ -108,7 +89,7 @@ aarch64_fetch_packages() {
     depmod -b "$kernel_root" "$version"
 }
 
-# Step 3 — builds uio_pdrv_genirq from the kernel source against the arm64 headers with the cross
+# Step 2 — builds uio_pdrv_genirq from the kernel source against the arm64 headers with the cross
 # compiler, into ARM64/VERSION/extra, then drops what the guest does not use.
 aarch64_build_module() {
     local arm64="$1" version="$2"
@@ -124,7 +105,9 @@ aarch64_build_module() {
     local headers="$kernel_root/usr/src/linux-headers-$version"
     # The headers' Makefile includes the -common tree by its installed, absolute path.
     sed -i "s|^include /usr/src/|include $kernel_root/usr/src/|" "$headers/Makefile"
-    make -s -C "$headers" M="$build" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- modules 2>&1 \
+    # No BTF for the module: the headers hold no vmlinux to base it on (6.1 skips it by itself; 6.12
+    # calls pahole, which this machine need not have).
+    make -s -C "$headers" M="$build" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- CONFIG_DEBUG_INFO_BTF_MODULES= modules 2>&1 \
         | grep -v 'Skipping BTF generation' >&2 || true
     [ -f "$build/uio_pdrv_genirq.ko" ] || { echo "==> building uio_pdrv_genirq failed" >&2; return 1; }
     cp "$build/uio_pdrv_genirq.ko" "$module.tmp"
@@ -134,7 +117,7 @@ aarch64_build_module() {
     rm -rf "$build" "$arm64/debs" "$kernel_root/usr/src" "$kernel_root/usr/lib" "$kernel_root/usr/share"
 }
 
-# Step 4 — prints the path of the board's device tree (for QEMU's options after ARM64), its PL031
+# Step 3 — prints the path of the board's device tree (for QEMU's options after ARM64), its PL031
 # re-declared a generic-uio platform device; made once per board and patch. The node gets a
 # second register region, the PL061 GPIO block's identification registers only (0x20 bytes at
 # 0xfe0 into its page, read-only use), so the UIO device has two named maps, as a node with

@@ -27,6 +27,18 @@ vfio=$(arg vfio)
 
 top=$(arg top)
 
+# Loads a module of the kernel's tree (its path under kernel/, without extension) with ARGS. A
+# compressed one (.ko.xz, as Debian's 6.12 ships them) is unpacked first: busybox's insmod reads a
+# plain .ko only.
+load_kernel_module() {
+    path="/host$modules/kernel/$1"; shift
+    if [ ! -f "$path.ko" ] && [ -f "$path.ko.xz" ]; then
+        xzcat "$path.ko.xz" > "/modules/${path##*/}.ko" || return 1
+        path="/modules/${path##*/}"
+    fi
+    insmod "$path.ko" "$@"
+}
+
 mkdir -p /host /hosttmp
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose hostroot /host || fail "cannot mount the host's root"
 # The guest gets its own writable /tmp and /run; a project that lives under the host's /tmp
@@ -61,11 +73,11 @@ if [ -n "$vfio" ]; then
         [ -e "/sys/bus/pci/devices/$bdf" ] || fail "no PCI device $bdf for vfio-pci"
         echo vfio-pci > "/sys/bus/pci/devices/$bdf/driver_override" || fail "driver_override of $bdf failed"
     done
-    # In dependency order. vfio_iommu_type1 too: busybox ignores vfio's softdep on it, and without
-    # it VFIO_SET_IOMMU fails (ENODEV).
-    for module in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
-            drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci; do
-        insmod "/host$modules/kernel/$module.ko" || fail "insmod ${module##*/} failed"
+    # With the host's kmod (this is the x86_64 guest), which follows the kernel's own modules.dep:
+    # the modules differ between kernels (6.12 folds vfio_virqfd into vfio). vfio_iommu_type1
+    # named too: without it VFIO_SET_IOMMU fails (ENODEV).
+    for module in vfio_iommu_type1 vfio-pci; do
+        chroot /host /sbin/modprobe -d "${modules%/lib/modules/*}" -S "${modules##*/}" "$module" || fail "modprobe $module failed"
     done
     for bdf in $(echo "$vfio" | tr , ' '); do
         [ ! -e "/sys/bus/pci/devices/$bdf/driver" ] || echo "$bdf" > "/sys/bus/pci/devices/$bdf/driver/unbind"
@@ -80,7 +92,7 @@ wait_for_uio() {
     [ "$(ls /sys/class/uio | wc -l)" -eq "$1" ] || fail "expected $1 uio devices, found: $(ls /sys/class/uio)"
 }
 if [ -n "$pci$platform" ]; then
-    insmod "/host$modules/kernel/drivers/uio/uio.ko" || fail "insmod uio failed"
+    load_kernel_module drivers/uio/uio || fail "insmod uio failed"
 fi
 expected=0
 if [ -n "$platform" ]; then
@@ -89,7 +101,7 @@ if [ -n "$platform" ]; then
     expected=1
 fi
 if [ -n "$pci" ]; then
-    insmod "/host$modules/kernel/drivers/uio/uio_pci_generic.ko" || fail "insmod uio_pci_generic failed"
+    load_kernel_module drivers/uio/uio_pci_generic || fail "insmod uio_pci_generic failed"
     for id in $(echo "$pci" | tr , ' '); do
         # new_id: every device of these ids that has no driver, now and when hot-plugged later
         echo "${id%:*} ${id#*:}" > /sys/bus/pci/drivers/uio_pci_generic/new_id || fail "new_id $id failed"

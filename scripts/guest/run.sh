@@ -12,6 +12,7 @@ set -Eeuo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 source "$top/scripts/ensure-packages.sh"
+source "$here/kernels.sh"
 trap 'echo "run.sh: failed at ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR
 
 usage() {
@@ -22,6 +23,8 @@ read-only; prints its output and exits with its status.
   --arch ARCH      x86_64 (default): edu devices on uio_pci_generic; aarch64: the virt board's
                    PL031 on uio_pdrv_genirq through the device tree, programs run by qemu-user
   --edu N          (x86_64) N edu PCI devices, ids edu0..eduN-1, on uio_pci_generic (default 1)
+  --kernel K       the guest's Debian kernel: 6.1 (default, Debian 12's own), 6.12
+                   (bookworm-backports) or 6.12-rt (its PREEMPT_RT build)
   --cpus N         N virtual CPUs (default 2)
   --timeout S      give up after S seconds (default 600) and print the guest's console log
   --env NAME       pass the host's variable NAME into the guest (repeatable)
@@ -56,6 +59,7 @@ USAGE
 }
 
 arch=x86_64
+kernel=6.1
 edu=1
 cpus=2
 timeout_seconds=600
@@ -76,6 +80,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --arch) arch="$2"; shift 2 ;;
         --edu) edu="$2"; shift 2 ;;
+        --kernel) kernel_suites "$2" >/dev/null || exit 2
+                  kernel="$2"; shift 2 ;;
         --cpus) cpus="$2"; shift 2 ;;
         --timeout) timeout_seconds="$2"; shift 2 ;;
         --env) passed_env+=("$2"); shift 2 ;;
@@ -140,7 +146,7 @@ guest_uio_platform="" guest_binfmt="" guest_kernel_args=""
 guest_initramfs_modules=() guest_qemu=()
 declare -A guest_env=()
 source "$here/$arch.sh"
-"guest_$arch" "$cache" "$cpus" "$iommu"
+"guest_$arch" "$cache" "$cpus" "$iommu" "$kernel"
 for name in "${!guest_env[@]}"; do
     export "$name=${guest_env[$name]}"
     passed_env+=("$name")
@@ -164,8 +170,14 @@ build_initramfs() {
         for module in "${guest_initramfs_modules[@]}"; do
             modprobe -d "$guest_kernel_root" -S "$guest_kernel_version" --show-depends "$module" | awk '$1 == "insmod" { print $2 }'
         done | awk '!seen[$0]++' | while read -r path; do
-            cp "$path" "$staging/modules/"
-            basename "$path" >> "$staging/modules/order"
+            # Uncompressed: busybox's insmod takes a plain .ko (Debian's 6.12 ships .ko.xz).
+            local name
+            name=$(basename "${path%.xz}")
+            case "$path" in
+                *.xz) xz -dc "$path" > "$staging/modules/$name" ;;
+                *) cp "$path" "$staging/modules/$name" ;;
+            esac
+            echo "$name" >> "$staging/modules/order"
         done
         (cd "$staging" && find . | cpio -o -H newc --quiet | gzip -1) > "$initramfs.tmp"
         mv "$initramfs.tmp" "$initramfs"
@@ -262,8 +274,9 @@ qemu=$!
 if [ "$hotplug" -eq 1 ]; then
     "$here/hotplug-server.sh" "$results/monitor.sock" "$results/hotplug" "$qemu" &
 fi
-# The guest's console, less the kernel's own power-off line.
-tail -n +1 -f --pid=$qemu "$results/console.log" 2>/dev/null | tr -d '\r' | grep --line-buffered -v 'reboot: Power down$' || true
+# The guest's console, less the kernel's own power-off line; line by line (sed -u), so a command
+# that prints seldom is seen as it goes.
+tail -n +1 -f --pid=$qemu "$results/console.log" 2>/dev/null | sed -u 's/\r//g' | grep --line-buffered -v 'reboot: Power down$' || true
 wait $qemu
 qemu_status=$?
 set -e

@@ -1,11 +1,12 @@
-# Sourced by run.sh: the x86_64 guest, Debian's generic amd64 kernel (it has uio, uio_pci_generic,
-# vfio-pci and 9p as modules) on QEMU's pc board, or on q35 with an Intel IOMMU for VFIO. run.sh
-# adds the edu devices, like any other device.
+# Sourced by run.sh: the x86_64 guest, one of Debian's amd64 kernels (kernels.sh; each has uio,
+# uio_pci_generic, vfio-pci and 9p as modules) on QEMU's pc board, or on q35 with an Intel IOMMU
+# for VFIO. run.sh adds the edu devices, like any other device.
 #
-# guest_x86_64 CACHE CPUS [IOMMU]
-#   CACHE  the folder for downloads (the kernel package, unpacked under CACHE/VERSION)
-#   CPUS   the number of virtual CPUs
-#   IOMMU  1: the q35 board with an Intel IOMMU (interrupt remapping on); 0 or absent: the pc board
+# guest_x86_64 CACHE CPUS [IOMMU [KERNEL]]
+#   CACHE   the folder for downloads (the kernel package, unpacked under CACHE/VERSION)
+#   CPUS    the number of virtual CPUs
+#   IOMMU   1: the q35 board with an Intel IOMMU (interrupt remapping on); 0 or absent: the pc board
+#   KERNEL  6.1 (default), 6.12 or 6.12-rt, as kernels.sh names them
 # Sets only run.sh's guest_* outputs (run.sh declares them):
 #   guest_kernel_root, guest_kernel_version  the unpacked kernel package, its modules depmod-ed
 #   guest_busybox            a static busybox of the guest's architecture, for the initramfs
@@ -18,24 +19,21 @@
 #   guest_binfmt             a qemu-user for the host's x86_64 programs: none needed here
 #   guest_env                (associative) variables for the guest's command: none here
 guest_x86_64() {
-    local cache="$1" cpus="$2" iommu="${3:-0}"
-    ensure_packages qemu-system-x86 busybox-static cpio kmod
+    local cache="$1" cpus="$2" iommu="${3:-0}" kernel="${4:-6.1}"
+    ensure_packages qemu-system-x86 busybox-static cpio kmod xz-utils
 
-    local kernel_package
-    kernel_package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-    if [ -z "$kernel_package" ]; then
-        apt-get update -qq
-        kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-    fi
-    local version=${kernel_package#linux-image-}
+    local state version
+    state=$(kernel_apt_state "$cache" "$kernel")
+    version=$(kernel_version "$state" "$kernel" amd64 "$cache/@VERSION@/boot/vmlinuz-@VERSION@")
     local kernel_root="$cache/$version"
     if [ ! -f "$kernel_root/boot/vmlinuz-$version" ]; then
-        echo "==> fetching $kernel_package" >&2
+        echo "==> fetching linux-image-$version" >&2
         rm -rf "$kernel_root" "$cache"/*.deb
-        (cd "$cache" && apt-get download -qq "$kernel_package" >/dev/null 2>&1)
+        (cd "$cache" && kernel_apt "$state" apt-get download -qq "linux-image-$version" >/dev/null) \
+            || { echo "==> downloading linux-image-$version failed" >&2; return 1; }
         # Unpacked, never installed: its maintainer scripts would run against this machine's /boot.
-        dpkg-deb -x "$cache/${kernel_package}"_*.deb "$kernel_root"
-        rm -f "$cache/${kernel_package}"_*.deb
+        dpkg-deb -x "$cache/linux-image-${version}"_*.deb "$kernel_root"
+        rm -f "$cache/linux-image-${version}"_*.deb
         depmod -b "$kernel_root" "$version"
     fi
 

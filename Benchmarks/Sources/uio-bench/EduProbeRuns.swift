@@ -45,7 +45,7 @@ enum EduProbeRuns {
     /// The framework on `handle`: an interrupt object whose ISR takes the time on entry and
     /// acknowledges. `around` is given the connected interrupt and the raises to make.
     static func runFramework(_ handle: any HardwareResources, _ probe: UnsafeMutablePointer<interrupt_probe>, pacing: interrupt_pacing,
-                             cpus: ServiceThreadPlacement.CPUs,
+                             cpus: ServiceThreadPlacement.CPUs, realTimePriority: Int? = nil,
                              around: (Interrupt<Int>, () -> Int32) throws -> Int32 = { $1() }) throws -> Int32 {
         let bar = try handle.mapRegion(0)
         let raiser = EduRaiser(try bar.register(UInt32.self, at: Edu.raiseInterrupt))
@@ -59,7 +59,7 @@ enum EduProbeRuns {
             return true
         })
         config.recordsTimings = false  // as the raw loop: no clock reads beyond the probe's
-        config.serviceThreadPlacement = ServiceThreadPlacement(cpus: cpus)
+        config.serviceThreadPlacement = ServiceThreadPlacement(cpus: cpus, realTimePriority: realTimePriority)
         let device = Device(resources: handle)
         let interrupt = try Interrupt(parent: device, config: config, context: 0)
         try device.start()
@@ -73,13 +73,24 @@ enum EduProbeRuns {
         }
     }
 
-    /// The raw UIO loop, in C, on a handler thread started on `handlerCPU`.
+    /// The raw UIO loop, in C, on a handler thread started on `handlerCPU`, at `SCHED_FIFO`
+    /// `realTimePriority` when given.
     static func runRawUIO(_ uio: UIODevice, _ probe: UnsafeMutablePointer<interrupt_probe>, pacing: interrupt_pacing,
-                          handlerCPU: Int32) throws -> Int32 {
+                          handlerCPU: Int32, realTimePriority: Int32? = nil) throws -> Int32 {
         try withRawUIODevice(uio) { fd, config, registers in
             registers[Edu.acknowledgeInterrupt / 4] = registers[Edu.interruptStatus / 4]  // nothing left over
+            // The handler thread inherits the CPU and the policy of the thread that starts it.
             _ = baseline_pin_to_cpu(handlerCPU)
+            if let realTimePriority {
+                var parameters = sched_param(sched_priority: realTimePriority)
+                let status = pthread_setschedparam(pthread_self(), SCHED_FIFO, &parameters)
+                guard status == 0 else { _ = baseline_pin_to_cpu(raiserCPU); return -status }
+            }
             let handler = baseline_uio_probed_handler_start(fd, config, registers, probe)!
+            if realTimePriority != nil {
+                var parameters = sched_param(sched_priority: 0)
+                _ = pthread_setschedparam(pthread_self(), SCHED_OTHER, &parameters)
+            }
             _ = baseline_pin_to_cpu(raiserCPU)
             let status = interrupt_raise_all(probe, pacing, baseline_edu_raise, registers)
             let handlerStatus = baseline_uio_probed_handler_join(handler)

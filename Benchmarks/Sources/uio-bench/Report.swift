@@ -71,7 +71,7 @@ struct Report {
             json.append("  {\"measurement\": \"allocations per interrupt\", \"p50\": \(allocations.0), \"p99\": \(allocations.1)}")
         }
         // The guest's latency, DMA copies and VFIO are TCG smoke: their own tables, with per-round ratios, none a summary target.
-        for table in ["native.txt", "hog.txt", "locks.txt", "latency.txt", "allocations.txt", "dma.txt", "vfio.txt"] {
+        for table in ["native.txt", "hog.txt", "locks.txt", "latency.txt", "realtime.txt", "allocations.txt", "dma.txt", "vfio.txt"] {
             if let text = readFile("\(directory)/\(table)") { lines.append(""); lines.append(String(text.dropLast(text.hasSuffix("\n") ? 1 : 0))) }
         }
         if let scale = readFile("\(directory)/scale.json") {

@@ -1,6 +1,7 @@
 // uio-bench: the measurements ordo-one/benchmark cannot take, and the report.
 //
 //   uio-bench latency --out DIR [--smoke] [--rounds R] [--raises K]  (in the guest, on an edu device)
+//   uio-bench realtime --out DIR [--smoke] [--rounds R] [--raises K]  (in the guest, on an edu device; a PREEMPT_RT kernel)
 //   uio-bench dma --out DIR [--smoke] [--rounds R] [--copies K]  (in the guest, on an edu device, --hugepages)
 //   uio-bench vfio --out DIR [--smoke] [--rounds R] [--raises K]  (in the guest, an edu on vfio-pci and one on UIO)
 //   uio-bench allocations --out DIR [--interrupts N]           (in the guest, LD_PRELOAD=allocation_counter.so)
@@ -28,6 +29,13 @@ do {
         let smoke = arguments.contains("--smoke")
         try LatencyBenchmark(
             rounds: Int(option("rounds", default: smoke ? "4" : "31")) ?? 31,
+            raisesPerRound: Int(option("raises", default: smoke ? "40" : "100")) ?? 100,
+            settleNanoseconds: 200_000...400_000,
+            output: option("out", default: ".")).run()
+    case "realtime":
+        let smoke = arguments.contains("--smoke")
+        try RealTimeBenchmark(
+            rounds: Int(option("rounds", default: smoke ? "6" : "21")) ?? 21,
             raisesPerRound: Int(option("raises", default: smoke ? "40" : "100")) ?? 100,
             settleNanoseconds: 200_000...400_000,
             output: option("out", default: ".")).run()
@@ -86,7 +94,7 @@ do {
     case "report":
         try Report(directory: option("dir", default: ".")).run()
     default:
-        print("usage: uio-bench latency|dma|vfio|allocations|platform|scale|native|locks|hog|report [options]")
+        print("usage: uio-bench latency|realtime|dma|vfio|allocations|platform|scale|native|locks|hog|report [options]")
         exit(2)
     }
 } catch {

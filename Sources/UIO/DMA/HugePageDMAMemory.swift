@@ -56,17 +56,41 @@ public final class HugePageDMAMemory: Sendable {
         return try current.withLock { (carving: inout Carving?) throws(UIOError) -> DMABuffer in
             if let existing = carving, let memory = existing.memory {
                 let offset = (existing.used + alignment - 1) & ~(alignment - 1)
-                if offset + length <= memory.length {
+                if offset + length <= memory.length, memory.physicalBase + UInt64(offset + length) - 1 <= addressLimit {
                     let buffer = try carve(memory, at: offset, length: length, addressLimit: addressLimit)
                     carving?.used = offset + length
                     return buffer
                 }
             }
-            let memory = try HugePageMapping(length: hugePage, hugePage: hugePage, system: system)
+            let memory = try reachablePage(hugePage, length: length, addressLimit: addressLimit)
             let buffer = try carve(memory, at: 0, length: length, addressLimit: addressLimit)
             carving = Carving(memory: memory, used: length)
             return buffer
         }
+    }
+
+    /// A fresh huge page whose first `length` bytes lie at or below `addressLimit`, or, when the
+    /// pool has none, the lowest page it gave (which `carve` then refuses, naming its addresses).
+    ///
+    /// The kernel hands out its pool's pages in an order of its own: on 6.1 the low ones first,
+    /// on 6.12 (which fills the pool from several threads at boot) an order that changes from
+    /// boot to boot. So a page beyond the device's reach is held while the next is tried, at most
+    /// as many as the pool has free, and all but the one returned are given back.
+    private func reachablePage(_ hugePage: Int, length: Int, addressLimit: UInt64) throws(UIOError) -> HugePageMapping {
+        let attempts = max(1, (try? Self.meminfo(system: system))?["HugePages_Free"] ?? 1)
+        var beyondReach: [HugePageMapping] = []
+        for _ in 0..<attempts {
+            let memory: HugePageMapping
+            do {
+                memory = try HugePageMapping(length: hugePage, hugePage: hugePage, system: system)
+            } catch {
+                if beyondReach.isEmpty { throw error }
+                break  // the pool ran out
+            }
+            if memory.physicalBase + UInt64(length) - 1 <= addressLimit { return memory }
+            beyondReach.append(memory)
+        }
+        return beyondReach.min { $0.physicalBase < $1.physicalBase }!
     }
 
     private func carve(_ memory: HugePageMapping, at offset: Int, length: Int, addressLimit: UInt64) throws(UIOError) -> DMABuffer {
