@@ -7,10 +7,10 @@ import TestSupport
 import QEMUDevices
 import UIO
 import UIODriver
+import UIOPlatform
 
 #if canImport(Glibc)
 import Glibc
-import UIOPlatform
 #endif
 
 extension GuestSuites {

@@ -31,7 +31,9 @@ guest_aarch64() {
     local kernel_root="$arm64/$version"
     local module="$kernel_root/extra/uio_pdrv_genirq.ko"
     if [ ! -f "$module" ]; then
-        aarch64_fetch_packages "$arm64" "$state" "$(kernel_apt_state "$cache" 6.1)" "$version"
+        local base
+        base=$(kernel_apt_state "$cache" 6.1)
+        aarch64_fetch_packages "$arm64" "$state" "$base" "$version"
         aarch64_build_module "$arm64" "$version"
     fi
     local machine=(-M virt -cpu cortex-a57 -accel tcg,thread=multi -smp "$cpus" -m 2G)
@@ -71,10 +73,13 @@ aarch64_fetch_packages() {
     mkdir -p "$debs" "$kernel_root/extra"
     local headers_depends headers_common kbuild
     headers_depends=$(kernel_apt "$state" apt-cache show "linux-headers-$version:arm64" | sed -n 's/^Depends: //p' | head -n 1)
-    headers_common=$(echo "$headers_depends" | grep -o 'linux-headers-[^ ,]*-common' | head -n 1)
+    # -common, or -common-rt for the PREEMPT_RT build
+    headers_common=$(echo "$headers_depends" | grep -o 'linux-headers-[^ ,]*-common[^ ,]*' | head -n 1)
     kbuild=$(echo "$headers_depends" | grep -o 'linux-kbuild-[^ ,]*' | head -n 1)
     [ -n "$headers_common" ] && [ -n "$kbuild" ] || { echo "==> linux-headers-$version names no -common or kbuild package" >&2; return 1; }
-    kernel_apt_lists "$base"
+    # Fresh lists for the base too: its cached ones may name a busybox or qemu-user the archive
+    # has since replaced (only the kernel's lists were refreshed for this build).
+    kernel_apt "$base" apt-get -qq update || { echo "==> apt-get update in $base failed" >&2; return 1; }
     (cd "$debs" && rm -f ./*.deb \
         && kernel_apt "$state" apt-get -qq download "linux-image-$version:arm64" "linux-headers-$version:arm64" \
             "$headers_common:all" "$kbuild:$(dpkg --print-architecture)" "$kernel_source:all" \

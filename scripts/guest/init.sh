@@ -75,9 +75,11 @@ if [ -n "$vfio" ]; then
     done
     # With the host's kmod (this is the x86_64 guest), which follows the kernel's own modules.dep:
     # the modules differ between kernels (6.12 folds vfio_virqfd into vfio). vfio_iommu_type1
-    # named too: without it VFIO_SET_IOMMU fails (ENODEV).
+    # named too: without it VFIO_SET_IOMMU fails (ENODEV). No configuration (-C /dev/null): the
+    # host's modprobe.d is not the guest's.
     for module in vfio_iommu_type1 vfio-pci; do
-        chroot /host /sbin/modprobe -d "${modules%/lib/modules/*}" -S "${modules##*/}" "$module" || fail "modprobe $module failed"
+        chroot /host /sbin/modprobe -C /dev/null -d "${modules%/lib/modules/*}" -S "${modules##*/}" "$module" \
+            || fail "modprobe $module failed"
     done
     for bdf in $(echo "$vfio" | tr , ' '); do
         [ ! -e "/sys/bus/pci/devices/$bdf/driver" ] || echo "$bdf" > "/sys/bus/pci/devices/$bdf/driver/unbind"

@@ -41,9 +41,9 @@ kernel_apt_state() {
     local cache="$1" kernel="$2" suites
     suites=$(kernel_suites "$kernel")
     local state="$cache/apt/${suites%% *}"
+    mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/sources.list.d"
+    touch "$state/status"
     if [ ! -s "$state/sources.list" ]; then
-        mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/sources.list.d"
-        touch "$state/status"
         # The URIs this machine's sources give each Debian 12 suite; backports lives beside bookworm.
         local targets suite uri
         targets=$(apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE)' | sort -u)
@@ -71,12 +71,6 @@ kernel_version() {
     fi
     [ -n "$version" ] || { echo "==> no $metapackage in $(kernel_suites "$kernel")" >&2; return 1; }
     echo "$version"
-}
-
-# Fetches STATE's package lists unless it has some.
-kernel_apt_lists() {
-    compgen -G "$1/lists/*_Packages*" >/dev/null || kernel_apt "$1" apt-get -qq update \
-        || { echo "==> apt-get update in $1 failed" >&2; return 1; }
 }
 
 kernel_depends() {

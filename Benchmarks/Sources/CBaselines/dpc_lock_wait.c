@@ -23,15 +23,19 @@ static void *hog_loop(void *argument) {
     return NULL;
 }
 
-cpu_hogs *cpu_hogs_start(int cpus) {
-    cpu_hogs *hogs = calloc(1, sizeof *hogs + (size_t)cpus * sizeof(struct cpu_hog));
-    hogs->count = cpus;
-    for (int cpu = 0; cpu < cpus; cpu++) {
-        hogs->hog[cpu] = (struct cpu_hog){.cpu = cpu, .stopping = &hogs->stopping};
-        pthread_create(&hogs->hog[cpu].thread, NULL, hog_loop, &hogs->hog[cpu]);
+static cpu_hogs *hogs_start(int first_cpu, int count) {
+    cpu_hogs *hogs = calloc(1, sizeof *hogs + (size_t)count * sizeof(struct cpu_hog));
+    hogs->count = count;
+    for (int index = 0; index < count; index++) {
+        hogs->hog[index] = (struct cpu_hog){.cpu = first_cpu + index, .stopping = &hogs->stopping};
+        pthread_create(&hogs->hog[index].thread, NULL, hog_loop, &hogs->hog[index]);
     }
     return hogs;
 }
+
+cpu_hogs *cpu_hogs_start(int cpus) { return hogs_start(0, cpus); }
+
+cpu_hogs *cpu_hog_start_on(int cpu) { return hogs_start(cpu, 1); }
 
 void cpu_hogs_stop(cpu_hogs *hogs) {
     __atomic_store_n(&hogs->stopping, 1, __ATOMIC_RELAXED);

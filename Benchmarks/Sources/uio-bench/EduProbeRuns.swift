@@ -81,6 +81,9 @@ enum EduProbeRuns {
             registers[Edu.acknowledgeInterrupt / 4] = registers[Edu.interruptStatus / 4]  // nothing left over
             // The handler thread inherits the CPU and the policy of the thread that starts it.
             _ = baseline_pin_to_cpu(handlerCPU)
+            var savedPolicy: Int32 = 0
+            var savedParameters = sched_param()
+            pthread_getschedparam(pthread_self(), &savedPolicy, &savedParameters)
             if let realTimePriority {
                 var parameters = sched_param(sched_priority: realTimePriority)
                 let status = pthread_setschedparam(pthread_self(), SCHED_FIFO, &parameters)
@@ -88,8 +91,8 @@ enum EduProbeRuns {
             }
             let handler = baseline_uio_probed_handler_start(fd, config, registers, probe)!
             if realTimePriority != nil {
-                var parameters = sched_param(sched_priority: 0)
-                _ = pthread_setschedparam(pthread_self(), SCHED_OTHER, &parameters)
+                let status = pthread_setschedparam(pthread_self(), savedPolicy, &savedParameters)
+                precondition(status == 0, "restoring the raiser's scheduling failed: \(status)")
             }
             _ = baseline_pin_to_cpu(raiserCPU)
             let status = interrupt_raise_all(probe, pacing, baseline_edu_raise, registers)

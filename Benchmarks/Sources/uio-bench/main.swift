@@ -36,7 +36,7 @@ do {
         let smoke = arguments.contains("--smoke")
         try RealTimeBenchmark(
             rounds: Int(option("rounds", default: smoke ? "6" : "21")) ?? 21,
-            raisesPerRound: Int(option("raises", default: smoke ? "40" : "100")) ?? 100,
+            raisesPerRound: Int(option("raises", default: smoke ? "40" : "200")) ?? 200,
             settleNanoseconds: 200_000...400_000,
             output: option("out", default: ".")).run()
     case "dma":

@@ -17,6 +17,8 @@ import Glibc
 ///
 /// Buffers are carved from one huge page at a time, each aligned as asked; a buffer longer than a
 /// huge page gets pages of its own, and is refused unless they happen to be physically adjacent.
+/// A page beyond the device's reach is passed over for another of the pool, if one is in reach
+/// (<doc:KernelContract#Between-kernels>).
 public final class HugePageDMAMemory: Sendable {
     private let system: SystemCalls
     private let current = Locked<Carving?>(nil)
@@ -26,6 +28,9 @@ public final class HugePageDMAMemory: Sendable {
         weak var memory: HugePageMapping?
         var used: Int
     }
+
+    /// How many huge pages one allocation tries, at most, for one within the device's reach.
+    public static let pagesTriedForReach = 64
 
     /// The process's huge-page memory, shared by every device that has no memory of its own.
     public static let shared = HugePageDMAMemory()
@@ -75,16 +80,16 @@ public final class HugePageDMAMemory: Sendable {
     /// The kernel hands out its pool's pages in an order of its own: on 6.1 the low ones first,
     /// on 6.12 (which fills the pool from several threads at boot) an order that changes from
     /// boot to boot. So a page beyond the device's reach is held while the next is tried, at most
-    /// as many as the pool has free, and all but the one returned are given back.
+    /// as many as the pool has free and ``pagesTriedForReach``, and all but the one returned are
+    /// given back. Each page tried is faulted in (and zeroed by the kernel) first.
     private func reachablePage(_ hugePage: Int, length: Int, addressLimit: UInt64) throws(UIOError) -> HugePageMapping {
-        let attempts = max(1, (try? Self.meminfo(system: system))?["HugePages_Free"] ?? 1)
+        let free = (try? Self.meminfo(system: system))?["HugePages_Free"] ?? 1
         var beyondReach: [HugePageMapping] = []
-        for _ in 0..<attempts {
+        for _ in 0..<min(max(1, free), Self.pagesTriedForReach) {
             let memory: HugePageMapping
             do {
                 memory = try HugePageMapping(length: hugePage, hugePage: hugePage, system: system)
-            } catch {
-                if beyondReach.isEmpty { throw error }
+            } catch where error.code == .dmaMemoryUnavailable && !beyondReach.isEmpty {
                 break  // the pool ran out
             }
             if memory.physicalBase + UInt64(length) - 1 <= addressLimit { return memory }

@@ -9,6 +9,7 @@
 // One busy loop per CPU 0..<cpus, each pinned to its CPU, normal policy and priority.
 typedef struct cpu_hogs cpu_hogs;
 cpu_hogs *cpu_hogs_start(int cpus);
+cpu_hogs *cpu_hog_start_on(int cpu);  // one busy thread, on that CPU
 void cpu_hogs_stop(cpu_hogs *hogs);  // stops and joins them
 
 // Pins the calling thread to raiser_cpu and raises `raises` times, one every pace_ns on absolute
