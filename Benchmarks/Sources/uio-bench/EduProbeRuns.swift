@@ -126,6 +126,18 @@ enum EduProbeRuns {
         guard written == text.utf8.count else { throw BenchError("writing \(path) failed: errno \(errno)") }
     }
 
+    /// Sends IRQ `irq` to `cpu` and makes it take effect: the IO-APIC moves a level interrupt only
+    /// when it next fires, so it fires once. Returns the CPUs the kernel says it is delivered to.
+    static func moveIRQ(_ irq: Int, to cpu: Int32, _ uio: UIODevice) throws -> String {
+        try writeAffinity(irq: irq, cpu: cpu)
+        try withRawUIODevice(uio) { fd, config, registers in
+            var nanoseconds: UInt64 = 0
+            let status = baseline_uio_round(fd, config, registers, &nanoseconds)
+            guard status == 0 else { throw BenchError("the interrupt that moves IRQ \(irq) failed: errno \(-status)") }
+        }
+        return effectiveAffinity(irq: irq)
+    }
+
     /// The CPUs the kernel says IRQ `irq` is delivered to.
     static func effectiveAffinity(irq: Int) -> String {
         let effective = readFile("/proc/irq/\(irq)/effective_affinity_list") ?? readFile("/proc/irq/\(irq)/smp_affinity_list") ?? "?"

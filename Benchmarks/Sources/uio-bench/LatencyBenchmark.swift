@@ -80,7 +80,7 @@ struct LatencyBenchmark {
             let placements = round % 2 == 0 ? Placement.allCases : Placement.allCases.reversed()
             for placement in placements {
                 do {
-                    delivery[placement.rawValue] = try setAffinity(irq: irq, cpu: placement.irqCPU, uio)
+                    delivery[placement.rawValue] = try EduProbeRuns.moveIRQ(irq, to: placement.irqCPU, uio)
                 } catch {
                     throw BenchError("round \(round), \(placement.title): \(error)")
                 }
@@ -102,22 +102,6 @@ struct LatencyBenchmark {
         try report(measured, failures: failures, irq: irq, delivery: delivery, conditions: conditions)
     }
 
-    /// Writes the IRQ's affinity and makes it take effect; returns the CPUs the kernel says it is
-    /// delivered to.
-    private func setAffinity(irq: Int, cpu: Int32, _ uio: UIODevice) throws -> String {
-        do {
-            try EduProbeRuns.writeAffinity(irq: irq, cpu: cpu)
-        } catch {
-            throw BenchError("latency: \(error)")
-        }
-        // The IO-APIC moves a level interrupt only when it next fires: fire it once.
-        try EduProbeRuns.withRawUIODevice(uio) { fd, config, registers in
-            var nanoseconds: UInt64 = 0
-            let status = baseline_uio_round(fd, config, registers, &nanoseconds)
-            guard status == 0 else { throw BenchError("latency: the interrupt that moves IRQ \(irq) failed: errno \(-status)") }
-        }
-        return EduProbeRuns.effectiveAffinity(irq: irq)
-    }
 
     private func measure(_ variant: Variant, _ uio: UIODevice, pacing: interrupt_pacing, irqCPU: Int32) throws -> Measured {
         let rawCPU: Int32? = variant == .raw ? Self.handlerCPU : variant == .rawWhereInterruptLands ? irqCPU : nil

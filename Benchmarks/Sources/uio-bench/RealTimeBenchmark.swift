@@ -59,7 +59,7 @@ struct RealTimeBenchmark {
         guard let irq = uio.parent?.irq else { throw BenchError("realtime: \(uio.devicePath) names no IRQ") }
         let kernel = KernelIdentity(irq: irq)
         let conditions = RunConditions()
-        let delivery = try moveIRQ(irq, to: EduProbeRuns.handlerCPU, uio)
+        let delivery = try EduProbeRuns.moveIRQ(irq, to: EduProbeRuns.handlerCPU, uio)
         print("realtime: \(rounds) rounds (the first discarded) x \(raisesPerRound) raises per variant, kernel \(kernel.text), "
               + "IRQ \(irq) on vCPU \(delivery), hog on vCPU \(EduProbeRuns.handlerCPU); \(conditions.text)")
         _ = baseline_pin_to_cpu(EduProbeRuns.raiserCPU)
@@ -85,18 +85,6 @@ struct RealTimeBenchmark {
             }
         }
         try report(measured, failures: failures, kernel: kernel, irq: irq, delivery: delivery, conditions: conditions)
-    }
-
-    /// Sends IRQ `irq` to `cpu`, fires it once so an IO-APIC line moves, and returns the CPUs the
-    /// kernel says it is delivered to.
-    private func moveIRQ(_ irq: Int, to cpu: Int32, _ uio: UIODevice) throws -> String {
-        try EduProbeRuns.writeAffinity(irq: irq, cpu: cpu)
-        try EduProbeRuns.withRawUIODevice(uio) { fd, config, registers in
-            var nanoseconds: UInt64 = 0
-            let status = baseline_uio_round(fd, config, registers, &nanoseconds)
-            guard status == 0 else { throw BenchError("realtime: the interrupt that moves IRQ \(irq) failed: errno \(-status)") }
-        }
-        return EduProbeRuns.effectiveAffinity(irq: irq)
     }
 
     private func measure(_ variant: Variant, _ uio: UIODevice, pacing: interrupt_pacing) throws -> Measured {
