@@ -45,11 +45,15 @@ kernel_apt_state() {
     touch "$state/status"
     if [ ! -s "$state/sources.list" ]; then
         # The URIs this machine's sources give each Debian 12 suite; backports lives beside bookworm.
+        # The first suite is needed; updates and security are taken where the machine has them.
         local targets suite uri
         targets=$(apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE)' | sort -u)
         for suite in $suites; do
             uri=$(echo "$targets" | awk -v s="${suite/-backports/}" '$2 == s { print $1; exit }')
-            [ -n "$uri" ] || { echo "==> this machine's apt sources name no archive for $suite" >&2; return 1; }
+            if [ -z "$uri" ]; then
+                [ "$suite" != "${suites%% *}" ] && continue
+                echo "==> this machine's apt sources name no archive for ${suite/-backports/}" >&2; return 1
+            fi
             echo "deb $uri $suite main"
         done > "$state/sources.list.tmp"
         mv "$state/sources.list.tmp" "$state/sources.list"

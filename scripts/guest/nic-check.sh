@@ -15,7 +15,21 @@ counter="${1:-}"
 set -- $SWIFT_UIO_GUEST_NICS
 a=$1 b=$2 c=$3
 work=$(mktemp -d)
-fail() { echo "nic-check: FAILED: $*"; exit 1; }
+fail() { echo "nic-check: FAILED: $*"; echo "nic-check: the kernel's last messages:"; dmesg | tail -n 15; exit 1; }
+
+# A QEMU monitor command through run.sh --hotplug; QEMU's answer is printed if it is an error.
+hotplug() {
+    local name="request-$RANDOM"
+    echo "$1" > "$SWIFT_UIO_GUEST_HOTPLUG/$name.request"
+    for _ in $(seq 300); do
+        if [ -e "$SWIFT_UIO_GUEST_HOTPLUG/$name.done" ]; then
+            grep -ai "error" "$SWIFT_UIO_GUEST_HOTPLUG/$name.done" | sed "s/^/nic-check: QEMU answered '$1': /" || true
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "QEMU did not answer '$1'"
+}
 
 # pktgen on A (vCPU 0) until stopped by SIGTERM; what it printed is checked when it is stopped.
 start_pktgen() {
@@ -76,9 +90,15 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 grep -Eq "^e1000-nic: \[$b\] RX ([1-9][0-9]*\.|0\.[0-9]*[1-9])" "$log" || { cat "$log"; fail "fwd did not start forwarding within 60 s"; }
-echo "device_del hubnic2" > "$SWIFT_UIO_GUEST_HOTPLUG/unplug.request"
-for _ in $(seq 300); do [ -e "$SWIFT_UIO_GUEST_HOTPLUG/unplug.done" ] && break; sleep 0.1; done
-[ -e "$SWIFT_UIO_GUEST_HOTPLUG/unplug.done" ] || fail "QEMU did not answer device_del"
+hotplug "device_del hubnic2"
+# Once, under this load, the guest's ACPI hot-plug removed nothing for 30 s after QEMU had taken
+# the request (C went on transmitting, the kernel said nothing): a request that removed nothing
+# in 15 s is made again, which raises QEMU's hot-plug event again.
+for _ in $(seq 150); do [ -e "/sys/bus/pci/devices/$c" ] && kill -0 "$fwd" 2>/dev/null || break; sleep 0.1; done
+if [ -e "/sys/bus/pci/devices/$c" ] && kill -0 "$fwd" 2>/dev/null; then
+    echo "nic-check: device_del hubnic2 removed nothing in 15 s: requested again"
+    hotplug "device_del hubnic2"
+fi
 status=0
 for _ in $(seq 300); do kill -0 "$fwd" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$fwd" 2>/dev/null && { kill -KILL "$fwd"; cat "$log"; fail "fwd still ran 30 s after C was unplugged"; }
