@@ -147,6 +147,7 @@ if [ "$(arg systemd)" = 1 ]; then
     done
     cat > /host/run/swift-uio-command <<COMMAND
 #!/bin/bash
+: > "$results/started"
 /bin/bash "$results/command.sh"
 echo \$? > "$results/status"
 sync
@@ -174,6 +175,7 @@ UNIT
     exec chroot /host /lib/systemd/systemd --unit=swift-uio-guest.target --show-status=false
 fi
 
+: > "/host$results/started"  # for run.sh: what follows is the command's
 chroot /host /bin/bash "$results/command.sh"
 echo $? > "/host$results/status"
 sync
