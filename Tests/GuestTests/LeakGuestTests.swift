@@ -55,15 +55,25 @@ extension GuestSuites {
             // Two halves: the allocator's heap reaches its plateau during the first (by up to 2.5 MB
             // after other suites have run, the same growth for 10,000 cycles as for 40,000), so a
             // leak is what the second half adds: 1 MiB there is 200 bytes a cycle.
+            // Once in CI the plateau came late (+2,148 KiB, then +2,024): a second half that grew gets
+            // a third, and a leak is growth in both; 200 bytes a cycle still fails.
             let before = Usage.now()
             for _ in 0..<5_000 { try cycle() }
             let middle = Self.settled(before)
             for _ in 0..<5_000 { try cycle() }
-            let after = Self.settled(before)
+            var after = Self.settled(before)
             print("leaks, 10,000 open/map/close cycles: before \(before); after 5,000 \(middle); after 10,000 \(after)")
+            var growth = after.residentKiB - middle.residentKiB
+            if growth >= 1024 {
+                let second = after
+                for _ in 0..<5_000 { try cycle() }
+                after = Self.settled(before)
+                growth = min(growth, after.residentKiB - second.residentKiB)
+                print("leaks: the second 5,000 grew \(second.residentKiB - middle.residentKiB) KiB; after 15,000 \(after)")
+            }
             #expect(after.fds <= before.fds)
             #expect(after.threads <= before.threads)
-            #expect(after.residentKiB - middle.residentKiB < 1024, "resident memory grew by \(after.residentKiB - middle.residentKiB) KiB in the second 5,000 cycles")
+            #expect(growth < 1024, "resident memory grew by \(growth) KiB or more in each of the last two 5,000 cycles")
         }
 
         @Test("10,000 create/start/stop cycles on simulated devices, 1,000 on the real one")
