@@ -51,6 +51,9 @@ struct ReArmOrderingTests {
                 let before = source.rearms
                 try interrupt.enable()
                 for _ in 0..<(round % 3) { sched_yield() }
+                // Every 100th round waits for a re-arm (bounded), so the race is run even on a
+                // machine busy enough that the ISR thread never gets a turn within a few yields.
+                if round % 100 == 0 { _ = waitUntil { source.rearms > before } }
                 rearmsWhileEnabled += source.rearms - before
             }
             #expect(source.forbiddenUnmasks == 0, "the ISR thread unmasked the source after disable() had returned")
